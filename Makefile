@@ -1,0 +1,28 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+# Both build .venv on first use, installing the CPU build of torch==2.13.0 before anything else
+# so that no CUDA build is pulled in.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+TORCH_PIN ?= torch==2.13.0
+
+.PHONY: demo test lint clean-venv
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH_PIN)
+	$(PY) -m pip install --quiet -e ".[dev,onnx]" $(TORCH_PIN)
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/unshuffle fragments demo --out results/demo --overwrite
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,15 @@
+"""`unshuffle fragments`: cut, train, evaluate, visualize (baseline) and solve, score, bench (solver)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fragments", help="cut images into fragment bags and group them back")
+    p.set_defaults(group_parser=p)
+    s = p.add_subparsers(dest="fragments_command", metavar="SUBCOMMAND")
+    from unshuffle.cli import baseline_cmd, solver_cmd
+
+    baseline_cmd.register(s)
+    solver_cmd.register(s)

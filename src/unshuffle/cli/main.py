@@ -1,0 +1,50 @@
+"""Root `unshuffle` command: builds the parser, registers sub-commands, dispatches; imports no torch."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from unshuffle.errors import UnshuffleError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser; each command module adds its sub-parsers through ``register``."""
+    from unshuffle import __version__
+    from unshuffle.cli import cluster_cmd, data_cmd, fragments_cmd
+
+    parser = argparse.ArgumentParser(
+        prog="unshuffle",
+        description="Put shuffled visual data back into its groups without labels.",
+    )
+    parser.add_argument("--version", action="version", version=f"unshuffle {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    data_cmd.register(sub)
+    fragments_cmd.register(sub)
+    cluster_cmd.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script. Returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        # a group given without its sub-command prints that group's help
+        (getattr(args, "group_parser", None) or parser).print_help(sys.stderr)
+        return 2
+    try:
+        handler(args)
+    except UnshuffleError as e:
+        print(f"unshuffle: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("unshuffle: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

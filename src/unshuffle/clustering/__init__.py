@@ -1,0 +1,1 @@
+"""TEMI clustering heads, loss, training system and baselines on cached features."""

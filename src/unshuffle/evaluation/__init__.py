@@ -1,0 +1,1 @@
+"""Scoring: clustering and fragment-placement metrics, pure functions of predictions and truth."""

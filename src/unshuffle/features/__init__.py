@@ -1,0 +1,1 @@
+"""Frozen pretrained backbones, batched feature extraction and the on-disk feature cache."""

@@ -1,0 +1,1 @@
+"""Pictures: fragment reassemblies, cluster galleries and training curves (matplotlib, Agg)."""
