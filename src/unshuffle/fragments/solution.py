@@ -1,0 +1,73 @@
+"""Solution: what any fragment-grouping method returns (groups, placements, turns, confidences)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Solution:
+    """Groups and placements for a bag of M fragments.
+
+    Attributes:
+        group: (M,) int64 group id of each fragment, in [0, n_groups).
+        row, col: (M,) int64 cell of each fragment in its group's canvas; -1 when the method only
+            groups (no placement).
+        turn: (M,) int64 quarter turns counter-clockwise that put each fragment upright, i.e.
+            ``np.rot90(fragment, k=turn)`` is upright; 0 when orientation is known.
+        confidence: (M,) float64 in [0, 1], the method's belief that the placement is right.
+        shapes: (rows, cols) of each group's canvas, one per group; empty when not placed.
+        settings: what produced it (method name, parameters), written next to the result.
+    """
+
+    group: np.ndarray
+    row: np.ndarray
+    col: np.ndarray
+    turn: np.ndarray
+    confidence: np.ndarray
+    shapes: list[tuple[int, int]] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+
+    @classmethod
+    def grouping_only(cls, group: np.ndarray, settings: dict | None = None) -> Solution:
+        """A solution that assigns groups but no places (baselines such as KMeans)."""
+        g = np.asarray(group, dtype=np.int64)
+        m = g.shape[0]
+        neg = np.full(m, -1, dtype=np.int64)
+        return cls(g, neg, neg.copy(), np.zeros(m, np.int64), np.full(m, np.nan), [], settings or {})
+
+    def __len__(self) -> int:
+        return int(self.group.shape[0])
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.group.max()) + 1 if len(self) else 0
+
+    @property
+    def placed(self) -> bool:
+        return bool(len(self)) and bool((self.row >= 0).all())
+
+    def validate(self, n_fragments: int) -> None:
+        """Raise ValueError unless every fragment appears exactly once, in a cell of its group's canvas."""
+        arrays = {"group": self.group, "row": self.row, "col": self.col, "turn": self.turn,
+                  "confidence": self.confidence}
+        for name, a in arrays.items():
+            if a.shape != (n_fragments,):
+                raise ValueError(f"solution.{name} has shape {a.shape}, expected ({n_fragments},)")
+        if n_fragments and (self.group.min() < 0):
+            raise ValueError("negative group id")
+        if not self.placed:
+            return
+        if len(self.shapes) != self.n_groups:
+            raise ValueError(f"{len(self.shapes)} canvas shapes for {self.n_groups} groups")
+        rows = np.array([s[0] for s in self.shapes])[self.group]
+        cols = np.array([s[1] for s in self.shapes])[self.group]
+        if (self.row >= rows).any() or (self.col >= cols).any() or (self.col < 0).any():
+            raise ValueError("a fragment lies outside its group's canvas")
+        cells = set(zip(self.group.tolist(), self.row.tolist(), self.col.tolist(), strict=True))
+        if len(cells) != n_fragments:
+            raise ValueError("two fragments share one cell")
+        if ((self.turn < 0) | (self.turn > 3)).any():
+            raise ValueError("turn must be in 0..3")
