@@ -1,0 +1,187 @@
+"""Training entry point of the case-study autoencoder: config -> data -> model -> Lightning fit."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from unshuffle.errors import ConfigError
+
+PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "64-true")
+STRATEGIES = ("auto", "ddp", "ddp_spawn", "ddp_find_unused_parameters_true", "fsdp", "single_device")
+
+
+@dataclass(frozen=True)
+class AutoencoderTrainConfig:
+    """Settings of one autoencoder training run (the case study's flags, plus a few)."""
+
+    train_dir: str
+    output_dir: str
+    val_dir: str | None = None        # None: hold aside val_fraction of train_dir's images
+    val_fraction: float = 0.05
+    split: str | None = None          # split of train_dir to use ("train"), where the data has splits
+    image_size: int | None = None     # resize every image to this square size (None: as stored)
+    images_per_sample: int = 10       # N images per bag
+    grid: int = 4                     # g x g fragments per image
+    batch_size: int = 8               # bags per step (8 bags x 160 fragments = 1280 fragments)
+    steps_per_epoch: int = 100        # batches per epoch, summed over all processes
+    val_steps: int = 50
+    max_epochs: int = 50
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    embedding_dim: int = 64
+    width: int = 32
+    num_workers: int = 0
+    accelerator: str = "auto"
+    devices: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    seed: int = 0
+    resume: str | None = None         # checkpoint path, or "last" for OUTPUT/checkpoints/last.ckpt
+    record_samples: bool = False      # write which bags each rank trained on (drawn_samples/)
+    progress: bool = True
+
+    def validate(self) -> AutoencoderTrainConfig:
+        """Raise ConfigError naming the first bad field and its valid range."""
+        positive = ("images_per_sample", "grid", "batch_size", "steps_per_epoch", "val_steps",
+                    "max_epochs", "embedding_dim", "width", "devices")
+        for name in positive:
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, got {v!r}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        if self.num_workers < 0:
+            raise ConfigError(f"num_workers must be >= 0, got {self.num_workers}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"lr must be a positive finite number, got {self.lr}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if self.accelerator not in ("auto", "cpu", "gpu", "cuda", "mps"):
+            raise ConfigError(f"accelerator must be auto, cpu, gpu, cuda or mps, got {self.accelerator!r}")
+        if self.image_size is not None and self.image_size % self.grid:
+            raise ConfigError(f"image_size {self.image_size} is not divisible by grid {self.grid}")
+        if self.seed < 0:
+            raise ConfigError(f"seed must be >= 0, got {self.seed}")
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def split_holdout(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split of range(n) into (train, held-out) index arrays; held-out has ceil(n*fraction)."""
+    perm = np.random.default_rng(np.random.SeedSequence([seed, 7919])).permutation(n)
+    k = max(1, math.ceil(n * fraction))
+    return np.sort(perm[k:]), np.sort(perm[:k])
+
+
+def _open_data(cfg: AutoencoderTrainConfig):
+    from unshuffle.data import open_images
+
+    train = open_images(cfg.train_dir, split=cfg.split, size=cfg.image_size)
+    if cfg.val_dir is not None:
+        return train, open_images(cfg.val_dir, size=cfg.image_size)
+    keep, held = split_holdout(len(train), cfg.val_fraction, cfg.seed)
+    return train.subset(keep), train.subset(held)
+
+
+def _metrics_callback(run):
+    import lightning as L
+
+    class MetricsLog(L.Callback):
+        """Appends one line per epoch to metrics.jsonl (rank zero only)."""
+
+        def __init__(self):
+            self._t0 = time.time()
+
+        def on_train_epoch_end(self, trainer, pl_module):
+            if trainer.sanity_checking or not trainer.is_global_zero:
+                return
+            m = trainer.callback_metrics
+            rec = {"epoch": trainer.current_epoch, "step": trainer.global_step,
+                   "seconds": round(time.time() - self._t0, 3)}
+            for key in ("train_loss_epoch", "val_loss"):
+                if key in m:
+                    rec[key.removesuffix("_epoch")] = float(m[key])
+            run.append_metrics(rec)
+
+    return MetricsLog()
+
+
+def train_autoencoder(cfg: AutoencoderTrainConfig) -> dict:
+    """Train the autoencoder per ``cfg``; returns best/last checkpoint paths and the best val loss."""
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from unshuffle.data.datamodule import FragmentDataModule
+    from unshuffle.fragments.ae_system import AutoencoderSystem
+    from unshuffle.fragments.autoencoder import FragmentAutoencoder
+    from unshuffle.fragments.sampling import FragmentSampler
+    from unshuffle.runs.checkpoints import AtomicCheckpointIO
+    from unshuffle.runs.layout import RunDir, create_run
+
+    # ---- config and derived values
+    cfg.validate()
+    run_path = Path(cfg.output_dir)
+    ckpt_path = None
+    if cfg.resume is not None:
+        ckpt_path = str(RunDir(run_path).last_checkpoint) if cfg.resume == "last" else cfg.resume
+        if not Path(ckpt_path).is_file():
+            raise ConfigError(f"resume: checkpoint {ckpt_path} not found")
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    # ---- data
+    train_images, val_images = _open_data(cfg)
+    side = train_images.size or train_images.image(0).shape[0]
+    if side % cfg.grid:
+        raise ConfigError(f"image size {side} of {cfg.train_dir} is not divisible by grid {cfg.grid}")
+    fragment_size = side // cfg.grid
+    for images in (train_images, val_images):  # fail before anything is written
+        FragmentSampler(images, cfg.images_per_sample, cfg.grid, cfg.seed)
+    dm = FragmentDataModule(train_images, val_images, images_per_sample=cfg.images_per_sample,
+                            grid=cfg.grid, batch_size=cfg.batch_size,
+                            steps_per_epoch=cfg.steps_per_epoch, val_steps=cfg.val_steps,
+                            num_workers=cfg.num_workers, seed=cfg.seed)
+
+    # ---- model
+    model = FragmentAutoencoder(fragment_size, cfg.embedding_dim, cfg.width)
+    config = {**cfg.to_dict(), "model": model.arch(),
+              "data": {"train_images": len(train_images), "val_images": len(val_images),
+                       "fragment_size": fragment_size}}
+    run = create_run(run_path, config, resume=ckpt_path is not None)
+    record_dir = str(run.path / "drawn_samples") if cfg.record_samples else None
+    system = AutoencoderSystem(model, config, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                               record_dir=record_dir)
+
+    # ---- trainer
+    best = ModelCheckpoint(dirpath=run.checkpoints, filename="fragment-ae-{epoch}-{val_loss:.4f}",
+                           monitor="val_loss", mode="min", save_top_k=1, save_last=True)
+    trainer = L.Trainer(
+        accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
+        precision=cfg.precision, max_epochs=cfg.max_epochs,
+        logger=TensorBoardLogger(save_dir=str(run.path), name="tensorboard", version=""),
+        callbacks=[best, _metrics_callback(run)], plugins=[AtomicCheckpointIO()],
+        reload_dataloaders_every_n_epochs=1, enable_progress_bar=cfg.progress,
+        log_every_n_steps=max(1, min(50, cfg.steps_per_epoch // 2)), num_sanity_val_steps=0,
+        deterministic=True,
+    )
+    trainer.fit(system, datamodule=dm, ckpt_path=ckpt_path)
+    return {
+        "run_dir": str(run.path),
+        "best_checkpoint": best.best_model_path,
+        "best_val_loss": None if best.best_model_score is None else float(best.best_model_score),
+        "last_checkpoint": str(run.last_checkpoint),
+        "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,
+    }

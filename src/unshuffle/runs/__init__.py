@@ -1,0 +1,1 @@
+"""Run folders: resolved config, metrics log, checkpoints, all written atomically."""

@@ -1,0 +1,80 @@
+"""Checkpoint files: atomic saves, weights-only loads, RNG state capture and a Lightning CheckpointIO."""
+
+from __future__ import annotations
+
+import pickle
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from unshuffle.errors import CheckpointError
+from unshuffle.runs.atomic import atomic_path
+
+
+def save_checkpoint(state: dict, path: str | Path) -> None:
+    """Save ``state`` (plain containers, tensors, numbers, strings) atomically with torch.save."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint with ``weights_only=True``: no code in the file can run.
+
+    Raises CheckpointError naming the file when it is missing, truncated or holds objects other
+    than tensors and plain containers.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(f"{path}: refused, holds objects that are not plain data ({e})") from e
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: unreadable or truncated checkpoint ({e})") from e
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path}: expected a dict checkpoint, got {type(obj).__name__}")
+    return obj
+
+
+def rng_state() -> dict:
+    """Python, NumPy (global) and torch RNG states as plain data (loadable with weights_only)."""
+    py = random.getstate()
+    np_state = np.random.get_state(legacy=False)  # {"bit_generator", "state": {"key", "pos"}, "has_gauss", "gauss"}
+    state = {
+        "python": [py[0], list(py[1]), py[2]],
+        "numpy": {k: ({kk: np.asarray(vv).tolist() for kk, vv in v.items()} if isinstance(v, dict) else v)
+                  for k, v in np_state.items()},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what :func:`rng_state` captured."""
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    ns = state["numpy"]
+    np.random.set_state({**ns, "state": {"key": np.asarray(ns["state"]["key"], dtype=np.uint32),
+                                         "pos": int(ns["state"]["pos"])}})
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning CheckpointIO: temporary file in the same folder, fsync, rename; weights-only loads."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
+        if storage_options is not None:
+            raise TypeError(f"AtomicCheckpointIO takes no storage_options, got {storage_options!r}")
+        save_checkpoint(checkpoint, path)
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict[str, Any]:
+        return load_checkpoint(path, map_location=map_location or "cpu")

@@ -1,0 +1,124 @@
+"""The run folder shared by every trainer: config.json, metrics.jsonl, checkpoints/, tensorboard/."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from unshuffle.errors import CheckpointError
+from unshuffle.runs.atomic import atomic_write_json
+
+
+def environment_record() -> dict:
+    """Versions and machine facts that can change a result."""
+    import numpy
+    import torch
+
+    import unshuffle
+
+    return {
+        "unshuffle": unshuffle.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "cuda": torch.cuda.is_available(),
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths of one run folder.
+
+    Layout::
+
+        RUN/config.json          resolved settings and environment, written once at start
+        RUN/metrics.jsonl        one JSON object per line (epoch, step, losses, ...), appended
+        RUN/checkpoints/last.ckpt
+        RUN/checkpoints/<name>-epoch=E-<metric>=V.ckpt   best checkpoints
+        RUN/tensorboard/         TensorBoard event files
+    """
+
+    path: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.checkpoints / "last.ckpt"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.path / "tensorboard"
+
+    def read_config(self) -> dict:
+        """The saved config.json; a CheckpointError names the file when it is missing or broken."""
+        try:
+            return json.loads(self.config_path.read_text())
+        except FileNotFoundError as e:
+            raise CheckpointError(f"{self.config_path}: not a run folder (no config.json)") from e
+        except json.JSONDecodeError as e:
+            raise CheckpointError(f"{self.config_path}: corrupt JSON ({e})") from e
+
+    def append_metrics(self, record: dict) -> None:
+        """Append one JSON line to metrics.jsonl (flushed and fsynced)."""
+        import os
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(record, sort_keys=True) + "\n"
+        with open(self.metrics_path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def read_metrics(self) -> list[dict]:
+        """All records of metrics.jsonl; a torn last line (killed writer) is skipped."""
+        if not self.metrics_path.exists():
+            return []
+        out = []
+        lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
+        for k, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                if k == len(lines) - 1:
+                    break  # a line cut by a kill mid-write
+                raise CheckpointError(f"{self.metrics_path}: corrupt line {k + 1} ({e})") from e
+        return out
+
+
+def create_run(path: str | Path, config: dict, *, resume: bool = False, overwrite: bool = False) -> RunDir:
+    """Create (or reopen, with ``resume``) a run folder and write its config.json.
+
+    An existing run folder with a config.json is refused unless ``resume`` or ``overwrite`` is set;
+    nothing in it is touched before that check.
+    """
+    run = RunDir(Path(path))
+    if run.config_path.exists() and not (resume or overwrite):
+        raise CheckpointError(
+            f"{run.path}: already holds a run; pass --resume to continue it or choose another folder"
+        )
+    run.path.mkdir(parents=True, exist_ok=True)
+    run.checkpoints.mkdir(exist_ok=True)
+    record = {"config": config, "environment": environment_record()}
+    if resume and run.config_path.exists():
+        old = run.read_config()
+        record["resumed_from"] = old.get("config")
+    atomic_write_json(run.config_path, record)
+    return run
