@@ -1,0 +1,162 @@
+"""Fragment folders on disk (write_bag, read_fragment_folder, groups.json) and the solve/score CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from unshuffle.data.imageset import from_array
+from unshuffle.errors import ConfigError, DataFormatError, UnsafeFileError
+from unshuffle.fragments.bag_io import (
+    bag_from_truth,
+    read_fragment_folder,
+    read_solution_folder,
+    read_truth,
+    write_bag,
+    write_solution_folder,
+)
+from unshuffle.fragments.sampling import FragmentSampler
+from unshuffle.fragments.solution import Solution
+
+
+@pytest.fixture
+def bag(smooth_images):
+    return FragmentSampler(from_array(smooth_images), 3, 4, seed=0).sample(1)
+
+
+def _png(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_write_bag_roundtrip(bag, tmp_path):
+    out = write_bag(bag, tmp_path / "bag", seed=3)
+    names = sorted(p.name for p in out.iterdir())
+    assert len(names) == 49 and "truth.json" in names
+    assert all(len(n) == 16 for n in names if n != "truth.json")  # 12 hex digits + ".png"
+    files, grid, n_images, ids = read_truth(out / "truth.json")
+    assert grid == (4, 4) and n_images == 3 and ids == bag.image_ids.tolist()
+    folder = read_fragment_folder(out)
+    assert folder.skipped == 1 and len(folder.files) == 48
+    back = bag_from_truth(out / "truth.json", folder.files, folder.fragments)
+    for i, f in enumerate(folder.files):  # each PNG holds exactly the fragment its truth entry names
+        j = np.flatnonzero((bag.source == files[f]["source"]) & (bag.row == files[f]["row"])
+                           & (bag.col == files[f]["col"]))[0]
+        assert np.array_equal(folder.fragments[i], bag.fragments[j])
+        assert back.source[i] == bag.source[j]
+    assert sorted(p.name for p in write_bag(bag, tmp_path / "b2", seed=3).iterdir()) == names
+
+
+def test_write_bag_refuses_existing_and_overwrites_atomically(bag, tmp_path):
+    (tmp_path / "bag").mkdir()
+    (tmp_path / "bag" / "keep.txt").write_text("x")
+    with pytest.raises(ConfigError, match="already exists"):
+        write_bag(bag, tmp_path / "bag")
+    assert (tmp_path / "bag" / "keep.txt").exists()
+    write_bag(bag, tmp_path / "bag", overwrite=True)
+    assert not (tmp_path / "bag" / "keep.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bag"]  # no temporary leftovers
+
+
+def test_read_folder_subfolders_and_archives(tmp_path):
+    rng = np.random.default_rng(0)
+    frags = rng.integers(0, 256, size=(3, 5, 5, 3), dtype=np.uint8)
+    d = tmp_path / "in"
+    (d / "sub").mkdir(parents=True)
+    (d / "b.png").write_bytes(_png(frags[0]))
+    (d / "sub" / "a.PNG").write_bytes(_png(frags[1]))
+    (d / "a.png").write_bytes(_png(frags[2]))
+    (d / "notes.txt").write_text("hi")
+    (d / ".hidden.png").write_bytes(b"junk")
+    folder = read_fragment_folder(d)
+    assert folder.files == ["a.png", "b.png", "sub/a.PNG"] and folder.skipped == 2
+    assert np.array_equal(folder.fragments, frags[[2, 0, 1]])
+    with zipfile.ZipFile(tmp_path / "in.zip", "w") as zf:
+        for f in ["b.png", "sub/a.PNG", "a.png", "notes.txt"]:
+            zf.write(d / f, f)
+    z = read_fragment_folder(tmp_path / "in.zip")
+    assert z.files == folder.files and np.array_equal(z.fragments, folder.fragments) and z.skipped == 1
+    with tarfile.open(tmp_path / "in.tar.gz", "w:gz") as tf:
+        tf.add(d, arcname="bag")
+    t = read_fragment_folder(tmp_path / "in.tar.gz")
+    assert t.files == ["bag/a.png", "bag/b.png", "bag/sub/a.PNG"] and np.array_equal(t.fragments, folder.fragments)
+
+
+def test_read_folder_errors(tmp_path):
+    d = tmp_path / "bad"
+    d.mkdir()
+    (d / "a.png").write_bytes(_png(np.zeros((5, 5, 3), np.uint8)))
+    (d / "b.png").write_bytes(_png(np.zeros((5, 4, 3), np.uint8)))
+    with pytest.raises(DataFormatError, match=r"b\.png: fragment is not square: 5x4"):
+        read_fragment_folder(d)
+    (d / "b.png").write_bytes(_png(np.zeros((6, 6, 3), np.uint8)))
+    with pytest.raises(DataFormatError, match=r"b\.png: fragment is 6x6 but a\.png is 5x5"):
+        read_fragment_folder(d)
+    (d / "b.png").write_bytes(b"not a png")
+    with pytest.raises(DataFormatError, match=r"b\.png: cannot decode image"):
+        read_fragment_folder(d)
+    e = tmp_path / "empty"
+    e.mkdir()
+    (e / "x.txt").write_text("x")
+    with pytest.raises(DataFormatError, match=r"no fragment images found \(1 other files skipped\)"):
+        read_fragment_folder(e)
+    with zipfile.ZipFile(tmp_path / "evil.zip", "w") as zf:
+        zf.writestr("ok.png", _png(np.zeros((5, 5, 3), np.uint8)))
+        zf.writestr("../evil.png", _png(np.zeros((5, 5, 3), np.uint8)))
+    with pytest.raises(UnsafeFileError, match=r"'\.\./evil\.png' has an absolute or '\.\.' path"):
+        read_fragment_folder(tmp_path / "evil.zip")
+    with tarfile.open(tmp_path / "evil.tar", "w") as tf:
+        info = tarfile.TarInfo("/abs.png")
+        data = _png(np.zeros((5, 5, 3), np.uint8))
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    with pytest.raises(UnsafeFileError, match="absolute"):
+        read_fragment_folder(tmp_path / "evil.tar")
+    (tmp_path / "bag.rar").write_bytes(b"x")
+    with pytest.raises(DataFormatError, match="expected a folder or a .zip"):
+        read_fragment_folder(tmp_path / "bag.rar")
+
+
+def _placed_solution(files: list[str]) -> Solution:
+    m = len(files)
+    group = np.array([0, 0, 1] + [1] * (m - 3))
+    row = np.array([0, 0, 0] + list(range(1, m - 2)))
+    col = np.array([0, 1, 0] + [0] * (m - 3))
+    return Solution(group, row, col, np.array([0, 1, 2] + [0] * (m - 3)), np.linspace(0, 1, m),
+                    [(1, 2), (m - 2, 1)], {"method": "hand", "rotations": True})
+
+
+def test_groups_json_roundtrip_and_pictures(tmp_path):
+    rng = np.random.default_rng(1)
+    frags = rng.integers(0, 256, size=(4, 3, 3, 3), dtype=np.uint8)
+    d = tmp_path / "in"
+    d.mkdir()
+    for i, f in enumerate(frags):
+        (d / f"f{i}.png").write_bytes(_png(f))
+    folder = read_fragment_folder(d)
+    sol = _placed_solution(folder.files)
+    out = write_solution_folder(tmp_path / "out", sol, folder)
+    doc = json.loads((out / "groups.json").read_text())
+    assert doc["settings"] == {"method": "hand", "rotations": True}
+    assert doc["groups"][0] == {"id": 0, "rows": 1, "cols": 2, "fragments": [
+        {"file": "f0.png", "row": 0, "col": 0, "turn": 0, "confidence": 0.0},
+        {"file": "f1.png", "row": 0, "col": 1, "turn": 1, "confidence": round(1 / 3, 6)}]}
+    files, back = read_solution_folder(out)
+    assert files == folder.files
+    for k in ("group", "row", "col", "turn"):
+        assert np.array_equal(getattr(back, k), getattr(sol, k))
+    assert back.shapes == sol.shapes
+    g0 = np.asarray(Image.open(out / "group_000.png"))
+    assert g0.shape == (3, 6, 3)
+    assert np.array_equal(g0[:, 3:], np.rot90(frags[1], k=1))
+    g1 = np.asarray(Image.open(out / "group_001.png"))
+    assert g1.shape == (6, 3, 3) and np.array_equal(g1[:3], np.rot90(frags[2], k=2))
+    with pytest.raises(ConfigError, match="already exists"):
+        write_solution_folder(tmp_path / "out", sol, folder)
