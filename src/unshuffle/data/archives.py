@@ -1,0 +1,189 @@
+"""Tar and zip archives read in place (never extracted), with path-traversal checks on member names.
+
+Compressed tar files (.tar.gz/.tgz/.tar.bz2/.tar.xz) cannot be read at random, so they are read
+once, in one stream, and the *encoded* bytes of the members worth keeping (images, small metadata
+files) stay in memory; images are decoded only when asked. Plain .tar files keep member offsets and
+seek; zip files keep the central directory and read members on demand.
+"""
+
+from __future__ import annotations
+
+import tarfile
+import threading
+import zipfile
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from unshuffle.errors import DataFormatError, UnsafeFileError
+
+_CORRUPT_ARCHIVE = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError, ValueError)
+_COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
+
+
+def safe_member_name(name: str, archive: str | Path) -> str:
+    """``name`` as a clean relative ``/`` path; absolute paths and ``..`` raise UnsafeFileError."""
+    n = name.replace("\\", "/")
+    if n.startswith("/") or (len(n) > 1 and n[1] == ":"):
+        raise UnsafeFileError(archive, f"member {name!r} has an absolute path; refusing the archive")
+    parts = [p for p in n.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafeFileError(archive, f"member {name!r} points outside the archive ('..'); refusing the archive")
+    return "/".join(parts)
+
+
+def archive_kind(path: Path) -> str | None:
+    """``"tar"``, ``"tar-compressed"``, ``"zip"`` from the file's first bytes, or None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError as e:
+        raise DataFormatError(path, f"cannot read the file ({e.strerror or e})") from e
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return "zip"
+    if any(head.startswith(m) for m in _COMPRESSED_MAGIC):
+        return "tar-compressed"
+    if len(head) >= 262 and head[257:262] == b"ustar":
+        return "tar"
+    return None
+
+
+class TarMemoryStore:
+    """A compressed tar read in one pass; kept members' bytes live in memory.
+
+    Attributes:
+        names: every regular member (clean relative names), kept or not.
+        links: symbolic/hard link members (never followed; reported as skipped).
+    """
+
+    def __init__(self, path: Path, keep: Callable[[str], bool]):
+        self.path = path
+        self.names: list[str] = []
+        self.links: list[str] = []
+        self._data: dict[str, bytes] = {}
+        try:
+            with tarfile.open(path, "r|*") as tf:
+                for m in tf:
+                    name = safe_member_name(m.name, path)
+                    if m.issym() or m.islnk():
+                        self.links.append(name)
+                    elif m.isreg():
+                        self.names.append(name)
+                        if keep(name):
+                            f = tf.extractfile(m)
+                            self._data[name] = f.read() if f is not None else b""
+        except DataFormatError:
+            raise
+        except _CORRUPT_ARCHIVE as e:
+            raise DataFormatError(path, f"truncated or corrupt archive ({type(e).__name__}: {e})") from e
+
+    def read_bytes(self, name: str) -> bytes:
+        try:
+            return self._data[name]
+        except KeyError:
+            raise DataFormatError(self.path, f"member {name!r} was not kept in memory") from None
+
+
+class TarOffsetStore:
+    """An uncompressed tar: member offsets are listed once, bytes are read by seeking."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.names: list[str] = []
+        self.links: list[str] = []
+        self._where: dict[str, tuple[int, int]] = {}
+        try:
+            with tarfile.open(path, "r:") as tf:
+                for m in tf:
+                    name = safe_member_name(m.name, path)
+                    if m.issym() or m.islnk():
+                        self.links.append(name)
+                    elif m.isreg():
+                        self.names.append(name)
+                        self._where[name] = (m.offset_data, m.size)
+        except DataFormatError:
+            raise
+        except _CORRUPT_ARCHIVE as e:
+            raise DataFormatError(path, f"truncated or corrupt archive ({type(e).__name__}: {e})") from e
+        self._file: IO[bytes] | None = None
+        self._lock = threading.Lock()
+
+    def read_bytes(self, name: str) -> bytes:
+        offset, size = self._where[name]
+        with self._lock:
+            if self._file is None:
+                self._file = open(self.path, "rb")  # noqa: SIM115 - kept open for later reads
+            self._file.seek(offset)
+            data = self._file.read(size)
+        if len(data) != size:
+            raise DataFormatError(self.path, f"member {name!r} is truncated ({len(data)} of {size} bytes)")
+        return data
+
+    def __getstate__(self) -> dict:  # picklable for DataLoader workers: reopen the file there
+        state = dict(self.__dict__)
+        state["_file"], state["_lock"] = None, None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+
+class ZipStore:
+    """A zip file read in place: the member table is listed once, members are read on demand."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.links: list[str] = []
+        self._zip: zipfile.ZipFile | None = None
+        self._lock = threading.Lock()
+        zf = self._open()
+        self._member: dict[str, str] = {}
+        for info in zf.infolist():
+            name = safe_member_name(info.filename, path)
+            if not info.is_dir():
+                self._member[name] = info.filename
+        self.names = sorted(self._member)
+
+    def _open(self) -> zipfile.ZipFile:
+        if self._zip is None:
+            try:
+                self._zip = zipfile.ZipFile(self.path)
+            except _CORRUPT_ARCHIVE as e:
+                raise DataFormatError(self.path, f"truncated or corrupt zip ({type(e).__name__}: {e})") from e
+        return self._zip
+
+    def read_bytes(self, name: str) -> bytes:
+        with self._lock:
+            zf = self._open()
+            try:
+                return zf.read(self._member[name])
+            except _CORRUPT_ARCHIVE as e:
+                raise DataFormatError(f"{self.path}/{name}", f"corrupt zip member ({type(e).__name__}: {e})") from e
+
+    def open_member(self, name: str) -> IO[bytes]:
+        """A binary stream over one member (for large members: pickle batches are read streaming)."""
+        with self._lock:
+            return self._open().open(self._member[name])
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_zip"], state["_lock"] = None, None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+
+def open_archive(path: Path, keep: Callable[[str], bool]) -> TarMemoryStore | TarOffsetStore | ZipStore:
+    """Open a tar/zip archive in place; ``keep(name)`` says which compressed-tar members to hold."""
+    kind = archive_kind(path)
+    if kind == "zip":
+        return ZipStore(path)
+    if kind == "tar-compressed":
+        return TarMemoryStore(path, keep)
+    if kind == "tar":
+        return TarOffsetStore(path)
+    raise DataFormatError(path, "not a tar or zip archive (unrecognised first bytes)")

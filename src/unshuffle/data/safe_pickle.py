@@ -1,0 +1,113 @@
+"""Restricted unpickling: only numpy arrays, dtypes and plain containers; any other global is refused."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import struct
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from unshuffle.errors import DataFormatError, UnsafeFileError
+
+# numpy moved its internals from numpy.core to numpy._core in 2.0; pickles name either one.
+_np_core = getattr(np, "_core", None) or np.core
+_NUMPY_MODULES = ("numpy.core.multiarray", "numpy._core.multiarray")
+_NUMERIC_MODULES = ("numpy.core.numeric", "numpy._core.numeric")
+
+
+def _latin1_encode(where: str) -> Callable[..., bytes]:
+    """``_codecs.encode`` as Python 3 protocol-2 pickles use it for bytes, limited to latin-1."""
+
+    def encode(obj: str, encoding: str = "utf-8") -> bytes:
+        if encoding.lower().replace("_", "-") not in ("latin1", "latin-1", "iso-8859-1"):
+            raise UnsafeFileError(where, f"pickle calls _codecs.encode with codec {encoding!r}; only latin1 is allowed")
+        return obj.encode("latin1")
+
+    return encode
+
+
+def _allowed() -> dict[tuple[str, str], Any]:
+    """The explicit allowlist: (module, name) -> the object the unpickler may use."""
+    table: dict[tuple[str, str], Any] = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("builtins", "set"): set,
+        ("builtins", "frozenset"): frozenset,
+        ("builtins", "complex"): complex,
+        ("builtins", "bytearray"): bytearray,
+    }
+    for mod in _NUMPY_MODULES:
+        table[(mod, "_reconstruct")] = _np_core.multiarray._reconstruct
+        table[(mod, "scalar")] = _np_core.multiarray.scalar
+    for mod in _NUMERIC_MODULES:  # protocol-5 pickles of contiguous arrays
+        table[(mod, "_frombuffer")] = _np_core.numeric._frombuffer
+    # numpy >= 1.25 pickles dtypes such as dtype('uint8') through their class
+    for cls in (np.dtypes.UInt8DType, np.dtypes.Int64DType, np.dtypes.Int32DType, np.dtypes.Float32DType,
+                np.dtypes.Float64DType, np.dtypes.Int16DType, np.dtypes.UInt16DType, np.dtypes.BoolDType):
+        table[("numpy.dtypes", cls.__name__)] = cls
+    return table
+
+
+_ALLOWED = _allowed()
+_PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
+
+# what a damaged pickle stream can raise inside the C unpickler
+_CORRUPT = (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError,
+            AttributeError, struct.error, OverflowError)
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """A ``pickle.Unpickler`` whose ``find_class`` admits only the (module, name) pairs in the allowlist.
+
+    Anything else (``os.system``, ``builtins.eval``, ``builtins.open``, arbitrary classes) raises
+    :class:`UnsafeFileError` naming the file and the refused global before anything is called.
+    """
+
+    def __init__(self, file: IO[bytes], where: str, *, encoding: str = "latin1"):
+        super().__init__(file, encoding=encoding)
+        self.where = where
+
+    def find_class(self, module: str, name: str) -> Any:
+        module = _PY2_MODULES.get(module, module)
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1_encode(self.where)
+        try:
+            return _ALLOWED[(module, name)]
+        except KeyError:
+            raise UnsafeFileError(
+                self.where, f"pickle refers to the global {module}.{name}, which is not on the allowlist "
+                "(numpy arrays, dtypes and plain containers); refusing to load it"
+            ) from None
+
+
+def safe_load(file: IO[bytes], where: str | Path, *, encoding: str = "latin1") -> Any:
+    """Unpickle one object from the binary stream ``file`` with :class:`RestrictedUnpickler`.
+
+    ``encoding`` decodes Python 2 ``str`` objects: ``"latin1"`` (default, also correct for numpy
+    arrays in Python 2 pickles) or ``"bytes"``. Damaged streams raise :class:`DataFormatError`.
+    """
+    where = str(where)
+    try:
+        return RestrictedUnpickler(file, where, encoding=encoding).load()
+    except UnsafeFileError:
+        raise
+    except _CORRUPT as e:
+        raise DataFormatError(where, f"truncated or corrupt pickle ({type(e).__name__}: {e})") from e
+
+
+def safe_loads(data: bytes, where: str | Path, *, encoding: str = "latin1") -> Any:
+    """:func:`safe_load` on bytes already in memory."""
+    return safe_load(io.BytesIO(data), where, encoding=encoding)
+
+
+def safe_load_path(path: Path, *, encoding: str = "latin1") -> Any:
+    """:func:`safe_load` on a file on disk; a missing or unreadable file raises DataFormatError."""
+    try:
+        with open(path, "rb") as f:
+            return safe_load(f, path, encoding=encoding)
+    except OSError as e:
+        raise DataFormatError(path, f"cannot read the file ({e.strerror or e})") from e
