@@ -1,0 +1,124 @@
+"""Assign images to the clusters of a trained TEMI run, without Lightning: model.pt -> CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from unshuffle.clustering.heads import MultiHeadMLP
+from unshuffle.errors import CheckpointError
+
+MODEL_FORMAT = "unshuffle.temi-heads.v1"
+
+
+class TemiHeads:
+    """Trained teacher heads with their label-free selected head, ready to assign features.
+
+    Attributes:
+        heads: MultiHeadMLP in eval mode; ``heads.best_head`` is the selected head.
+        teacher_temp: softmax temperature used for the confidence.
+        info: the rest of model.pt (config, record with the backbone spec, epoch, head losses).
+    """
+
+    def __init__(self, heads: MultiHeadMLP, teacher_temp: float, info: dict):
+        self.heads = heads.eval()
+        self.teacher_temp = float(teacher_temp)
+        self.info = info
+
+    @classmethod
+    def from_dict(cls, model: dict, source: str = "<dict>") -> TemiHeads:
+        if model.get("format") != MODEL_FORMAT:
+            raise CheckpointError(f"{source}: not a TEMI heads file (format {model.get('format')!r}, "
+                                  f"expected {MODEL_FORMAT!r})")
+        heads = MultiHeadMLP(**model["arch"])
+        try:
+            heads.load_state_dict(model["state_dict"], strict=True)
+        except RuntimeError as e:
+            raise CheckpointError(f"{source}: weights do not fit the stored architecture ({e})") from e
+        return cls(heads, model["teacher_temp"], {k: v for k, v in model.items() if k != "state_dict"})
+
+    @classmethod
+    def load(cls, path: str | Path) -> TemiHeads:
+        """Read ``path`` (a run folder or its model.pt) with the weights-only unpickler."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "model.pt"
+        if not path.is_file():
+            raise CheckpointError(f"{path}: no trained TEMI model (train the run first)")
+        try:
+            model = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as e:
+            raise CheckpointError(f"{path}: refused, holds objects that are not plain data ({e})") from e
+        except (RuntimeError, EOFError, OSError, ValueError) as e:
+            raise CheckpointError(f"{path}: unreadable or truncated model file ({e})") from e
+        if not isinstance(model, dict):
+            raise CheckpointError(f"{path}: expected a dict, got {type(model).__name__}")
+        return cls.from_dict(model, source=str(path))
+
+    @torch.no_grad()
+    def assign(self, feats: torch.Tensor | np.ndarray, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+        """Cluster and confidence per row of ``feats`` (N, D) float32.
+
+        Returns (clusters (N,) int64, confidence (N,) float32 = the selected head's teacher softmax
+        probability of that cluster at ``teacher_temp``).
+        """
+        feats = torch.as_tensor(np.asarray(feats), dtype=torch.float32)
+        if feats.ndim != 2 or feats.shape[1] != self.heads.in_dim:
+            raise ValueError(f"features must be (N, {self.heads.in_dim}), got {tuple(feats.shape)}")
+        clusters, conf = [], []
+        for chunk in feats.split(batch_size):
+            probs = torch.softmax(self.heads.best_logits(chunk) / self.teacher_temp, dim=-1)
+            c, k = probs.max(dim=-1)
+            clusters.append(k)
+            conf.append(c)
+        if not clusters:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        return torch.cat(clusters).numpy().astype(np.int64), torch.cat(conf).numpy().astype(np.float32)
+
+
+def write_predictions(path: str | Path, names: list[str], clusters: np.ndarray, confidence: np.ndarray) -> None:
+    """CSV with the columns file,cluster,confidence, written atomically."""
+    from unshuffle.runs.atomic import atomic_write_text
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["file", "cluster", "confidence"])
+    for name, c, p in zip(names, clusters, confidence, strict=True):
+        w.writerow([name, int(c), f"{float(p):.6f}"])
+    atomic_write_text(path, buf.getvalue())
+
+
+def predict_images(run_dir: str | Path, images: str | Path, out_csv: str | Path, *, split: str | None = None,
+                   batch_size: int = 64, device: str = "cpu") -> dict:
+    """Assign every image under ``images`` (folder or archive) to a cluster of the run at ``run_dir``.
+
+    The backbone is rebuilt from the spec recorded in the run; ``file`` in the CSV is the image's
+    path relative to ``images``. Returns a summary (count, clusters used, output path).
+    """
+    from unshuffle.data import open_images
+    from unshuffle.features.backbones import BackboneSpec, load_backbone
+    from unshuffle.features.extract import extract_features
+
+    model = TemiHeads.load(run_dir)
+    spec_dict = model.info.get("record", {}).get("backbone")
+    if not spec_dict:
+        raise CheckpointError(f"{run_dir}: the run records no backbone, so new images cannot be embedded")
+    spec = BackboneSpec.from_dict(spec_dict)
+    net, spec = _unpack(load_backbone(spec), spec)
+    ds = open_images(images, split=split)
+    feats = extract_features(ds, net, spec, batch_size=batch_size, device=device)
+    clusters, confidence = model.assign(feats)
+    write_predictions(out_csv, ds.names, clusters, confidence)
+    return {"images": len(ds), "clusters_used": int(len(np.unique(clusters))), "out": str(out_csv)}
+
+
+def _unpack(loaded, spec):
+    """``load_backbone`` returns (model, spec); keep the returned spec when it gives one."""
+    if isinstance(loaded, tuple):
+        return loaded[0], loaded[1] if len(loaded) > 1 else spec
+    return loaded, spec

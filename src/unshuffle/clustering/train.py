@@ -1,0 +1,240 @@
+"""train_temi: TEMI heads on cached features through Lightning, into a run folder; then label-free export."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from unshuffle.clustering.config import TemiConfig, config_from_dict
+from unshuffle.clustering.heads import MultiHeadMLP
+from unshuffle.clustering.predict import MODEL_FORMAT
+from unshuffle.errors import CheckpointError, ConfigError, UnshuffleError
+
+
+class TrainingInterrupted(UnshuffleError):
+    """Ctrl+C or SIGTERM stopped training; a checkpoint was saved first."""
+
+
+class GpuOutOfMemory(UnshuffleError):
+    """The accelerator ran out of memory; the message suggests a smaller batch."""
+
+
+class NeighbourPairs(Dataset):
+    """Index dataset; its :meth:`collate` turns a list of indices into ``(x, x_nn)`` feature batches.
+
+    Args:
+        feats: (N, D) float32 features; neighbors: (N, k0) int64, self excluded; ``knn`` <= k0 of
+        them are used, one drawn uniformly per image and per epoch (torch's global RNG, seeded).
+    """
+
+    def __init__(self, feats: torch.Tensor, neighbors: torch.Tensor, knn: int):
+        self.feats = feats
+        self.neighbors = neighbors[:, :knn]
+
+    def __len__(self) -> int:
+        return self.feats.shape[0]
+
+    def __getitem__(self, i: int) -> int:
+        return i
+
+    def collate(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        pick = torch.randint(self.neighbors.shape[1], (len(idx),))
+        return self.feats[idx], self.feats[self.neighbors[idx, pick]]
+
+
+def _check_inputs(cfg: TemiConfig, features, neighbors) -> tuple[torch.Tensor, torch.Tensor]:
+    feats = torch.as_tensor(np.asarray(features), dtype=torch.float32)
+    nbrs = torch.as_tensor(np.asarray(neighbors), dtype=torch.long)
+    if feats.ndim != 2 or feats.shape[0] < 2:
+        raise ConfigError(f"features must be (N, D) with N >= 2, got shape {tuple(feats.shape)}")
+    if not torch.isfinite(feats).all():
+        raise ConfigError("features hold NaN or infinite values")
+    if nbrs.ndim != 2 or nbrs.shape[0] != feats.shape[0]:
+        raise ConfigError(f"neighbors must be (N={feats.shape[0]}, k), got shape {tuple(nbrs.shape)}")
+    if nbrs.shape[1] < cfg.knn:
+        raise ConfigError(f"knn must be <= the {nbrs.shape[1]} mined neighbours per image, got {cfg.knn}")
+    if nbrs.min() < 0 or nbrs.max() >= feats.shape[0]:
+        raise ConfigError("neighbors hold indices outside [0, N)")
+    if cfg.clusters > feats.shape[0]:
+        raise ConfigError(f"clusters must be <= the number of images ({feats.shape[0]}), got {cfg.clusters}")
+    return feats, nbrs
+
+
+def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path, *, resume: bool = False,
+               overwrite: bool = False, record: dict | None = None, progress: bool = False) -> dict:
+    """Train TEMI heads on ``features`` (N, D) float32 with ``neighbors`` (N, k) int64; return metrics.
+
+    Writes into ``run_dir`` (see :class:`unshuffle.runs.layout.RunDir`): config.json (resolved config
+    plus ``record``, e.g. the backbone spec), metrics.jsonl (one line per epoch), tensorboard/,
+    checkpoints/{last,best,epochNNNN}.ckpt, model.pt (teacher heads of the label-free best checkpoint,
+    loadable without Lightning) and assignments.npz (cluster, confidence per training image).
+    With ``resume`` the run continues from checkpoints/last.ckpt using the run's saved config;
+    ``cfg`` may then be None, and any difference from the saved config is refused.
+    """
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from unshuffle.clustering.temi_loss import TEMILoss
+    from unshuffle.clustering.temi_system import TemiSystem
+    from unshuffle.clustering.training_callbacks import EpochLog, InterruptCheckpoint
+    from unshuffle.runs.checkpoints import AtomicCheckpointIO
+    from unshuffle.runs.layout import RunDir, create_run
+
+    # ============ config ============
+    run_dir = Path(run_dir)
+    ckpt_path = None
+    if resume:
+        saved = RunDir(run_dir).read_config()["config"]
+        saved_cfg = config_from_dict(saved["temi"])
+        if cfg is not None and cfg != saved_cfg:
+            diff = {k for k, v in _flat(cfg.to_dict()).items() if _flat(saved["temi"]).get(k) != v}
+            raise ConfigError(f"{run_dir}: --resume with settings that differ from the run's config: {sorted(diff)}")
+        cfg = saved_cfg
+        record = {k: v for k, v in saved.items() if k != "temi"}
+        ckpt_path = RunDir(run_dir).last_checkpoint
+        if not ckpt_path.is_file():
+            raise CheckpointError(f"{ckpt_path}: nothing to resume (no last checkpoint)")
+    elif cfg is None:
+        raise ConfigError("a config is needed unless resuming")
+    cfg.validate()
+    feats, nbrs = _check_inputs(cfg, features, neighbors)
+    run = create_run(run_dir, {"temi": cfg.to_dict(), **(record or {})}, resume=resume, overwrite=overwrite)
+
+    # ============ derived values and device ============
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    batch_size = min(cfg.optim.batch_size, feats.shape[0])
+    steps_per_epoch = math.ceil(feats.shape[0] / batch_size)
+    scale = batch_size / 256  # linear scaling rule of the reference code
+
+    # ============ data ============
+    pairs = NeighbourPairs(feats, nbrs, cfg.knn)
+    loader = DataLoader(pairs, batch_size=batch_size, shuffle=True, collate_fn=pairs.collate, num_workers=0)
+
+    # ============ model and loss ============
+    student = MultiHeadMLP(feats.shape[1], cfg.clusters, n_heads=cfg.head.n_heads, hidden_dim=cfg.head.hidden_dim,
+                           bottleneck_dim=cfg.head.bottleneck_dim, n_layers=cfg.head.n_layers,
+                           normalize=cfg.head.normalize, seed=cfg.seed)
+    student.set_feature_stats(feats)
+    loss_fn = TEMILoss(cfg.head.n_heads, cfg.clusters, beta=cfg.loss.beta, student_temp=cfg.loss.student_temp,
+                       prior_momentum=cfg.loss.prior_momentum)
+    system = TemiSystem(
+        student, loss_fn, epochs=cfg.optim.epochs, steps_per_epoch=steps_per_epoch, lr=cfg.optim.lr * scale,
+        min_lr=cfg.optim.min_lr * scale, warmup_epochs=cfg.optim.warmup_epochs, weight_decay=cfg.optim.weight_decay,
+        teacher_temp=cfg.loss.teacher_temp, warmup_teacher_temp=cfg.loss.warmup_teacher_temp,
+        teacher_temp_warmup_epochs=cfg.loss.teacher_temp_warmup_epochs, teacher_momentum=cfg.optim.teacher_momentum,
+        teacher_momentum_end=cfg.optim.teacher_momentum_end,
+        freeze_last_layer_epochs=cfg.optim.freeze_last_layer_epochs)
+
+    # ============ checkpoints, logs, trainer ============
+    best_cb = ModelCheckpoint(dirpath=run.checkpoints, filename="best", monitor="select_loss", mode="min",
+                              save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False)
+    last_cb = ModelCheckpoint(dirpath=run.checkpoints, save_last=True, save_top_k=0)
+    periodic_cb = ModelCheckpoint(dirpath=run.checkpoints, filename="epoch{epoch:04d}", save_top_k=-1,
+                                  every_n_epochs=cfg.checkpoint_every, auto_insert_metric_name=False)
+    interrupt_cb = InterruptCheckpoint(run.last_checkpoint)
+    trainer = L.Trainer(
+        max_epochs=cfg.optim.epochs, accelerator=cfg.accelerator, devices=1, precision="32-true",
+        logger=TensorBoardLogger(save_dir=run.path, name="tensorboard", version="", default_hp_metric=False),
+        callbacks=[best_cb, EpochLog(run), last_cb, periodic_cb, interrupt_cb],  # best_cb first: trainer.checkpoint_callback
+        plugins=[AtomicCheckpointIO()], gradient_clip_val=cfg.optim.clip_grad or None,
+        gradient_clip_algorithm="norm", enable_progress_bar=progress, enable_model_summary=False,
+        log_every_n_steps=max(1, min(50, steps_per_epoch)), num_sanity_val_steps=0, default_root_dir=run.path)
+
+    # ============ loop ============
+    start = time.perf_counter()
+    try:
+        trainer.fit(system, train_dataloaders=loader, ckpt_path=ckpt_path)
+    except torch.cuda.OutOfMemoryError as e:
+        raise GpuOutOfMemory(
+            f"out of accelerator memory with optim.batch_size={batch_size} and head.n_heads={cfg.head.n_heads}; "
+            f"rerun with a smaller batch, e.g. --set optim.batch_size={max(2, batch_size // 2)} ({e})") from e
+    except SystemExit as e:  # Lightning exits after Ctrl+C; SIGTERM arrives as SIGTERMException
+        if interrupt_cb.saved is None:
+            raise
+        raise TrainingInterrupted(f"training stopped by {interrupt_cb.reason}; checkpoint saved to "
+                                  f"{interrupt_cb.saved}; continue with --resume") from e
+    seconds = time.perf_counter() - start
+
+    # ============ clean-up: label-free export ============
+    best_path = Path(best_cb.best_model_path or run.last_checkpoint)
+    export = export_best(best_path, run.path / "model.pt", cfg, record or {})
+    clusters, confidence = export["heads"].assign(feats)
+    _save_assignments(run.path / "assignments.npz", clusters, confidence)
+    history = run.read_metrics()
+    summary = {
+        "run": str(run.path), "n_images": int(feats.shape[0]), "feature_dim": int(feats.shape[1]),
+        "clusters": cfg.clusters, "best_checkpoint": best_path.name, "best_epoch": export["epoch"],
+        "best_head": export["best_head"], "select_loss": export["select_loss"],
+        "epochs": int(trainer.current_epoch), "train_seconds": round(seconds, 2),
+        "seconds_per_epoch": round(float(np.median([h["seconds"] for h in history])), 3) if history else None,
+        "final_loss": history[-1]["loss"] if history else None,
+        "occupied_clusters": int(len(np.unique(clusters))),
+    }
+    from unshuffle.runs.atomic import atomic_write_json
+
+    atomic_write_json(run.path / "train_summary.json", summary)
+    return summary
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def _save_assignments(path: Path, clusters: np.ndarray, confidence: np.ndarray) -> None:
+    from unshuffle.runs.atomic import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, cluster=clusters.astype(np.int64), confidence=confidence.astype(np.float32))
+
+
+def load_assignments(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(clusters (N,) int64, confidence (N,) float32) saved by :func:`train_temi`."""
+    path = Path(run_dir) / "assignments.npz"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no assignments; train the run first")
+    with np.load(path, allow_pickle=False) as z:
+        return z["cluster"], z["confidence"]
+
+
+def export_best(ckpt: Path, out: Path, cfg: TemiConfig, record: dict) -> dict:
+    """Write the teacher heads of Lightning checkpoint ``ckpt`` as a plain dict to ``out`` (model.pt)."""
+    from unshuffle.clustering.predict import TemiHeads
+    from unshuffle.runs.checkpoints import load_checkpoint, save_checkpoint
+
+    state = load_checkpoint(ckpt)
+    sd = state["state_dict"]
+    teacher_sd = {k[len("teacher."):]: v for k, v in sd.items() if k.startswith("teacher.")}
+    head_losses = sd["epoch_head_losses"]
+    model = {
+        "format": MODEL_FORMAT,
+        "arch": _arch_from(teacher_sd, cfg),
+        "state_dict": teacher_sd,
+        "teacher_temp": cfg.loss.teacher_temp,
+        "epoch": int(state["epoch"]),
+        "best_head": int(teacher_sd["best_head"]),
+        "select_loss": float(head_losses[int(teacher_sd["best_head"])]),
+        "head_losses": [float(v) for v in head_losses],
+        "config": cfg.to_dict(),
+        "record": json.loads(json.dumps(record)),
+    }
+    save_checkpoint(model, out)
+    heads = TemiHeads.from_dict(model, source=str(out))
+    return {"heads": heads, "epoch": model["epoch"], "best_head": model["best_head"],
+            "select_loss": model["select_loss"]}
+
+
+def _arch_from(teacher_sd: dict, cfg: TemiConfig) -> dict:
+    return {"in_dim": int(teacher_sd["w_in"].shape[1]), "n_clusters": cfg.clusters, "n_heads": cfg.head.n_heads,
+            "hidden_dim": cfg.head.hidden_dim, "bottleneck_dim": cfg.head.bottleneck_dim,
+            "n_layers": cfg.head.n_layers, "normalize": cfg.head.normalize, "train_last_norm": True}
