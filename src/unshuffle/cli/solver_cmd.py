@@ -3,7 +3,92 @@
 from __future__ import annotations
 
 import argparse
+import json
+
+_CONDITIONS_HELP = ("condition specs, '+' to combine: clean, noise[=sigma], jpeg[=quality], eroded[=px], "
+                    "rotation, missing[=share], unknown-n (e.g. rotation+missing)")
 
 
 def register(s: argparse._SubParsersAction) -> None:
     """Add this module's sub-commands to `unshuffle fragments`."""
+    p = s.add_parser("solve", help="group and place the fragment images of a folder or archive",
+                     description="Group fragments by source image and place each (row, col, turn); writes "
+                                 "groups.json and one reassembled PNG per group into --out.")
+    p.add_argument("input", metavar="INPUT", help="folder or .zip/.tar/.tar.gz of fragment images (any names)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (refused if it exists)")
+    p.add_argument("--n-images", type=int, default=None, metavar="N", help="number of source images "
+                   "(estimated when absent)")
+    p.add_argument("--grid", type=int, default=None, metavar="G", help="grid size g (g x g fragments per "
+                   "image; estimated when absent)")
+    p.add_argument("--rotations", action=argparse.BooleanOptionalAction, default=False,
+                   help="fragments may be turned by multiples of 90 degrees (default: no)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    p.set_defaults(handler=solve_command)
+
+    p = s.add_parser("score", help="score a solve output folder against a truth.json",
+                     description="Print the scores (JSON) of a solution folder against the truth.json "
+                                 "written by `unshuffle fragments cut`.")
+    p.add_argument("solution", metavar="DIR", help="folder written by `unshuffle fragments solve`")
+    p.add_argument("truth", metavar="TRUTH", help="truth.json of the bag")
+    p.add_argument("--fragments", default=None, metavar="PATH", help="folder/archive of the fragment images "
+                   "(default: the folder of TRUTH)")
+    p.add_argument("--rotations", action=argparse.BooleanOptionalAction, default=None,
+                   help="score up to one quarter turn per group (default: as recorded by solve)")
+    p.add_argument("--out", default=None, metavar="FILE", help="also write the scores to this JSON file")
+    p.set_defaults(handler=score_command)
+
+    p = s.add_parser("bench", help="every method on the same damaged samples -> JSON, markdown, pictures",
+                     description="Runs each (condition, method) cell on the same samples; finished cells "
+                                 "are kept in OUT/parts and skipped on rerun.")
+    p.add_argument("--data", required=True, help="image collection (any format open_images reads) or 'demo'")
+    p.add_argument("--conditions", nargs="+", default=["clean"], metavar="SPEC", help=_CONDITIONS_HELP)
+    p.add_argument("--methods", nargs="+", default=["solver", "autoencoder", "kmeans", "random"],
+                   metavar="METHOD", help="solver, solver:opt=value,... (ablation), autoencoder, kmeans, random")
+    p.add_argument("--samples", type=int, default=100, metavar="K", help="bags per condition")
+    p.add_argument("--images-per-sample", type=int, default=10, metavar="N")
+    p.add_argument("--grid", type=int, default=4, metavar="G")
+    p.add_argument("--image-size", type=int, default=None, metavar="S",
+                   help="centre-crop and resize images to S x S (default: as stored; 64 for demo)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ae-ckpt", default=None, metavar="CKPT", help="autoencoder checkpoint (without it the "
+                   "autoencoder row is left out)")
+    p.add_argument("--warmup", action=argparse.BooleanOptionalAction, default=True,
+                   help="one untimed call per cell before timing (default: yes)")
+    p.add_argument("--out", default="results/fragments-bench", metavar="DIR")
+    p.set_defaults(handler=bench_command)
+
+
+def solve_command(args: argparse.Namespace) -> dict:
+    from unshuffle.fragments.bag_io import solve_fragment_folder
+
+    summary = solve_fragment_folder(args.input, args.out, n_images=args.n_images, grid=args.grid,
+                                    rotations=args.rotations, seed=args.seed, overwrite=args.overwrite)
+    skipped = f" ({summary['skipped']} non-image files skipped)" if summary["skipped"] else ""
+    print(f"{summary['fragments']} fragments{skipped} -> {summary['groups']} groups in {summary['out']}")
+    return summary
+
+
+def score_command(args: argparse.Namespace) -> dict:
+    from unshuffle.evaluation.placement import score_solution_folder
+
+    scores = score_solution_folder(args.solution, args.truth, args.fragments, args.rotations)
+    if args.out:
+        from unshuffle.fragments.bag_io import write_scores
+
+        write_scores(args.out, scores)
+    clean = {k: (None if isinstance(v, float) and v != v else v) for k, v in scores.items()}
+    print(json.dumps(clean, indent=1))
+    return scores
+
+
+def bench_command(args: argparse.Namespace) -> dict:
+    from unshuffle.fragments.bench import BenchConfig, run_bench
+
+    cfg = BenchConfig(data=args.data, conditions=tuple(args.conditions), methods=tuple(args.methods),
+                      samples=args.samples, images_per_sample=args.images_per_sample, grid=args.grid,
+                      image_size=args.image_size, seed=args.seed, ae_ckpt=args.ae_ckpt,
+                      warmup=args.warmup, out=args.out)
+    result = run_bench(cfg)
+    print(f"wrote {cfg.out}/results.md, results.json, pictures/ ({len(result['rows'])} rows)")
+    return result

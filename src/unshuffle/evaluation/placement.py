@@ -25,6 +25,7 @@ Definitions (higher is better for every metric; placement metrics are nan for gr
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 
@@ -182,3 +183,36 @@ def aggregate_scores(per_sample: list[dict[str, float]]) -> dict[str, dict[str, 
         else:
             out[k] = {"mean": float("nan"), "std": float("nan"), "median": float("nan"), "n": 0}
     return out
+
+
+def score_solution_folder(solution: str | Path, truth: str | Path, fragments: str | Path | None = None,
+                          rotations: bool | None = None) -> dict:
+    """Score a ``solve`` output folder (or its groups.json) against a ``truth.json``.
+
+    fragments: folder/archive holding the fragment images (for the pixel-identical rule); None = the
+    truth file's folder. rotations: None = the solution's ``settings["rotations"]`` when recorded,
+    else whether any true turn is non-zero. Returns the metrics plus the paths and the rotations used.
+    """
+    from unshuffle.fragments.bag_io import (
+        bag_from_truth,
+        match_to_truth,
+        read_fragment_folder,
+        read_solution_folder,
+        read_truth,
+    )
+
+    files, sol = read_solution_folder(solution)
+    truth_files, *_ = read_truth(truth)
+    folder = read_fragment_folder(fragments if fragments is not None else Path(truth).parent)
+    pixels = {k: folder.fragments[i]
+              for i, k in enumerate(match_to_truth(folder.files, truth_files, folder.source))}
+    keys = match_to_truth(files, truth_files, truth)
+    missing = [f for f, k in zip(files, keys, strict=True) if k not in pixels]
+    if missing:
+        raise ConfigError(f"no image for {missing[:3]} under {folder.source}")
+    bag = bag_from_truth(truth, files, np.stack([pixels[k] for k in keys]))
+    if rotations is None:
+        recorded = sol.settings.get("rotations")
+        rotations = bool(recorded) if isinstance(recorded, bool) else bool((bag.turn != 0).any())
+    out = score_solution(bag, sol, rotations=rotations)
+    return {**out, "rotations": rotations, "solution": str(solution), "truth": str(truth)}

@@ -273,23 +273,30 @@ def read_solution_folder(path: str | Path) -> tuple[list[str], Solution]:
     return files, sol
 
 
-def bag_from_truth(truth_path: str | Path, files: list[str], fragments: np.ndarray) -> FragmentBag:
-    """The FragmentBag of ``files`` (with their pixels) using provenance from ``truth.json``.
-
-    A file is matched by its path, or else by its base name when base names in the truth are unique.
-    fragments: (M, s, s, 3) uint8 in ``files`` order. Every file must be in the truth and vice versa.
-    """
-    truth, grid, n_images, image_ids = read_truth(truth_path)
-    by_base = {PurePosixPath(k).name: k for k in truth}
-    unique_base = len(by_base) == len(truth)
+def match_to_truth(files: list[str], truth_keys, where: str | Path) -> list[str]:
+    """The truth key of each file: its own path, or else its base name when base names are unique."""
+    truth_keys = set(truth_keys)
+    by_base = {PurePosixPath(k).name: k for k in truth_keys}
+    unique_base = len(by_base) == len(truth_keys)
     keys = []
     for f in files:
-        if f in truth:
+        if f in truth_keys:
             keys.append(f)
         elif unique_base and PurePosixPath(f).name in by_base:
             keys.append(by_base[PurePosixPath(f).name])
         else:
-            raise DataFormatError(truth_path, f"fragment {f!r} of the solution is not in the truth")
+            raise DataFormatError(where, f"fragment {f!r} is not in the truth")
+    return keys
+
+
+def bag_from_truth(truth_path: str | Path, files: list[str], fragments: np.ndarray) -> FragmentBag:
+    """The FragmentBag of ``files`` (with their pixels) using provenance from ``truth.json``.
+
+    Files are matched with :func:`match_to_truth`. fragments: (M, s, s, 3) uint8 in ``files`` order.
+    Every file must be in the truth and vice versa.
+    """
+    truth, grid, n_images, image_ids = read_truth(truth_path)
+    keys = match_to_truth(files, truth, truth_path)
     if len(set(keys)) != len(keys) or len(keys) != len(truth):
         missing = sorted(set(truth) - set(keys))[:3]
         raise DataFormatError(truth_path, f"solution has {len(files)} fragments, truth {len(truth)}; "
@@ -314,3 +321,34 @@ def _nan_to_none(obj):
     if isinstance(obj, float) and not np.isfinite(obj):
         return None
     return obj
+
+
+def solve_fragment_folder(input_path: str | Path, out_dir: str | Path, *, n_images: int | None = None,
+                          grid: int | None = None, rotations: bool = False, seed: int = 0,
+                          overwrite: bool = False, solver=None) -> dict:
+    """Read fragments from a folder/archive, solve them, write ``groups.json`` + one PNG per group.
+
+    ``solver``: anything with ``solve(fragments) -> Solution``; None builds
+    ``FragmentSolver(n_images, grid, rotations, seed)``. Returns a summary dict
+    (out, fragments, skipped, groups, settings).
+    """
+    if n_images is not None and n_images < 1:
+        raise ConfigError(f"--n-images must be >= 1, got {n_images}")
+    if grid is not None and grid < 1:
+        raise ConfigError(f"--grid must be >= 1, got {grid}")
+    if Path(out_dir).exists() and not overwrite:
+        raise ConfigError(f"{out_dir} already exists; pass --overwrite to replace it")
+    folder = read_fragment_folder(input_path)
+    if solver is None:
+        from unshuffle.fragments.solver import FragmentSolver
+
+        solver = FragmentSolver(n_images=n_images, grid=grid, rotations=rotations, seed=seed)
+    solution = solver.solve(folder.fragments)
+    from unshuffle import __version__
+
+    solution.settings = {**solution.settings, "input": str(input_path), "n_images": n_images,
+                         "grid": grid, "rotations": rotations, "seed": seed,
+                         "skipped_files": folder.skipped, "unshuffle": __version__}
+    write_solution_folder(out_dir, solution, folder, overwrite=overwrite)
+    return {"out": str(out_dir), "fragments": len(folder.files), "skipped": folder.skipped,
+            "groups": solution.n_groups, "settings": _jsonable(solution.settings)}
