@@ -45,10 +45,6 @@ def _allowed() -> dict[tuple[str, str], Any]:
         table[(mod, "scalar")] = _np_core.multiarray.scalar
     for mod in _NUMERIC_MODULES:  # protocol-5 pickles of contiguous arrays
         table[(mod, "_frombuffer")] = _np_core.numeric._frombuffer
-    # numpy >= 1.25 pickles dtypes such as dtype('uint8') through their class
-    for cls in (np.dtypes.UInt8DType, np.dtypes.Int64DType, np.dtypes.Int32DType, np.dtypes.Float32DType,
-                np.dtypes.Float64DType, np.dtypes.Int16DType, np.dtypes.UInt16DType, np.dtypes.BoolDType):
-        table[("numpy.dtypes", cls.__name__)] = cls
     return table
 
 
