@@ -160,3 +160,95 @@ def test_groups_json_roundtrip_and_pictures(tmp_path):
     assert g1.shape == (6, 3, 3) and np.array_equal(g1[:3], np.rot90(frags[2], k=2))
     with pytest.raises(ConfigError, match="already exists"):
         write_solution_folder(tmp_path / "out", sol, folder)
+
+
+class TruthOracle:
+    """A stand-in solver that reads the answer from truth.json (tests the I/O, not the solving).
+
+    ``swap`` exchanges the cells of the first two fragments of image 0 (files in sorted order).
+    """
+
+    def __init__(self, truth_path, files, swap=False):
+        self.truth, self.files, self.swap = json.loads(truth_path.read_text())["files"], files, swap
+
+    def solve(self, fragments):
+        t = [self.truth[f] for f in self.files]
+        src = np.array([x["source"] for x in t])
+        row, col = np.array([x["row"] for x in t]), np.array([x["col"] for x in t])
+        if self.swap:
+            a, b = np.flatnonzero(src == 0)[:2]
+            row[[a, b]], col[[a, b]] = row[[b, a]], col[[b, a]]
+        conf = np.full(len(t), 0.9)
+        return Solution(src, row, col, np.zeros(len(t), np.int64), conf, [(4, 4)] * (src.max() + 1),
+                        {"method": "oracle"})
+
+
+def test_solve_then_score_roundtrip(bag, tmp_path):
+    from unshuffle.evaluation.placement import score_solution_folder
+    from unshuffle.fragments.bag_io import solve_fragment_folder
+
+    bag_dir = write_bag(bag, tmp_path / "bag", seed=0)
+    files = read_fragment_folder(bag_dir).files
+    summary = solve_fragment_folder(bag_dir, tmp_path / "sol", solver=TruthOracle(bag_dir / "truth.json", files))
+    assert summary["fragments"] == 48 and summary["skipped"] == 1 and summary["groups"] == 3
+    doc = json.loads((tmp_path / "sol" / "groups.json").read_text())
+    assert sorted(f["file"] for g in doc["groups"] for f in g["fragments"]) == files
+    assert doc["settings"]["method"] == "oracle" and doc["settings"]["rotations"] is False
+    assert sorted(p.name for p in (tmp_path / "sol").glob("*.png")) == ["group_000.png", "group_001.png", "group_002.png"]
+    # a group picture is the source image itself
+    truth = json.loads((bag_dir / "truth.json").read_text())
+    src0 = next(v["source"] for v in truth["files"].values())
+    img = np.asarray(Image.open(tmp_path / "sol" / f"group_{src0:03d}.png"))
+    assert img.shape == (64, 64, 3)
+    s = score_solution_folder(tmp_path / "sol", bag_dir / "truth.json")
+    assert s["ari"] == s["placement_accuracy"] == s["perfect_rate"] == 1.0 and s["rotations"] is False
+    with pytest.raises(ConfigError, match="already exists"):
+        solve_fragment_folder(bag_dir, tmp_path / "sol", solver=TruthOracle(bag_dir / "truth.json", files))
+    solve_fragment_folder(bag_dir, tmp_path / "sol", overwrite=True,
+                          solver=TruthOracle(bag_dir / "truth.json", files, swap=True))
+    s = score_solution_folder(tmp_path / "sol", bag_dir / "truth.json")
+    assert s["placement_accuracy"] == 46 / 48 and s["perfect_rate"] == 2 / 3 and s["ari"] == 1.0
+
+
+def test_score_cli_on_archive_input(bag, tmp_path, capsys):
+    from unshuffle.cli.main import main
+    from unshuffle.fragments.bag_io import solve_fragment_folder
+
+    bag_dir = write_bag(bag, tmp_path / "bag", seed=1)
+    with tarfile.open(tmp_path / "bag.tar.gz", "w:gz") as tf:
+        tf.add(bag_dir, arcname="bag")
+    folder = read_fragment_folder(tmp_path / "bag.tar.gz")
+    assert folder.files[0].startswith("bag/")
+    oracle = TruthOracle(bag_dir / "truth.json", [f.removeprefix("bag/") for f in folder.files])
+    solve_fragment_folder(tmp_path / "bag.tar.gz", tmp_path / "sol", solver=oracle)
+    capsys.readouterr()
+    assert main(["fragments", "score", str(tmp_path / "sol"), str(bag_dir / "truth.json"),
+                 "--out", str(tmp_path / "scores.json")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["perfect_rate"] == 1.0 and printed["confidence_auroc"] is None
+    assert json.loads((tmp_path / "scores.json").read_text())["ari"] == 1.0
+    # errors reach the user as one line, exit code 1
+    assert main(["fragments", "score", str(tmp_path / "nope"), str(bag_dir / "truth.json")]) == 1
+    assert "nope: no such file" in capsys.readouterr().err
+
+
+def test_solve_cli_refuses_existing_out(tmp_path, capsys):
+    from unshuffle.cli.main import main
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    assert main(["fragments", "solve", str(tmp_path / "in"), "--out", str(tmp_path / "out")]) == 1
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+
+
+def test_solve_cli_with_real_solver(bag, tmp_path):
+    pytest.importorskip("unshuffle.fragments.solver", reason="the solver has not landed yet")
+    from unshuffle.cli.main import main
+    from unshuffle.evaluation.placement import score_solution_folder
+
+    bag_dir = write_bag(bag, tmp_path / "bag", seed=2)
+    assert main(["fragments", "solve", str(bag_dir), "--out", str(tmp_path / "sol")]) == 0
+    doc = json.loads((tmp_path / "sol" / "groups.json").read_text())
+    assert sum(len(g["fragments"]) for g in doc["groups"]) == 48
+    s = score_solution_folder(tmp_path / "sol", bag_dir / "truth.json")
+    assert s["ari"] > 0.9  # three smooth synthetic images, clean cuts
