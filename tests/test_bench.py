@@ -1,0 +1,98 @@
+"""The bench harness: same samples for every method, resumable parts, tables, pictures, memory probe."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from unshuffle.data.imageset import from_array
+from unshuffle.errors import CheckpointError, ConfigError
+from unshuffle.fragments import bench
+from unshuffle.fragments.bench import BenchConfig, PeakRSS, parse_options, run_bench
+
+
+@pytest.fixture
+def images(smooth_images):
+    return from_array(smooth_images)
+
+
+def _cfg(tmp_path, **kw) -> BenchConfig:
+    base = dict(data="<test>", conditions=("clean", "rotation+missing+unknown-n"),
+                methods=("kmeans", "random", "autoencoder"), samples=3, images_per_sample=3, grid=4,
+                out=str(tmp_path / "bench"))
+    return BenchConfig(**{**base, **kw})
+
+
+def test_bench_writes_everything_and_resumes(images, tmp_path, monkeypatch):
+    cfg = _cfg(tmp_path)
+    res = run_bench(cfg, images, progress=False)
+    out = tmp_path / "bench"
+    rows = {(r["condition"], r["method"]): r for r in res["rows"]}
+    assert set(rows) == {(c, m) for c in ("clean", "rotation+missing=0.2+unknown-n") for m in ("kmeans", "random")}
+    for r in rows.values():
+        assert r["status"] == "ok" and r["samples"] == 3 and r["oracle_n"] is True
+        assert r["median_seconds"] >= 0
+        assert np.isnan(r["metrics"]["placement_accuracy"]["mean"])  # grouping only
+    # the damaged bags really are 20% smaller (48 -> 38 fragments) and the same for both methods
+    km = json.loads((out / "parts" / "rotation_missing=0.2_unknown-n__kmeans.json").read_text())
+    rd = json.loads((out / "parts" / "rotation_missing=0.2_unknown-n__random.json").read_text())
+    assert [p["n_fragments"] for p in km["per_sample"]] == [38.0] * 3
+    assert [p["n_images"] for p in km["per_sample"]] == [p["n_images"] for p in rd["per_sample"]]
+    assert rows[("clean", "kmeans")]["metrics"]["ari"]["mean"] > rows[("clean", "random")]["metrics"]["ari"]["mean"]
+    md = (out / "results.md").read_text()
+    assert "| clean | kmeans |" in md and "oracle N" in md and "autoencoder row is left out" in md
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["config"]["n_data_images"] == 12 and saved["environment"]["blas_threads"] == 1
+    for pic in ("clean.png", "rotation_missing=0.2_unknown-n.png"):
+        assert (out / "pictures" / pic).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if PeakRSS.available():
+        assert rows[("clean", "kmeans")]["peak_rss_mb"] > 10
+
+    # rerun: every cell is read back, no method is built again, same numbers
+    def refuse(*a, **k):
+        raise AssertionError("a finished cell was recomputed")
+
+    monkeypatch.setattr(bench, "build_method", refuse)
+    again = run_bench(cfg, images, progress=False)
+    assert [r["metrics"]["ari"] for r in again["rows"]] == [r["metrics"]["ari"] for r in res["rows"]]
+    # other sample settings in the same folder are refused
+    with pytest.raises(CheckpointError, match="made with other settings"):
+        run_bench(_cfg(tmp_path, samples=4), images, progress=False)
+
+
+def test_bench_is_deterministic_and_records_failures(images, tmp_path):
+    a = run_bench(_cfg(tmp_path / "a", methods=("kmeans",), conditions=("noise",)), images, progress=False)
+    b = run_bench(_cfg(tmp_path / "b", methods=("kmeans",), conditions=("noise",)), images, progress=False)
+    pa = json.loads((tmp_path / "a" / "bench" / "parts" / "noise=8__kmeans.json").read_text())["per_sample"]
+    pb = json.loads((tmp_path / "b" / "bench" / "parts" / "noise=8__kmeans.json").read_text())["per_sample"]
+    assert [p["ari"] for p in pa] == [p["ari"] for p in pb]
+    assert a["rows"][0]["metrics"]["ari"] == b["rows"][0]["metrics"]["ari"]
+    bad = run_bench(_cfg(tmp_path / "c", methods=("autoencoder",), conditions=("clean",),
+                         ae_ckpt=str(tmp_path / "missing.ckpt")), images, progress=False)
+    assert bad["rows"][0]["status"] == "failed" and "missing.ckpt" in bad["rows"][0]["error"]
+    assert "failed:" in (tmp_path / "c" / "bench" / "results.md").read_text()
+
+
+def test_config_validation_and_options():
+    with pytest.raises(ConfigError, match="unknown method 'svm'"):
+        BenchConfig(data="x", methods=("svm",)).validate()
+    with pytest.raises(ConfigError, match="only the solver takes options"):
+        BenchConfig(data="x", methods=("kmeans:k=3",)).validate()
+    with pytest.raises(ConfigError, match="unknown condition 'blur'"):
+        BenchConfig(data="x", conditions=("blur",)).validate()
+    with pytest.raises(ConfigError, match="samples must be >= 1"):
+        BenchConfig(data="x", samples=0).validate()
+    assert parse_options("learned=false,k=5,measure=mgc,w=0.5") == {"learned": False, "k": 5, "measure": "mgc", "w": 0.5}
+    with pytest.raises(ConfigError, match="not key=value"):
+        parse_options("learned")
+
+
+@pytest.mark.skipif(not PeakRSS.available(), reason="needs /proc (Linux)")
+def test_peak_rss_sees_an_allocation():
+    with PeakRSS(interval=0.001) as probe:
+        block = np.ones(80 * 2**20 // 8)  # 80 MiB, touched
+        block += 1
+        del block
+    assert probe.peak - probe.start >= 60 * 2**20
