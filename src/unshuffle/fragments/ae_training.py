@@ -123,6 +123,7 @@ def train_autoencoder(cfg: AutoencoderTrainConfig) -> dict:
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import TensorBoardLogger
+    from lightning.pytorch.utilities import rank_zero_only
 
     from unshuffle.data.datamodule import FragmentDataModule
     from unshuffle.fragments.ae_system import AutoencoderSystem
@@ -159,7 +160,11 @@ def train_autoencoder(cfg: AutoencoderTrainConfig) -> dict:
     config = {**cfg.to_dict(), "model": model.arch(),
               "data": {"train_images": len(train_images), "val_images": len(val_images),
                        "fragment_size": fragment_size}}
-    run = create_run(run_path, config, resume=ckpt_path is not None)
+    # under DDP the launcher re-runs this function in every process: only rank zero creates the run
+    if rank_zero_only.rank == 0:
+        run = create_run(run_path, config, resume=ckpt_path is not None)
+    else:
+        run = RunDir(run_path)
     record_dir = str(run.path / "drawn_samples") if cfg.record_samples else None
     system = AutoencoderSystem(model, config, lr=cfg.lr, weight_decay=cfg.weight_decay,
                                record_dir=record_dir)
