@@ -167,3 +167,26 @@ def _drop_self(found: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
         warnings.warn(f"{short} row(s) got fewer than k={k} neighbours from the IVF index; their last "
                       "neighbour is repeated. Use a larger nprobe.", stacklevel=4)
     return out
+
+
+def mine_neighbors_file(features: str | Path, out: str | Path | None = None, k: int = 50, method: str = "exact",
+                        *, nlist: int | None = None, nprobe: int | None = None) -> tuple[Path, np.ndarray]:
+    """Mine neighbours of features on disk and store them; returns (neighbours file, int64 (N, k)).
+
+    ``features`` is a feature cache entry folder (checksum verified) or a float32 (N, D) ``.npy``.
+    ``out`` defaults to ``neighbors-k<K>-<method>.npy`` next to the features; an unchanged rerun
+    reads it back instead of searching again.
+    """
+    src = Path(features)
+    if src.is_dir():
+        from unshuffle.features.cache import load_features
+
+        feats = load_features(src)[0]
+    elif src.suffix == ".npy" and src.is_file():
+        feats = np.load(src, allow_pickle=False)
+    else:
+        raise DataFormatError(src, "expected a feature cache entry folder or a float32 (N, D) .npy file")
+    out = Path(out) if out is not None else (src if src.is_dir() else src.parent) / f"neighbors-k{k}-{method}.npy"
+    if out.suffix != ".npy":
+        raise ConfigError(f"out={str(out)!r}: the neighbours file must end in .npy")
+    return out, mine_neighbors(feats, k, method, cache_path=out, nlist=nlist, nprobe=nprobe)

@@ -142,11 +142,13 @@ def build_feature_cache(
         shutil.rmtree(parts, ignore_errors=True)
     elif (entry / META_FILE).is_file():
         try:
-            load_features(entry)
-            return entry
+            stored_key = load_features(entry)[1].get("key")
         except DataFormatError as e:
             warnings.warn(f"feature cache {entry} is damaged ({e.problem}); rebuilding it", stacklevel=2)
-            _remove_outputs(entry)
+            stored_key = None
+        if stored_key == key:
+            return entry
+        _remove_outputs(entry)
 
     chunks = [(s, min(n, s + chunk_size)) for s in range(0, n, chunk_size)]
     todo = [c for c in chunks if not _part_ok(parts, c, spec.dim)]

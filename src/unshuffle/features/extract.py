@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 # what extraction reads: an ImageSet, a uint8 (N, H, W, 3) array, or a list of uint8 (H, W, 3) arrays
-Images = Union[ImageSet, np.ndarray, Sequence[np.ndarray]]
+Images = ImageSet | np.ndarray | Sequence[np.ndarray]
 # a non-torch engine (ONNX Runtime): float32 (B, 3, S, S) -> float32 (B, D)
 ArrayModel = Callable[[np.ndarray], np.ndarray]
 
