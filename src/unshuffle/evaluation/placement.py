@@ -31,6 +31,7 @@ import numpy as np
 
 from unshuffle.errors import ConfigError
 from unshuffle.evaluation.metrics import grouping_scores
+from unshuffle.fragments.damage import turn_fragments
 from unshuffle.fragments.sampling import FragmentBag
 from unshuffle.fragments.solution import Solution
 
@@ -53,16 +54,14 @@ def rotate_cells(r: np.ndarray, c: np.ndarray, q: np.ndarray | int) -> tuple[np.
 
 def _content_classes(bag: FragmentBag, turn_pred: np.ndarray, qs: tuple[int, ...]):
     """Class id of each fragment's upright content, and of each fragment shown turned by t' - q."""
+    m = len(bag)
+    upright = turn_fragments(bag.fragments, bag.turn).reshape(m, -1)
     ids: dict[bytes, int] = {}
-    up_class = np.empty(len(bag), np.int64)
-    for i, f in enumerate(bag.fragments):
-        up = np.ascontiguousarray(np.rot90(f, k=int(bag.turn[i]))).tobytes()
-        up_class[i] = ids.setdefault(up, len(ids))
-    shown = np.full((len(bag), len(qs)), -1, np.int64)
-    for i, f in enumerate(bag.fragments):
-        for k, q in enumerate(qs):
-            b = np.ascontiguousarray(np.rot90(f, k=int(turn_pred[i]) - q)).tobytes()
-            shown[i, k] = ids.get(b, -1)
+    up_class = np.array([ids.setdefault(r.tobytes(), len(ids)) for r in upright], np.int64)
+    shown = np.full((m, len(qs)), -1, np.int64)
+    for k, q in enumerate(qs):
+        turned = turn_fragments(bag.fragments, turn_pred - q).reshape(m, -1)
+        shown[:, k] = [ids.get(r.tobytes(), -1) for r in turned]
     return up_class, shown
 
 
