@@ -3,7 +3,99 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 
 def register(s: argparse._SubParsersAction) -> None:
     """Add this module's sub-commands to `unshuffle cluster`."""
+    for name, helptext, handler in (
+        ("all", "extract -> neighbours -> train -> evaluate -> plots, in one go", all_command),
+        ("train", "extract (cached) -> neighbours -> train TEMI heads into a run folder", train_command),
+    ):
+        p = s.add_parser(name, help=helptext)
+        p.add_argument("data", help="images: a folder, archive, CIFAR/ImageNet pickles or .npz")
+        p.add_argument("--clusters", type=int, default=None,
+                       help="number of clusters K (required for a new run; never read from labels)")
+        p.add_argument("--backbone", default=None,
+                       help="efficientnet-lite0/1/2, dinov2-vits14/b/l/g, a hub id, a folder or module:factory")
+        p.add_argument("--out", required=True, help="run folder")
+        p.add_argument("--split", default=None, help="train, val or test where the data has splits")
+        p.add_argument("--config", default=None, help="YAML file of settings (see clustering/config.py)")
+        p.add_argument("--preset", default="default", help="settings preset: default or cpu")
+        p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE",
+                       help="override settings, e.g. optim.epochs=50 head.n_heads=4")
+        p.add_argument("--cache-dir", default=None, help="feature cache folder")
+        p.add_argument("--force-recompute", action="store_true", help="re-extract features even when cached")
+        mode = p.add_mutually_exclusive_group()
+        mode.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+        mode.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+        p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
+        p.set_defaults(handler=handler)
+
+    p = s.add_parser("evaluate", help="report (accuracy, NMI, ARI vs k-means and kNN) and plots of a run")
+    p.add_argument("run", help="run folder of `cluster train`")
+    p.add_argument("--cache-dir", default=None, help="feature cache folder (default: the one recorded)")
+    p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True, help="write PNGs")
+    p.set_defaults(handler=evaluate_command)
+
+    p = s.add_parser("predict", help="assign new images to the clusters of a trained run (CSV)")
+    p.add_argument("run", help="run folder")
+    p.add_argument("images", help="a folder or archive of images")
+    p.add_argument("--out", required=True, help="CSV to write (columns file,cluster,confidence)")
+    p.add_argument("--split", default=None)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(handler=predict_command)
+
+
+def _config(args: argparse.Namespace):
+    from unshuffle.clustering.config import load_config
+
+    if args.resume:
+        return None
+    overrides = list(args.overrides)
+    if args.clusters is not None:
+        overrides.append(f"clusters={args.clusters}")
+    return load_config(args.config, overrides, preset=args.preset)
+
+
+def _stage_args(args: argparse.Namespace) -> dict:
+    return {"backbone": args.backbone, "split": args.split, "cache_dir": args.cache_dir,
+            "force": args.force_recompute, "resume": args.resume, "overwrite": args.overwrite,
+            "progress": args.progress}
+
+
+def all_command(args: argparse.Namespace) -> dict:
+    from unshuffle.clustering.pipeline import cluster_all
+    from unshuffle.evaluation.report import format_table
+
+    out = cluster_all(args.data, _config(args), args.out, **_stage_args(args))
+    print(format_table(out["report"]))
+    print(f"run folder: {args.out}")
+    return out
+
+
+def train_command(args: argparse.Namespace) -> dict:
+    from unshuffle.clustering.pipeline import train_on_images
+
+    out = train_on_images(args.data, _config(args), args.out, **_stage_args(args))
+    print(json.dumps(out, indent=2))
+    return out
+
+
+def evaluate_command(args: argparse.Namespace) -> dict:
+    from unshuffle.clustering.pipeline import evaluate_run
+    from unshuffle.evaluation.report import format_table
+
+    report = evaluate_run(args.run, cache_dir=args.cache_dir, plots=args.plots)
+    print(format_table(report))
+    return report
+
+
+def predict_command(args: argparse.Namespace) -> dict:
+    from unshuffle.clustering.predict import predict_images
+
+    out = predict_images(args.run, args.images, args.out, split=args.split, batch_size=args.batch_size,
+                         device=args.device)
+    print(json.dumps(out, indent=2))
+    return out

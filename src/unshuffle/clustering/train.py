@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import time
 from pathlib import Path
 
@@ -150,6 +151,7 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
 
     # ============ loop ============
     start = time.perf_counter()
+    sigint_handler = signal.getsignal(signal.SIGINT)  # Lightning ignores SIGINT after a Ctrl+C
     try:
         trainer.fit(system, train_dataloaders=loader, ckpt_path=ckpt_path)
     except torch.cuda.OutOfMemoryError as e:
@@ -161,6 +163,8 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
             raise
         raise TrainingInterrupted(f"training stopped by {interrupt_cb.reason}; checkpoint saved to "
                                   f"{interrupt_cb.saved}; continue with --resume") from e
+    finally:
+        signal.signal(signal.SIGINT, sigint_handler)
     seconds = time.perf_counter() - start
 
     # ============ clean-up: label-free export ============
