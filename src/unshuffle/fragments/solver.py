@@ -1,0 +1,227 @@
+"""FragmentSolver: groups a bag of fragments by source image and puts each back in its cell and turn."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from unshuffle.errors import ConfigError
+from unshuffle.fragments import compatibility as compat
+from unshuffle.fragments.candidates import top_candidates
+from unshuffle.fragments.estimate import estimate_grid, estimate_n_images
+from unshuffle.fragments.placement import Assembler, greedy_merge, rotate_offset
+from unshuffle.fragments.solution import Solution
+
+PLACERS = ("greedy", "buddies")
+
+
+class FragmentSolver:
+    """Boundary-matching solver for mixed bags of square fragments (scikit-learn style estimator).
+
+    Pipeline: every edge of every fragment gets query/key features (``compatibility.py``) so that a
+    pair's dissimilarity is a dot product; the k best partners per edge are kept
+    (``candidates.py``), normalised by the second best; pieces are merged into rigid clusters along
+    the candidates in increasing normalised dissimilarity, never beyond the grid (``placement.py``);
+    unknown N and grid are estimated from the clusters (``estimate.py``).
+
+    Parameters:
+        n_images: number of source images N, or None to estimate it.
+        grid: g (int) or (rows, cols) of each source image, or None to estimate it.
+        rotations: True when fragments may be turned by unknown multiples of 90 degrees.
+        seed: kept for reproducibility records; the algorithm is deterministic.
+        measure: edge dissimilarity: "mgc" (Gallagher), "prediction" (per-pixel extrapolation,
+            Mahalanobis), or "combined" (sum).
+        eps: covariance regulariser of the measures (LAB units squared).
+        k: candidate partners kept per edge (as row and as column).
+        placer: "greedy" = constrained cluster merging with placement (the full solver);
+            "buddies" = ablation: grouping only, union of best-buddy edges then greedy union
+            without geometry until N groups (rows/cols are -1).
+        chunk: rows/columns per block when scoring pairs (memory is O(chunk * M)).
+
+    Attributes (after ``fit``):
+        solution_: the Solution.
+        n_images_, grid_: the N and (rows, cols) used (given or estimated).
+
+    Example:
+        >>> sol = FragmentSolver(n_images=10, grid=4).solve(fragments)  # (M, s, s, 3) uint8
+    """
+
+    def __init__(self, n_images: int | None = None, grid: int | tuple[int, int] | None = None,
+                 rotations: bool = False, seed: int = 0, measure: str = "prediction", eps: float = 1.0,
+                 k: int = 4, placer: str = "greedy", chunk: int = 2048):
+        self.n_images = n_images
+        self.grid = grid
+        self.rotations = rotations
+        self.seed = seed
+        self.measure = measure
+        self.eps = eps
+        self.k = k
+        self.placer = placer
+        self.chunk = chunk
+
+    # ------------------------------------------------------------------ validation
+    def _validate(self, fragments: np.ndarray) -> None:
+        if not isinstance(fragments, np.ndarray) or fragments.ndim != 4 or fragments.shape[-1] != 3:
+            shape = getattr(fragments, "shape", type(fragments).__name__)
+            raise ConfigError(f"fragments must be an (M, s, s, 3) uint8 array, got {shape}")
+        if fragments.dtype != np.uint8:
+            raise ConfigError(f"fragments must be uint8, got dtype {fragments.dtype}")
+        if fragments.shape[1] != fragments.shape[2]:
+            raise ConfigError(f"fragments must be square, got {fragments.shape[1]}x{fragments.shape[2]}")
+        if fragments.shape[1] < 2:
+            raise ConfigError(f"fragment size must be >= 2 px to have an edge gradient, got {fragments.shape[1]}")
+        if fragments.shape[0] < 1:
+            raise ConfigError("fragments is empty: nothing to solve")
+        if self.n_images is not None and not (isinstance(self.n_images, (int, np.integer)) and self.n_images >= 1):
+            raise ConfigError(f"n_images must be None or an int >= 1, got {self.n_images!r}")
+        if self.measure not in compat.MEASURES:
+            raise ConfigError(f"measure must be one of {compat.MEASURES}, got {self.measure!r}")
+        if self.placer not in PLACERS:
+            raise ConfigError(f"placer must be one of {PLACERS}, got {self.placer!r}")
+        if not (isinstance(self.k, (int, np.integer)) and self.k >= 1):
+            raise ConfigError(f"k must be an int >= 1, got {self.k!r}")
+        if not self.eps > 0:
+            raise ConfigError(f"eps must be > 0, got {self.eps!r}")
+        if not (isinstance(self.chunk, (int, np.integer)) and self.chunk >= 1):
+            raise ConfigError(f"chunk must be an int >= 1, got {self.chunk!r}")
+        self._grid_param()
+
+    def _grid_param(self) -> tuple[int, int] | None:
+        g = self.grid
+        if g is None:
+            return None
+        if isinstance(g, (int, np.integer)):
+            g = (int(g), int(g))
+        if (not isinstance(g, (tuple, list)) or len(g) != 2
+                or not all(isinstance(v, (int, np.integer)) and v >= 1 for v in g)):
+            raise ConfigError(f"grid must be None, an int >= 1 or (rows, cols), got {self.grid!r}")
+        return int(g[0]), int(g[1])
+
+    # ------------------------------------------------------------------ public API
+    def fit(self, fragments: np.ndarray) -> FragmentSolver:
+        """Solve the bag. fragments: (M, s, s, 3) uint8 in any order. Sets ``solution_``; returns self."""
+        self._validate(fragments)
+        m = fragments.shape[0]
+        pieces, owner, turn_of = self._pieces(fragments)
+        rels = [compat.RIGHT] if self.rotations else [compat.RIGHT, compat.DOWN]
+        lab = compat.rgb_to_lab(pieces)
+        feats, cands = [], []
+        for rel in rels:
+            view = lab if rel == compat.RIGHT else lab.transpose(0, 2, 1, 3)
+            q, key = compat.edge_features(view, self.measure, self.eps)
+            feats.append((q, key))
+            cands.append(top_candidates(q, key, owner, k=self.k, chunk=self.chunk))
+        edges = self._edge_table(cands, owner, turn_of, rels)
+        grid = self._grid_param() or estimate_grid(edges, m, self.rotations)
+        n_img = self.n_images if self.n_images is not None else estimate_n_images(edges, m, grid, self.rotations)
+        n_img = min(int(n_img), m)
+        if self.placer == "buddies":
+            group = _union_groups(edges, m, n_img)
+            sol = Solution.grouping_only(group, self._settings(grid, n_img))
+            sol.confidence = np.zeros(m)
+        else:
+            asm = Assembler(m, grid, self.rotations)
+            greedy_merge(asm, edges, target=n_img)
+            if asm.n_clusters > n_img:  # leftovers that fit nowhere inside a frame
+                greedy_merge(asm, edges, target=n_img, frame=False)
+            _force_merge(asm, n_img)
+            group, row, col, turn, shapes = asm.layout()
+            conf = _confidence(feats, cands, group, row, col, turn, shapes, self.rotations)
+            sol = Solution(group, row, col, turn, conf, shapes, self._settings(grid, n_img))
+        self.n_images_, self.grid_, self.solution_ = n_img, grid, sol
+        return self
+
+    def solve(self, fragments: np.ndarray) -> Solution:
+        """Solve the bag and return the Solution (see ``fit``)."""
+        return self.fit(fragments).solution_
+
+    # ------------------------------------------------------------------ internals
+    def _settings(self, grid: tuple[int, int], n_img: int) -> dict:
+        return {"method": "fragment-solver", "measure": self.measure, "eps": self.eps, "k": self.k,
+                "placer": self.placer, "rotations": self.rotations, "seed": self.seed,
+                "n_images": n_img, "n_images_given": self.n_images is not None,
+                "grid": list(grid), "grid_given": self.grid is not None}
+
+    def _pieces(self, fragments: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pieces (P, s, s, 3), their fragment (P,) and turn (P,): the 4 turns of each under rotation."""
+        m = fragments.shape[0]
+        if not self.rotations:
+            return fragments, np.arange(m), np.zeros(m, np.int64)
+        pieces = np.stack([np.rot90(fragments, k, axes=(1, 2)) for k in range(4)], axis=1)
+        return pieces.reshape(4 * m, *fragments.shape[1:]), np.repeat(np.arange(m), 4), np.tile(np.arange(4), m)
+
+    @staticmethod
+    def _edge_table(cands, owner, turn_of, rels) -> np.ndarray:
+        """(E, 6) float64 rows (score, fa, ka, fb, kb, rel) sorted by score, ties by position."""
+        rows = [np.stack([c.score, owner[c.i], turn_of[c.i], owner[c.j], turn_of[c.j],
+                          np.full(c.i.shape, rel)], axis=1) for c, rel in zip(cands, rels, strict=True)]
+        table = np.concatenate(rows, axis=0) if rows else np.zeros((0, 6))
+        order = np.argsort(table[:, 0], kind="stable")
+        return table[order]
+
+
+def _union_groups(edges: np.ndarray, m: int, target: int) -> np.ndarray:
+    """Ablation grouper: union-find along edges in order, no geometry, until ``target`` groups."""
+    parent = np.arange(m)
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    n = m
+    for row in edges:
+        if n <= target:
+            break
+        a, b = find(int(row[1])), find(int(row[3]))
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+            n -= 1
+    roots = np.array([find(x) for x in range(m)])
+    _, group = np.unique(roots, return_inverse=True)
+    return group.astype(np.int64)
+
+
+def _force_merge(asm: Assembler, target: int) -> None:
+    """Join the smallest clusters to the largest, beside its canvas, until ``target`` remain."""
+    while asm.n_clusters > target:
+        ids = sorted(asm.clusters, key=lambda h: (len(asm.clusters[h].pos), h))
+        guest_id, host_id = ids[0], ids[-1]
+        host, guest = asm.clusters[host_id], asm.clusters[guest_id]
+        _, _, _, hcmax = host.extent()
+        grmin, _, gcmin, _ = guest.extent()
+        hrmin = host.extent()[0]
+        moved = [(f, r - grmin + hrmin, c - gcmin + hcmax + 1, t) for f, (r, c, t) in guest.pos.items()]
+        asm.apply(host_id, guest_id, moved)
+
+
+def _confidence(feats, cands, group, row, col, turn, shapes, rotations: bool) -> np.ndarray:
+    """(M,) confidence in [0, 1]: best normalised score among each fragment's placed neighbours.
+
+    A neighbour pair scores ``1 / (1 + d / second_best)``; a fragment with no neighbour scores 0.
+    """
+    m = group.shape[0]
+    grid = {(int(g), int(r), int(c)): f for f, (g, r, c) in enumerate(zip(group, row, col, strict=True))}
+    best = np.zeros(m)
+    for f in range(m):
+        for rel, (dr, dc) in enumerate(((0, 1), (1, 0))):
+            nb = grid.get((int(group[f]), int(row[f]) + dr, int(col[f]) + dc))
+            if nb is None:
+                continue
+            if rotations:  # turn the pair so that the neighbour is on the right: RIGHT relation
+                spin = 1 if rel == 1 else 0
+                a, b, r_idx = 4 * f + (turn[f] + spin) % 4, 4 * nb + (turn[nb] + spin) % 4, 0
+            else:
+                a, b, r_idx = f, nb, rel
+            q, key = feats[r_idx]
+            c = cands[r_idx]
+            d = max(float(q[a] @ key[b]), 0.0)
+            ref = min(c.row_second[a], c.col_second[b])
+            s = d / max(ref, 1e-6) if np.isfinite(ref) else 1.0
+            v = 1.0 / (1.0 + s)
+            best[f] = max(best[f], v)
+            best[nb] = max(best[nb], v)
+    return np.clip(best, 0.0, 1.0)
+
+
+__all__ = ["FragmentSolver", "PLACERS", "rotate_offset"]
