@@ -230,3 +230,24 @@ def test_single_image_file(tmp_path):
     ds = open_images(p)
     assert len(ds) == 1 and ds.names == ["one.png"]
     np.testing.assert_array_equal(ds.image(0), img)
+
+
+@pytest.mark.parametrize("kind", ["tar.bz2", "tar.xz"])
+def test_other_tar_compressions(tmp_path, kind):
+    imgs = random_images(3, seed=10)
+    files = {f"c{k % 2}/{k}.png": png(imgs[k]) for k in range(3)}
+    ds = open_images(tar_tree(tmp_path / f"d.{kind}", files, mode=f"w:{kind.split('.')[1]}"))
+    np.testing.assert_array_equal(ds.labels, [0, 0, 1])
+    np.testing.assert_array_equal(ds.images(range(3)), imgs[[0, 2, 1]])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_image_sets_survive_pickling_for_worker_processes(tmp_path, kind):
+    import pickle
+
+    imgs = random_images(4, seed=11)
+    ds = open_images(materialize(tmp_path, {f"{k}.png": png(imgs[k]) for k in range(4)}, kind))
+    ds.image(0)  # open handles (zip, tar) before pickling, as a parent process would
+    back = pickle.loads(pickle.dumps(ds))
+    np.testing.assert_array_equal(back.images(range(4)), imgs)
+    assert back.fingerprint() == ds.fingerprint()

@@ -292,3 +292,16 @@ def test_imagenet_zero_based_labels_and_bad_shapes(tmp_path):
     p.write_bytes(good[:-40])
     with pytest.raises(DataFormatError, match="val_data: truncated or corrupt pickle"):
         open_images(p)
+
+
+def test_lazy_batch_reader_survives_pickling(imagenet_dir, tmp_path):
+    root, images, _ = imagenet_dir
+    z = tmp_path / "b.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for p in sorted((root / "train_data").iterdir()):
+            zf.write(p, p.name)
+    for path in (root / "train_data", z):
+        ds = open_images(path)
+        ds.image(8)
+        back = pickle.loads(pickle.dumps(ds))
+        np.testing.assert_array_equal(back.images(range(9)), images[:9])

@@ -172,6 +172,11 @@ class ZipStore:
             except _CORRUPT_ARCHIVE as e:
                 raise DataFormatError(f"{self.path}/{name}", f"corrupt zip member ({type(e).__name__}: {e})") from e
 
+    def member_size(self, name: str) -> int:
+        """Uncompressed size in bytes of one member."""
+        with self._lock:
+            return self._open().getinfo(self._member[name]).file_size
+
     def open_member(self, name: str) -> IO[bytes]:
         """A binary stream over one member (for large members: pickle batches are read streaming)."""
         with self._lock:

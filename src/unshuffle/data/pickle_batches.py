@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -74,7 +75,7 @@ class BatchSource:
     def nbytes(self) -> int:
         if self.member is None:
             return os.stat(self.path).st_size
-        return self.store._open().getinfo(self.store._member[self.member]).file_size
+        return self.store.member_size(self.member)
 
 
 def check_batch(obj: Any, where: str, label_keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray, int]:
@@ -135,12 +136,17 @@ class LazyBatchReader:
         self.sources, self.counts, self.side = sources, counts, side
         self._ends = np.cumsum(counts)
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
         self._fingerprint: str | None = None
 
     def __len__(self) -> int:
         return int(self._ends[-1]) if len(self._ends) else 0
 
     def _data(self, k: int) -> np.ndarray:
+        with self._lock:  # one unpickling at a time: two threads must not both load a 1.5 GB batch
+            return self._data_locked(k)
+
+    def _data_locked(self, k: int) -> np.ndarray:
         if k in self._cache:
             self._cache.move_to_end(k)
             return self._cache[k]
@@ -173,10 +179,14 @@ class LazyBatchReader:
             self._fingerprint = h.hexdigest()
         return self._fingerprint
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict:  # picklable for DataLoader workers, without the decoded files
         state = dict(self.__dict__)
-        state["_cache"] = OrderedDict()
+        state["_cache"], state["_lock"] = OrderedDict(), None
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
 
 def cache_dir() -> Path:
