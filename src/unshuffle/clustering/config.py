@@ -144,6 +144,11 @@ def _coerce(key: str, value: Any, types: dict[str, type]) -> Any:
     if key not in types:
         raise ConfigError(f"unknown setting {key!r}; valid settings: {', '.join(sorted(types))}")
     want = types[key]
+    if want is float and isinstance(value, str):
+        try:  # YAML 1.1 reads "1e-4" (no dot) as a string
+            return float(value)
+        except ValueError:
+            pass
     if want is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if want is int and isinstance(value, float) and value.is_integer() and key != "seed":

@@ -19,7 +19,7 @@ def prepare_features(data: str | Path, backbone: str, *, knn: int, split: str | 
     from unshuffle.clustering.neighbors import mine_neighbors
 
     images, feats, spec = _features(data, backbone, split=split, cache_dir=cache_dir, force=force, progress=progress)
-    neighbors = np.asarray(mine_neighbors(feats, knn), dtype=np.int64)
+    neighbors = np.asarray(mine_neighbors(feats, knn, progress=progress), dtype=np.int64)
     return images, feats, neighbors, spec
 
 
@@ -30,7 +30,7 @@ def _features(data, backbone, *, split, cache_dir, force=False, progress=False):
 
     images = open_images(data, split=split)
     spec = resolve_spec(backbone)
-    kwargs = {"backbone": spec, "force": force, "progress": progress}
+    kwargs = {"backbone": spec, "force": force, "progress": progress, "split": split}
     if cache_dir is not None:
         kwargs["cache_dir"] = cache_dir
     feats = np.asarray(cached_features(images, **kwargs), dtype=np.float32)
