@@ -20,8 +20,8 @@ def test_inspect_reports_counts_classes_and_skipped(tmp_path, capsys):
     assert info["format"] == "folder" and info["images"] == 3 and info["classes"] == 2
     assert info["first_image_shape"] == [8, 8, 3]
     assert info["per_class"] == {"min": 1, "max": 2, "empty_classes": 0, "first": {"a": 2, "b": 1}}
-    # two non-image files in train, one image outside the chosen split
-    assert info["skipped_files"] == 3
+    # two non-image files; the val image is not counted
+    assert info["skipped_files"] == 2 and info["skipped_examples"] == ["train/a/.DS_Store", "train/b/notes.txt"]
 
 
 def test_inspect_error_exits_nonzero(tmp_path, capsys):

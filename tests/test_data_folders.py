@@ -95,8 +95,8 @@ def test_tiny_imagenet_official_layout(tmp_path, kind):
     test = open_images(path, split="test")
     assert test.labels is None and len(test) == 1
     info = inspect_path(path, split="train")
-    # words.txt, wnids.txt, two boxes files, annotations; val and test images lie outside the split
-    assert info["skipped_files"] == 9 and info["per_class"]["first"] == {"n02": 1, "n01": 2}
+    # words.txt, wnids.txt, two boxes files, annotations (images of other splits are not counted)
+    assert info["skipped_files"] == 5 and info["per_class"]["first"] == {"n02": 1, "n01": 2}
 
 
 def test_tiny_imagenet_flat_variant_and_split_folder_agree(tmp_path):
@@ -251,3 +251,12 @@ def test_image_sets_survive_pickling_for_worker_processes(tmp_path, kind):
     back = pickle.loads(pickle.dumps(ds))
     np.testing.assert_array_equal(back.images(range(4)), imgs)
     assert back.fingerprint() == ds.fingerprint()
+
+
+def test_macos_zip_resource_folders_are_ignored(tmp_path):
+    imgs = random_images(2, seed=12)
+    files = {"photos/cats/a.png": png(imgs[0]), "photos/dogs/b.png": png(imgs[1]),
+             "__MACOSX/photos/cats/._a.png": b"\x00\x05\x16\x07", "photos/.DS_Store": b"x"}
+    info = inspect_path(zip_tree(tmp_path / "photos.zip", files))
+    assert info["classes"] == 2 and info["per_class"]["first"] == {"cats": 1, "dogs": 1}
+    assert info["skipped_files"] == 2

@@ -38,7 +38,8 @@ class Layout:
         files: relative paths (as given, wrapper folder included) of the images, sorted.
         labels: (N,) int64 class indices, or None.
         class_names: class index -> name, or None.
-        skipped: relative paths of files that are not images (or lie outside the chosen split).
+        skipped: relative paths of the tree's files that are not images (hidden files and
+            ``__MACOSX`` folders included); images of other splits are not counted.
         split: the split used, or None when the tree has no split folders.
     """
 
@@ -62,11 +63,12 @@ def resolve_layout(
     ``read_text(path)`` returns the text of one of ``paths`` (for annotation files);
     ``class_order`` is a wnids list found outside the tree (it wins over one inside).
     """
-    paths = sorted(paths)
-    images = [p for p in paths if is_image_name(p)]
-    skipped = [p for p in paths if not is_image_name(p)]
     if not paths:
         raise DataFormatError(source, "is empty (no files)")
+    hidden = [p for p in paths if _is_hidden(p)]
+    paths = sorted(p for p in paths if not _is_hidden(p))
+    images = [p for p in paths if is_image_name(p)]
+    skipped = sorted(hidden + [p for p in paths if not is_image_name(p)])
     if not images:
         raise DataFormatError(source, f"contains no image files ({len(skipped)} other files, e.g. {skipped[0]!r})")
 
@@ -89,8 +91,6 @@ def resolve_layout(
         elif split not in by_split:
             raise ConfigError(f"split: {source} has no {split!r} split (it has {', '.join(available)})")
         chosen = by_split[split]
-        chosen_set = set(chosen)
-        skipped += [p for p in images if p not in chosen_set]
         split_roots = {s: prefix + s + "/" for s in available}
     else:
         if split is not None:
@@ -112,7 +112,7 @@ def resolve_layout(
         if s == split:
             chosen_classes = cls
     if chosen_classes is None:
-        return Layout(chosen, None, None, sorted(skipped), split)
+        return Layout(chosen, None, None, skipped, split)
 
     if class_order is not None:
         unknown = sorted(all_classes - set(class_order))
@@ -124,7 +124,12 @@ def resolve_layout(
     index = {c: k for k, c in enumerate(class_names)}
     root = split_roots[split]
     labels = np.array([index[chosen_classes[p[len(root):]]] for p in chosen], dtype=np.int64)
-    return Layout(chosen, labels, class_names, sorted(skipped), split)
+    return Layout(chosen, labels, class_names, skipped, split)
+
+
+def _is_hidden(path: str) -> bool:
+    """Dot-files, dot-folders and macOS ``__MACOSX`` resource folders."""
+    return any(part.startswith(".") or part == "__MACOSX" for part in path.split("/"))
 
 
 def _wrapper_prefix(paths: Sequence[str]) -> str:
