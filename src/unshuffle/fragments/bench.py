@@ -231,10 +231,16 @@ def _fmt(x: float, pct: bool = False) -> str:
     return f"{100 * x:.1f}%" if pct else f"{x:.3f}"
 
 
+def _mb(peak: float | None, extra: float | None) -> str:
+    if peak is None or not np.isfinite(peak):
+        return "not measured"
+    return f"{peak:.0f} (+{extra:.0f})"
+
+
 def markdown_table(rows: list[dict], cfg: BenchConfig) -> str:
     """The results table: means over samples (nan-free ones); exact-N only where N was estimated."""
     head = ("| condition | method | ARI | NMI | purity | placement | perfect | neighbours | upright | "
-            "conf. AUROC | exact N | median s | peak RSS MB | samples |")
+            "conf. AUROC | exact N | median s | peak RSS MB (+ rise in call) | samples |")
     lines = [head, "|" + "---|" * 14]
     for r in rows:
         if r["status"] != "ok":
@@ -248,7 +254,8 @@ def markdown_table(rows: list[dict], cfg: BenchConfig) -> str:
             f"| {r['condition']} | {r['method']} | {_fmt(m['ari'])} | {_fmt(m['nmi'])} | {_fmt(m['purity'])} | "
             f"{_fmt(m['placement_accuracy'], True)} | {_fmt(m['perfect_rate'], True)} | "
             f"{_fmt(m['neighbour_accuracy'], True)} | {_fmt(m['upright_accuracy'], True)} | "
-            f"{_fmt(m['confidence_auroc'])} | {exact} | {r['median_seconds']:.4f} | {r['peak_rss_mb']:.0f} | "
+            f"{_fmt(m['confidence_auroc'])} | {exact} | {r['median_seconds']:.4f} | "
+            f"{_mb(r['peak_rss_mb'], r['peak_extra_mb'])} | "
             f"{r['samples']} |")
     return "\n".join(lines) + "\n"
 
