@@ -305,3 +305,14 @@ def test_lazy_batch_reader_survives_pickling(imagenet_dir, tmp_path):
         ds.image(8)
         back = pickle.loads(pickle.dumps(ds))
         np.testing.assert_array_equal(back.images(range(9)), images[:9])
+
+
+def test_single_pickle_with_any_name(tmp_path):
+    images = random_images(3, size=8, seed=7)
+    p = tmp_path / "my_batch.pkl"
+    p.write_bytes(_imagenet_batch(images, np.array([3, 1, 2])))
+    ds = open_images(p)
+    np.testing.assert_array_equal(ds.images(range(3)), images)
+    np.testing.assert_array_equal(ds.labels, [2, 0, 1])
+    with pytest.raises(ConfigError, match="single batch file"):
+        open_images(p, split="train")

@@ -218,18 +218,24 @@ def open_imagenet_batches(sources: list[BatchSource], split: str | None, where: 
     for s in sources:
         by_split.setdefault(imagenet_split_of(s.member or s.path.name) or "", []).append(s)
     available = [s for s in ("train", "val") if s in by_split]
-    if split is None:
-        if len(available) > 1:
-            raise ConfigError(f"{where}: holds the splits {', '.join(available)}; choose one with split=")
-        split = available[0]
-    if split not in by_split:
-        raise ConfigError(f"split: {where} has no {split!r} split (it has {', '.join(available)})")
-    chosen = sorted(by_split[split], key=lambda s: _sort_key(s.member or s.path.name))
+    if not available:  # one pickle file with another name: no split to choose
+        if split is not None:
+            raise ConfigError(f"split: {where} is a single batch file with no train/val split")
+        chosen = sources
+    else:
+        if split is None:
+            if len(available) > 1:
+                raise ConfigError(f"{where}: holds the splits {', '.join(available)}; choose one with split=")
+            split = available[0]
+        if split not in by_split:
+            raise ConfigError(f"split: {where} has no {split!r} split (it has {', '.join(available)})")
+        chosen = sorted(by_split[split], key=lambda s: _sort_key(s.member or s.path.name))
     counts, labels, sides = [], [], set()
     for src in chosen:
         n, lab, side = _batch_index(src)
         if n and lab.min() < 1:
-            raise DataFormatError(src.where, f"labels must be 1-based (Downsampled-ImageNet), found {lab.min()}")
+            raise DataFormatError(src.where, f"labels must be 1-based (Downsampled-ImageNet), found {lab.min()}; "
+                                             "for a CIFAR batch file, open its cifar-*-batches-py folder")
         counts.append(n)
         labels.append(lab - 1)
         sides.add(side)
