@@ -46,7 +46,7 @@ def test_class_folders_under_wrapper_and_splits(tmp_path, kind):
         "mydata/train/dogs/a.png": png(imgs[0]), "mydata/train/dogs/b.png": png(imgs[1]),
         "mydata/train/cats/c.png": png(imgs[2]), "mydata/train/emus/d.png": png(imgs[3]),
         "mydata/val/dogs/e.png": png(imgs[4]), "mydata/val/emus/f.png": png(imgs[5]),
-        "mydata/test/g.png": png(imgs[6]), "mydata/README": b"x",
+        "mydata/test/g.png": png(imgs[6]), "mydata/README": b"x", "mydata/preview.png": png(imgs[7]),
     }
     path = materialize(tmp_path, files, kind)
     with pytest.raises(ConfigError, match="train, val, test"):
@@ -61,6 +61,8 @@ def test_class_folders_under_wrapper_and_splits(tmp_path, kind):
     np.testing.assert_array_equal(val.labels, [1, 2])  # val lacks cats: same indices as train
     np.testing.assert_array_equal(val.images([0, 1]), imgs[[4, 5]])
     assert test.labels is None and len(test) == 1
+    info = inspect_path(path, split="val")
+    assert info["skipped_examples"] == ["mydata/README", "mydata/preview.png"]  # outside every split
 
 
 def _tiny_imagenet_official(imgs) -> dict[str, bytes]:

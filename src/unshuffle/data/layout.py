@@ -39,7 +39,8 @@ class Layout:
         labels: (N,) int64 class indices, or None.
         class_names: class index -> name, or None.
         skipped: relative paths of the tree's files that are not images (hidden files and
-            ``__MACOSX`` folders included); images of other splits are not counted.
+            ``__MACOSX`` folders included) and images outside every split folder; images of
+            other splits are not counted.
         split: the split used, or None when the tree has no split folders.
     """
 
@@ -92,6 +93,8 @@ def resolve_layout(
             raise ConfigError(f"split: {source} has no {split!r} split (it has {', '.join(available)})")
         chosen = by_split[split]
         split_roots = {s: prefix + s + "/" for s in available}
+        in_splits = {p for files in by_split.values() for p in files}
+        skipped = sorted(skipped + [p for p in images if p not in in_splits])  # e.g. a preview.jpg beside them
     else:
         if split is not None:
             raise ConfigError(f"split: {source} has no train/val/test folders, so split={split!r} cannot be chosen")
@@ -133,7 +136,8 @@ def _is_hidden(path: str) -> bool:
 
 
 def _wrapper_prefix(paths: Sequence[str]) -> str:
-    """The leading folders that hold everything but no images directly, and are not splits."""
+    """The leading folders that hold everything and are not splits: a folder is looked through when it
+    holds split folders, or holds only sub-folders and non-image files (else it is a class folder)."""
     prefix = ""
     while True:
         rest = [p[len(prefix):] for p in paths]
@@ -144,7 +148,8 @@ def _wrapper_prefix(paths: Sequence[str]) -> str:
         if head in SPLITS:
             return prefix
         inner = [r.split("/", 1)[1] for r in rest]
-        if not any("/" in r for r in inner) or any("/" not in r and is_image_name(r) for r in inner):
+        has_splits = any("/" in r and r.split("/", 1)[0] in SPLITS for r in inner)
+        if not has_splits and (not any("/" in r for r in inner) or any("/" not in r and is_image_name(r) for r in inner)):
             return prefix  # images directly inside: a class folder, not a wrapper
         prefix += head + "/"
 
