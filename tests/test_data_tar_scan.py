@@ -6,6 +6,8 @@ import io
 import tarfile
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from unshuffle.data.tar_scan import tar_members
 from unshuffle.errors import DataFormatError
@@ -66,3 +68,27 @@ def test_checksum_and_truncation_errors():
         list(tar_members(io.BytesIO(bytes(bad)), "t.tar"))
     with pytest.raises(DataFormatError, match="truncated tar"):
         list(tar_members(io.BytesIO(bytes(raw[:1000])), "t.tar"))
+
+
+_SEGMENT = st.text(alphabet=st.characters(min_codepoint=48, max_codepoint=0x2FF, exclude_characters="/\\"),
+                   min_size=1, max_size=60)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    members=st.lists(st.tuples(st.lists(_SEGMENT, min_size=1, max_size=4).map("/".join),
+                               st.integers(0, 1500)), min_size=1, max_size=6, unique_by=lambda m: m[0]),
+    fmt=st.sampled_from([tarfile.GNU_FORMAT, tarfile.PAX_FORMAT]),
+)
+def test_members_match_tarfile_on_random_names(members, fmt):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tf:
+        for k, (name, size) in enumerate(members):
+            info = tarfile.TarInfo(name)
+            info.size = size
+            tf.addfile(info, io.BytesIO(bytes([k % 256]) * size))
+    raw = buf.getvalue()
+    got = [(n, bytes(raw[o : o + s])) for _, n, s, o in tar_members(io.BytesIO(raw), "r.tar")]
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tf:
+        expected = [(m.name, tf.extractfile(m).read()) for m in tf]
+    assert got == expected
