@@ -27,12 +27,13 @@ _RGB2XYZ = np.array([[0.412453, 0.357580, 0.180423],
                      [0.212671, 0.715160, 0.072169],
                      [0.019334, 0.119193, 0.950227]])
 _WHITE = np.array([0.95047, 1.0, 1.08883])
+_V = np.arange(256) / 255.0
+_SRGB_LINEAR = np.where(_V > 0.04045, ((_V + 0.055) / 1.055) ** 2.4, _V / 12.92).astype(np.float32)
 
 
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     """CIE-LAB (D65) of sRGB pixels. rgb: (..., 3) uint8. Returns (..., 3) float32, L in [0, 100]."""
-    x = rgb.astype(np.float32) / 255.0
-    lin = np.where(x > 0.04045, ((x + 0.055) / 1.055) ** 2.4, x / 12.92)
+    lin = _SRGB_LINEAR[rgb]
     xyz = (lin @ _RGB2XYZ.T.astype(np.float32)) / _WHITE.astype(np.float32)
     f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16.0 / 116.0)
     lab = np.empty_like(f)

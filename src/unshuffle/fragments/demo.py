@@ -53,12 +53,12 @@ def run_demo(out: str | Path, *, image_size: int = 64, grid: int = 4, seed: int 
             from unshuffle.evaluation.placement import score_solution
 
             full = score_solution(bag, sol)
-            for key in ("perfect_reconstruction", "placement_accuracy", "neighbor_accuracy"):
+            for key in ("perfect_rate", "placement_accuracy", "neighbour_accuracy"):
                 if key in full:
                     results[name][key] = full[key]
 
     header = f"{n} photos ({', '.join(images.names)}), {image_size} px, {grid}x{grid} grid -> {len(bag)} fragments"
-    keys = ["ari", "nmi", "purity", "groups", "perfect_reconstruction", "seconds"]
+    keys = ["ari", "nmi", "purity", "groups", "perfect_rate", "placement_accuracy", "seconds"]
     lines = [header, "", "| method | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for name, r in results.items():
         cells = [f"{r[k]:.3f}" if isinstance(r.get(k), float) else str(r.get(k, "-")) for k in keys]

@@ -30,11 +30,10 @@ class Cluster:
 
     pos: dict[int, tuple[int, int, int]] = field(default_factory=dict)
     cells: dict[tuple[int, int], int] = field(default_factory=dict)
+    box: tuple[int, int, int, int] = (0, 0, 0, 0)  # rmin, rmax, cmin, cmax, kept up to date
 
     def extent(self) -> tuple[int, int, int, int]:
-        rows = [r for r, _ in self.cells]
-        cols = [c for _, c in self.cells]
-        return min(rows), max(rows), min(cols), max(cols)
+        return self.box
 
 
 class Assembler:
@@ -53,6 +52,11 @@ class Assembler:
         self.clusters: dict[int, Cluster] = {
             f: Cluster({f: (0, 0, 0)}, {(0, 0): f}) for f in range(n_fragments)
         }
+
+    def size_of(self, fragments: np.ndarray) -> np.ndarray:
+        """(K,) int64 size of the cluster holding each fragment of (K,) int64 ``fragments``."""
+        sizes = np.array([len(self.clusters[h].pos) for h in self.owner])
+        return sizes[fragments]
 
     @property
     def n_clusters(self) -> int:
@@ -100,10 +104,13 @@ class Assembler:
     def apply(self, host_id: int, guest_id: int, moved: list[tuple[int, int, int, int]]) -> None:
         """Move the guest cluster's fragments into the host, as planned."""
         host = self.clusters[host_id]
+        rmin, rmax, cmin, cmax = host.box
         for f, r, c, t in moved:
+            rmin, rmax, cmin, cmax = min(rmin, r), max(rmax, r), min(cmin, c), max(cmax, c)
             host.pos[f] = (r, c, t)
             host.cells[(r, c)] = f
             self.owner[f] = host_id
+        host.box = (rmin, rmax, cmin, cmax)
         del self.clusters[guest_id]
 
     def merge_edge(self, fa: int, ka: int, fb: int, kb: int, rel: int, frame: bool = True) -> bool:

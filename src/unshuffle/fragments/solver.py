@@ -8,7 +8,8 @@ from unshuffle.errors import ConfigError
 from unshuffle.fragments import compatibility as compat
 from unshuffle.fragments.candidates import top_candidates
 from unshuffle.fragments.estimate import estimate_grid, estimate_n_images
-from unshuffle.fragments.placement import Assembler, greedy_merge, rotate_offset
+from unshuffle.fragments.merging import PairScorer, cluster_merge, exhaustive_merge
+from unshuffle.fragments.placement import Assembler, greedy_merge
 from unshuffle.fragments.solution import Solution
 
 PLACERS = ("greedy", "buddies")
@@ -35,6 +36,9 @@ class FragmentSolver:
         placer: "greedy" = constrained cluster merging with placement (the full solver);
             "buddies" = ablation: grouping only, union of best-buddy edges then greedy union
             without geometry until N groups (rows/cols are -1).
+        edge_max_score: the edge-by-edge phase merges only along edges whose normalised
+            dissimilarity (d / second best) is at most this; the rest is joined cluster by cluster,
+            scored over every shared boundary.
         chunk: rows/columns per block when scoring pairs (memory is O(chunk * M)).
 
     Attributes (after ``fit``):
@@ -47,7 +51,7 @@ class FragmentSolver:
 
     def __init__(self, n_images: int | None = None, grid: int | tuple[int, int] | None = None,
                  rotations: bool = False, seed: int = 0, measure: str = "prediction", eps: float = 1.0,
-                 k: int = 4, placer: str = "greedy", chunk: int = 2048):
+                 k: int = 4, placer: str = "greedy", edge_max_score: float = 1.0, chunk: int = 2048):
         self.n_images = n_images
         self.grid = grid
         self.rotations = rotations
@@ -56,6 +60,7 @@ class FragmentSolver:
         self.eps = eps
         self.k = k
         self.placer = placer
+        self.edge_max_score = edge_max_score
         self.chunk = chunk
 
     # ------------------------------------------------------------------ validation
@@ -119,13 +124,16 @@ class FragmentSolver:
             sol = Solution.grouping_only(group, self._settings(grid, n_img))
             sol.confidence = np.zeros(m)
         else:
+            scorer = PairScorer(feats, [(c.row_second, c.col_second) for c in cands], self.rotations)
             asm = Assembler(m, grid, self.rotations)
-            greedy_merge(asm, edges, target=n_img)
-            if asm.n_clusters > n_img:  # leftovers that fit nowhere inside a frame
-                greedy_merge(asm, edges, target=n_img, frame=False)
+            greedy_merge(asm, edges, target=n_img, max_score=self.edge_max_score)
+            cluster_merge(asm, edges, scorer, target=n_img)
+            exhaustive_merge(asm, scorer, target=n_img)
+            if asm.n_clusters > n_img:  # pieces cut off by missing neighbours: lift the frame
+                cluster_merge(asm, edges, scorer, target=n_img, frame=False, room=grid[0] * grid[1])
             _force_merge(asm, n_img)
             group, row, col, turn, shapes = asm.layout()
-            conf = _confidence(feats, cands, group, row, col, turn, shapes, self.rotations)
+            conf = _confidence(scorer, asm)
             sol = Solution(group, row, col, turn, conf, shapes, self._settings(grid, n_img))
         self.n_images_, self.grid_, self.solution_ = n_img, grid, sol
         return self
@@ -137,7 +145,7 @@ class FragmentSolver:
     # ------------------------------------------------------------------ internals
     def _settings(self, grid: tuple[int, int], n_img: int) -> dict:
         return {"method": "fragment-solver", "measure": self.measure, "eps": self.eps, "k": self.k,
-                "placer": self.placer, "rotations": self.rotations, "seed": self.seed,
+                "placer": self.placer, "edge_max_score": self.edge_max_score, "rotations": self.rotations, "seed": self.seed,
                 "n_images": n_img, "n_images_given": self.n_images is not None,
                 "grid": list(grid), "grid_given": self.grid is not None}
 
@@ -183,10 +191,11 @@ def _union_groups(edges: np.ndarray, m: int, target: int) -> np.ndarray:
 
 
 def _force_merge(asm: Assembler, target: int) -> None:
-    """Join the smallest clusters to the largest, beside its canvas, until ``target`` remain."""
+    """Join the smallest cluster to the next smallest, beside its canvas, until ``target`` remain
+    (the last resort for pieces that share no boundary with anything left)."""
     while asm.n_clusters > target:
         ids = sorted(asm.clusters, key=lambda h: (len(asm.clusters[h].pos), h))
-        guest_id, host_id = ids[0], ids[-1]
+        guest_id, host_id = ids[0], ids[1]
         host, guest = asm.clusters[host_id], asm.clusters[guest_id]
         _, _, _, hcmax = host.extent()
         grmin, _, gcmin, _ = guest.extent()
@@ -195,33 +204,26 @@ def _force_merge(asm: Assembler, target: int) -> None:
         asm.apply(host_id, guest_id, moved)
 
 
-def _confidence(feats, cands, group, row, col, turn, shapes, rotations: bool) -> np.ndarray:
-    """(M,) confidence in [0, 1]: best normalised score among each fragment's placed neighbours.
+def _confidence(scorer: PairScorer, asm: Assembler) -> np.ndarray:
+    """(M,) confidence in [0, 1] from each fragment's placed neighbours in its cluster.
 
-    A neighbour pair scores ``1 / (1 + d / second_best)``; a fragment with no neighbour scores 0.
+    Each adjacency scores ``1 / (1 + d / second_best)``; a fragment takes its best adjacency, so a
+    piece attached by at least one clear best-buddy boundary is trusted; one with none scores 0.
     """
-    m = group.shape[0]
-    grid = {(int(g), int(r), int(c)): f for f, (g, r, c) in enumerate(zip(group, row, col, strict=True))}
-    best = np.zeros(m)
-    for f in range(m):
-        for rel, (dr, dc) in enumerate(((0, 1), (1, 0))):
-            nb = grid.get((int(group[f]), int(row[f]) + dr, int(col[f]) + dc))
-            if nb is None:
-                continue
-            if rotations:  # turn the pair so that the neighbour is on the right: RIGHT relation
-                spin = 1 if rel == 1 else 0
-                a, b, r_idx = 4 * f + (turn[f] + spin) % 4, 4 * nb + (turn[nb] + spin) % 4, 0
-            else:
-                a, b, r_idx = f, nb, rel
-            q, key = feats[r_idx]
-            c = cands[r_idx]
-            d = max(float(q[a] @ key[b]), 0.0)
-            ref = min(c.row_second[a], c.col_second[b])
-            s = d / max(ref, 1e-6) if np.isfinite(ref) else 1.0
-            v = 1.0 / (1.0 + s)
-            best[f] = max(best[f], v)
-            best[nb] = max(best[nb], v)
-    return np.clip(best, 0.0, 1.0)
+    pairs = []
+    for cl in asm.clusters.values():
+        for f, (r, c, t) in cl.pos.items():
+            for dr, dc in ((0, 1), (1, 0)):
+                nb = cl.cells.get((r + dr, c + dc))
+                if nb is not None:
+                    pairs.append((f, t, nb, cl.pos[nb][2], dr == 1))
+    conf = np.zeros(len(asm.owner))
+    if pairs:
+        v = 1.0 / (1.0 + scorer.placed_scores(pairs))
+        p = np.array(pairs, dtype=np.int64)
+        np.maximum.at(conf, p[:, 0], v)
+        np.maximum.at(conf, p[:, 2], v)
+    return conf
 
 
-__all__ = ["FragmentSolver", "PLACERS", "rotate_offset"]
+__all__ = ["FragmentSolver", "PLACERS"]

@@ -1,0 +1,157 @@
+"""Second placement phase: merge whole clusters by the cost of *every* boundary they would share.
+
+After the edge-by-edge greedy phase, an image is often split into a few pure clusters whose joining
+placement is not implied by any single confident edge. Here each candidate edge between two
+clusters proposes one relative placement; the proposal is scored by the mean normalised
+dissimilarity over all new adjacencies it creates, and the best proposal is applied, repeatedly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from unshuffle.fragments.placement import Assembler, rotate_offset
+
+
+class PairScorer:
+    """Normalised dissimilarity of arbitrary piece pairs, from the query/key features.
+
+    feats: per relation (query (P, F), key (P, F)); seconds: per relation (row_second (P,),
+    col_second (P,)). Under rotation only the RIGHT relation exists and pieces are ``4 * f + turn``.
+    """
+
+    def __init__(self, feats: list[tuple[np.ndarray, np.ndarray]],
+                 seconds: list[tuple[np.ndarray, np.ndarray]], rotations: bool):
+        self.feats = feats
+        self.seconds = seconds
+        self.rotations = rotations
+
+    def score(self, a: np.ndarray, b: np.ndarray, rel: np.ndarray) -> np.ndarray:
+        """Scores of pieces b at OFFSETS[rel] from pieces a. a, b, rel: (K,) int64. Returns (K,)."""
+        out = np.empty(a.shape[0])
+        for r in range(len(self.feats)):
+            m = rel == r
+            if not m.any():
+                continue
+            q, k = self.feats[r]
+            rs, cs = self.seconds[r]
+            d = np.maximum(np.einsum("kf,kf->k", q[a[m]], k[b[m]]), 0.0)
+            ref = np.minimum(rs[a[m]], cs[b[m]])
+            ref = np.where(np.isfinite(ref), ref, np.maximum(d, 1e-6))
+            out[m] = d / np.maximum(ref, 1e-6)
+        return out
+
+    def placed_scores(self, pairs: list[tuple[int, int, int, int, bool]]) -> np.ndarray:
+        """Scores of placed neighbours. pairs: (f, turn_f, g, turn_g, vertical) with g right of
+        (or, when vertical, below) f. Returns (K,) float64."""
+        if not pairs:
+            return np.zeros(0)
+        p = np.array(pairs, dtype=np.int64)
+        f, tf, g, tg, vert = p.T
+        if self.rotations:  # turn a vertical pair a quarter turn so the second piece is on the right
+            return self.score(4 * f + (tf + vert) % 4, 4 * g + (tg + vert) % 4, np.zeros_like(f))
+        return self.score(f, g, vert)
+
+    def adjacency_cost(self, asm: Assembler, host_id: int, moved: list[tuple[int, int, int, int]]
+                       ) -> tuple[float, int]:
+        """Mean score over the adjacencies between moved pieces and the host, and their count."""
+        host = asm.clusters[host_id]
+        pairs = []
+        for f, r, c, t in moved:
+            for dr, dc in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+                nb = host.cells.get((r + dr, c + dc))
+                if nb is None:
+                    continue
+                tn = host.pos[nb][2]
+                if dr + dc > 0:
+                    pairs.append((f, t, nb, tn, dr != 0))
+                else:
+                    pairs.append((nb, tn, f, t, dr != 0))
+        if not pairs:
+            return np.inf, 0
+        return float(self.placed_scores(pairs).mean()), len(pairs)
+
+
+def cluster_merge(asm: Assembler, edges: np.ndarray, scorer: PairScorer, target: int,
+                  max_cost: float = np.inf, frame: bool = True, room: int | None = None) -> None:
+    """Merge clusters by the best whole-boundary proposal until ``target`` clusters remain or the
+    best mean cost exceeds ``max_cost``.
+
+    edges: (E, 6) rows (score, fa, ka, fb, kb, rel). ``room``: when set, a merge may not make a
+    cluster larger than ``room`` fragments (used when the frame is lifted).
+    """
+    cap = room if room is not None else (asm.frame[0] * asm.frame[1] if asm.frame else None)
+    fa_all, fb_all = edges[:, 1].astype(np.int64), edges[:, 3].astype(np.int64)
+    while asm.n_clusters > target:
+        owner = np.asarray(asm.owner)
+        keep = owner[fa_all] != owner[fb_all]
+        if cap is not None:
+            keep &= asm.size_of(fa_all) + asm.size_of(fb_all) <= cap
+        cross = edges[keep]
+        best, seen = None, set()
+        for row in cross:
+            fa, ka, fb, kb, rel = (int(v) for v in row[1:])
+            plan = asm.plan(fa, ka, fb, kb, rel, frame)
+            if plan is None:
+                continue
+            host_id, guest_id, moved = plan
+            if room is not None and len(asm.clusters[host_id].pos) + len(moved) > room:
+                continue
+            key = (host_id, guest_id, moved[0][1], moved[0][2], moved[0][3])
+            if key in seen:
+                continue
+            seen.add(key)
+            cost, n_adj = scorer.adjacency_cost(asm, host_id, moved)
+            rank = (cost, -n_adj, key)
+            if best is None or rank < best[0]:
+                best = (rank, host_id, guest_id, moved)
+        if best is None or best[0][0] > max_cost:
+            return
+        asm.apply(best[1], best[2], best[3])
+
+
+
+
+def exhaustive_merge(asm: Assembler, scorer: PairScorer, target: int, max_cost: float = np.inf) -> None:
+    """Like ``cluster_merge`` but trying every placement of every pair of clusters that fits the
+    frame together (not only those a candidate edge proposes). Meant for the few clusters left."""
+    if asm.frame is None:
+        return
+    fr, fc = asm.frame
+    cap = fr * fc
+    span = max(fr, fc)
+    while asm.n_clusters > target:
+        ids = sorted(asm.clusters)
+        best = None
+        for hi in ids:
+            host = asm.clusters[hi]
+            for gi in ids:
+                guest = asm.clusters[gi]
+                if gi == hi or len(guest.pos) > len(host.pos) or len(host.pos) + len(guest.pos) > cap:
+                    continue
+                if len(guest.pos) == len(host.pos) and gi < hi:
+                    continue
+                for rho in (range(4) if asm.rotations else (0,)):
+                    base = [(f, *rotate_offset(r, c, rho), (t + rho) % 4) for f, (r, c, t) in guest.pos.items()]
+                    hr0, hr1, hc0, hc1 = host.box
+                    for tr in range(hr1 - span - 2 * span, hr0 + 2 * span + 1):
+                        for tc in range(hc1 - 3 * span, hc0 + 3 * span + 1):
+                            moved = [(f, r + tr, c + tc, t) for f, r, c, t in base]
+                            if any((r, c) in host.cells for _, r, c, _ in moved):
+                                continue
+                            rows = [r for _, r, _, _ in moved] + [hr0, hr1]
+                            cols = [c for _, _, c, _ in moved] + [hc0, hc1]
+                            if not asm._fits(min(rows), max(rows), min(cols), max(cols)):
+                                continue
+                            cost, n_adj = scorer.adjacency_cost(asm, hi, moved)
+                            if n_adj == 0:
+                                continue
+                            rank = (cost, -n_adj, hi, gi, rho, tr, tc)
+                            if best is None or rank < best[0]:
+                                best = (rank, hi, gi, moved)
+        if best is None or best[0][0] > max_cost:
+            return
+        asm.apply(best[1], best[2], best[3])
+
+
+__all__ = ["PairScorer", "cluster_merge", "exhaustive_merge"]
