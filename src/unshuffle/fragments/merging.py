@@ -134,8 +134,10 @@ def exhaustive_merge(asm: Assembler, scorer: PairScorer, target: int, max_cost: 
                 for rho in (range(4) if asm.rotations else (0,)):
                     base = [(f, *rotate_offset(r, c, rho), (t + rho) % 4) for f, (r, c, t) in guest.pos.items()]
                     hr0, hr1, hc0, hc1 = host.box
-                    for tr in range(hr1 - span - 2 * span, hr0 + 2 * span + 1):
-                        for tc in range(hc1 - 3 * span, hc0 + 3 * span + 1):
+                    b_r = [r for _, r, _, _ in base]
+                    b_c = [c for _, _, c, _ in base]
+                    for tr in range(hr1 - span + 1 - min(b_r), hr0 + span - max(b_r)):
+                        for tc in range(hc1 - span + 1 - min(b_c), hc0 + span - max(b_c)):
                             moved = [(f, r + tr, c + tc, t) for f, r, c, t in base]
                             if any((r, c) in host.cells for _, r, c, _ in moved):
                                 continue
