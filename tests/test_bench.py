@@ -9,8 +9,12 @@ import pytest
 
 from unshuffle.data.imageset import from_array
 from unshuffle.errors import CheckpointError, ConfigError
+from unshuffle.evaluation.metrics import ari
 from unshuffle.fragments import bench
+from unshuffle.fragments.baselines import random_assignment
 from unshuffle.fragments.bench import BenchConfig, PeakRSS, parse_options, run_bench
+from unshuffle.fragments.damage import apply_damage, parse_condition
+from unshuffle.fragments.sampling import FragmentSampler
 
 
 @pytest.fixture
@@ -20,7 +24,7 @@ def images(smooth_images):
 
 def _cfg(tmp_path, **kw) -> BenchConfig:
     base = dict(data="<test>", conditions=("clean", "rotation+missing+unknown-n"),
-                methods=("kmeans", "random", "autoencoder"), samples=3, images_per_sample=3, grid=4,
+                methods=("kmeans", "random", "autoencoder"), samples=2, images_per_sample=3, grid=4,
                 out=str(tmp_path / "bench"))
     return BenchConfig(**{**base, **kw})
 
@@ -32,15 +36,19 @@ def test_bench_writes_everything_and_resumes(images, tmp_path, monkeypatch):
     rows = {(r["condition"], r["method"]): r for r in res["rows"]}
     assert set(rows) == {(c, m) for c in ("clean", "rotation+missing=0.2+unknown-n") for m in ("kmeans", "random")}
     for r in rows.values():
-        assert r["status"] == "ok" and r["samples"] == 3 and r["oracle_n"] is True
+        assert r["status"] == "ok" and r["samples"] == 2 and r["oracle_n"] is True
         assert r["median_seconds"] >= 0
         assert np.isnan(r["metrics"]["placement_accuracy"]["mean"])  # grouping only
     # the damaged bags really are 20% smaller (48 -> 38 fragments) and the same for both methods
     km = json.loads((out / "parts" / "rotation_missing=0.2_unknown-n__kmeans.json").read_text())
     rd = json.loads((out / "parts" / "rotation_missing=0.2_unknown-n__random.json").read_text())
-    assert [p["n_fragments"] for p in km["per_sample"]] == [38.0] * 3
+    assert [p["n_fragments"] for p in km["per_sample"]] == [38.0] * 2
     assert [p["n_images"] for p in km["per_sample"]] == [p["n_images"] for p in rd["per_sample"]]
-    assert rows[("clean", "kmeans")]["metrics"]["ari"]["mean"] > rows[("clean", "random")]["metrics"]["ari"]["mean"]
+    # the harness's seeding, recomputed by hand: random gets seed + i on bag i of the condition
+    sampler = FragmentSampler(images, 3, 4, seed=0)
+    for i, rec in enumerate(rd["per_sample"]):
+        b = apply_damage(sampler.sample(i), parse_condition("rotation+missing+unknown-n"), 0, i)
+        assert rec["ari"] == ari(b.source, random_assignment(len(b), len(np.unique(b.source)), i))
     md = (out / "results.md").read_text()
     assert "| clean | kmeans |" in md and "oracle N" in md and "autoencoder row is left out" in md
     saved = json.loads((out / "results.json").read_text())
@@ -59,7 +67,7 @@ def test_bench_writes_everything_and_resumes(images, tmp_path, monkeypatch):
     assert [r["metrics"]["ari"] for r in again["rows"]] == [r["metrics"]["ari"] for r in res["rows"]]
     # other sample settings in the same folder are refused
     with pytest.raises(CheckpointError, match="made with other settings"):
-        run_bench(_cfg(tmp_path, samples=4), images, progress=False)
+        run_bench(_cfg(tmp_path, samples=3), images, progress=False)
 
 
 def test_bench_is_deterministic_and_records_failures(images, tmp_path):

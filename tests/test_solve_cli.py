@@ -247,8 +247,14 @@ def test_solve_cli_with_real_solver(bag, tmp_path):
     from unshuffle.evaluation.placement import score_solution_folder
 
     bag_dir = write_bag(bag, tmp_path / "bag", seed=2)
-    assert main(["fragments", "solve", str(bag_dir), "--out", str(tmp_path / "sol")]) == 0
+    assert main(["fragments", "solve", str(bag_dir), "--out", str(tmp_path / "sol"), "--n-images", "3",
+                 "--grid", "4"]) == 0
     doc = json.loads((tmp_path / "sol" / "groups.json").read_text())
-    assert sum(len(g["fragments"]) for g in doc["groups"]) == 48
+    assert sorted(f["file"] for g in doc["groups"] for f in g["fragments"]) == read_fragment_folder(bag_dir).files
+    assert doc["settings"]["n_images"] == 3 and len(doc["groups"]) == 3
     s = score_solution_folder(tmp_path / "sol", bag_dir / "truth.json")
-    assert s["ari"] > 0.9  # three smooth synthetic images, clean cuts
+    assert s["ari"] == s["perfect_rate"] == 1.0  # three smooth synthetic images, clean cuts, N and g given
+    # N and grid estimated: every fragment still appears exactly once
+    assert main(["fragments", "solve", str(bag_dir), "--out", str(tmp_path / "sol2")]) == 0
+    files, solution = read_solution_folder(tmp_path / "sol2")
+    assert files == read_fragment_folder(bag_dir).files and solution.placed
