@@ -262,3 +262,31 @@ def test_macos_zip_resource_folders_are_ignored(tmp_path):
     info = inspect_path(zip_tree(tmp_path / "photos.zip", files))
     assert info["classes"] == 2 and info["per_class"]["first"] == {"cats": 1, "dogs": 1}
     assert info["skipped_files"] == 2
+
+
+def _fd_of(ds) -> int:
+    store = ds._reader.store
+    return store._fd if hasattr(store, "_fd") else store._zip.fp.fileno()
+
+
+@pytest.mark.parametrize("kind", ["tar", "zip"])
+def test_forked_worker_does_not_move_the_parents_file_offset(tmp_path, kind):
+    import multiprocessing
+    import os
+
+    imgs = random_images(4, size=64, seed=13)  # 12 KB per PNG: larger than a read-ahead buffer
+    ds = open_images(materialize(tmp_path, {f"{k}.png": png(imgs[k]) for k in range(4)}, kind))
+    ds.image(0)  # the parent opens its handle before forking, as before DataLoader workers start
+    fd = _fd_of(ds)
+    before = os.lseek(fd, 0, os.SEEK_CUR)
+
+    def child():
+        ok = all(np.array_equal(ds.image(i), imgs[i]) for i in (3, 1, 2))
+        os._exit(0 if ok else 1)
+
+    p = multiprocessing.get_context("fork").Process(target=child)
+    p.start()
+    p.join()
+    assert p.exitcode == 0
+    assert os.lseek(fd, 0, os.SEEK_CUR) == before
+    np.testing.assert_array_equal(ds.images(range(4)), imgs)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+import os
 import tarfile
 import threading
 import zipfile
@@ -116,28 +117,26 @@ class TarOffsetStore:
             raise
         except _CORRUPT_ARCHIVE as e:
             raise DataFormatError(path, f"truncated or corrupt archive ({type(e).__name__}: {e})") from e
-        self._file: IO[bytes] | None = None
-        self._lock = threading.Lock()
+        self._fd: int | None = None
 
     def read_bytes(self, name: str) -> bytes:
         offset, size = self._where[name]
-        with self._lock:
-            if self._file is None:
-                self._file = open(self.path, "rb")  # noqa: SIM115 - kept open for later reads
-            self._file.seek(offset)
-            data = self._file.read(size)
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        # pread leaves the shared file offset alone: safe across threads and forked workers
+        data = os.pread(self._fd, size, offset)
         if len(data) != size:
             raise DataFormatError(self.path, f"member {name!r} is truncated ({len(data)} of {size} bytes)")
         return data
 
     def __getstate__(self) -> dict:  # picklable for DataLoader workers: reopen the file there
         state = dict(self.__dict__)
-        state["_file"], state["_lock"] = None, None
+        state["_fd"] = None
         return state
 
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
+    def __del__(self) -> None:
+        if getattr(self, "_fd", None) is not None:
+            os.close(self._fd)
 
 
 class ZipStore:
@@ -147,6 +146,7 @@ class ZipStore:
         self.path = path
         self.links: list[str] = []
         self._zip: zipfile.ZipFile | None = None
+        self._pid = os.getpid()
         self._lock = threading.Lock()
         zf = self._open()
         self._member: dict[str, str] = {}
@@ -157,7 +157,9 @@ class ZipStore:
         self.names = sorted(self._member)
 
     def _open(self) -> zipfile.ZipFile:
-        if self._zip is None:
+        if self._zip is None or self._pid != os.getpid():
+            # a forked worker opens its own handle: a shared file offset would garble reads
+            self._pid = os.getpid()
             try:
                 self._zip = zipfile.ZipFile(self.path)
             except _CORRUPT_ARCHIVE as e:
