@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import platform
 import statistics
-import threading
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -29,6 +29,7 @@ from unshuffle.fragments.damage import Condition, apply_damage, parse_condition
 from unshuffle.fragments.sampling import FragmentBag, FragmentSampler
 from unshuffle.fragments.solution import Solution
 from unshuffle.runs.atomic import atomic_write_json, atomic_write_text
+from unshuffle.runs.measure import PeakRSS, code_version
 
 BASE_METHODS = ("solver", "autoencoder", "kmeans", "random")
 # settings that define the samples: a part file made with other values is never reused
@@ -134,41 +135,6 @@ def build_method(name: str, ae_ckpt: str | None = None) -> BenchMethod:
         random_assignment(len(fr), n, seed), {"method": name}), oracle_n=True)
 
 
-class PeakRSS:
-    """Context manager sampling this process's resident set size every ``interval`` s (Linux /proc)."""
-
-    def __init__(self, interval: float = 0.005):
-        self.interval = interval
-        self.page = 4096
-        self.start = self.peak = 0
-
-    @staticmethod
-    def available() -> bool:
-        return Path("/proc/self/statm").exists()
-
-    def _rss(self) -> int:
-        return int(Path("/proc/self/statm").read_text().split()[1]) * self.page
-
-    def __enter__(self) -> PeakRSS:
-        import os
-
-        self.page = os.sysconf("SC_PAGE_SIZE")
-        self.start = self.peak = self._rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-        return self
-
-    def _watch(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, self._rss())
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._rss())
-
-
 def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-=." else "_" for ch in text)
 
@@ -261,24 +227,15 @@ def markdown_table(rows: list[dict], cfg: BenchConfig) -> str:
 
 
 def _environment() -> dict:
-    import sklearn
-
-    env = {"python": platform.python_version(), "platform": platform.platform(),
-           "processor": platform.processor() or platform.machine(), "numpy": np.__version__,
-           "sklearn": sklearn.__version__, "blas_threads": 1, "torch_threads": 1}
     import os
 
-    env["cpu_count"] = os.cpu_count()
-    try:
-        import torch
+    import sklearn
 
-        env["torch"] = torch.__version__
-    except ImportError:
-        env["torch"] = None
-    from unshuffle import __version__
+    from unshuffle.runs.layout import environment_record
 
-    env["unshuffle"] = __version__
-    return env
+    return {**environment_record(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "sklearn": sklearn.__version__, "blas_threads": 1,
+            "torch_threads": 1}
 
 
 def open_bench_data(data: str, image_size: int | None = None) -> ImageSet:
@@ -309,6 +266,7 @@ def run_bench(cfg: BenchConfig, images: ImageSet | None = None, progress: bool =
     out = Path(cfg.out)
     parts = out / "parts"
     key = {k: getattr(cfg, k) for k in _SAMPLE_KEYS}
+    code = code_version()
     sampler = FragmentSampler(images, cfg.images_per_sample, cfg.grid, seed=cfg.seed)
     rows = []
     torch_threads = None
@@ -326,7 +284,7 @@ def run_bench(cfg: BenchConfig, images: ImageSet | None = None, progress: bool =
                 bags: list[FragmentBag] | None = None
                 for mname in cfg.methods:
                     path = parts / f"{_slug(cond.name)}__{_slug(mname)}.json"
-                    part = _load_part(path, key)
+                    part = _load_part(path, key, code["code_sha256"])
                     if part is None:
                         if mname == "autoencoder" and cfg.ae_ckpt is None:
                             continue  # no checkpoint: the row is left out (noted in the markdown)
@@ -338,14 +296,14 @@ def run_bench(cfg: BenchConfig, images: ImageSet | None = None, progress: bool =
                             part["status"] = "ok"
                         except (UnshuffleError, ValueError, RuntimeError, ImportError) as e:
                             part = {"status": "failed", "error": f"{type(e).__name__}: {e}"}
-                        part.update(key=key, condition=cond.name, method=mname)
+                        part.update(key=key, condition=cond.name, method=mname, code=code)
                         atomic_write_json(path, part)
                     rows.append(_summary_row(cond.name, mname, part))
                 _picture(out / "pictures" / f"{_slug(cond.name)}.png", sampler, cond, cfg, parts)
     finally:
         if torch is not None and torch_threads is not None:
             torch.set_num_threads(torch_threads)
-    result = {"config": asdict(cfg), "environment": _environment(), "rows": rows}
+    result = {"config": asdict(cfg), "environment": {**_environment(), **code}, "rows": rows}
     atomic_write_json(out / "results.json", _nan_to_none(result))
     note = "" if cfg.ae_ckpt or "autoencoder" not in cfg.methods else \
         "\nThe autoencoder row is left out: no checkpoint was given (--ae-ckpt).\n"
@@ -353,7 +311,7 @@ def run_bench(cfg: BenchConfig, images: ImageSet | None = None, progress: bool =
     return result
 
 
-def _load_part(path: Path, key: dict) -> dict | None:
+def _load_part(path: Path, key: dict, code: str) -> dict | None:
     if not path.exists():
         return None
     try:
@@ -365,6 +323,9 @@ def _load_part(path: Path, key: dict) -> dict | None:
                               f"use another --out folder or delete it")
     if part.get("status") == "failed":
         return None  # failed cells are retried
+    if part.get("code", {}).get("code_sha256") != code:
+        print(f"{path}: made by other code ({part.get('code')}); recomputing", file=sys.stderr)
+        return None
     return part
 
 
