@@ -7,12 +7,11 @@ import importlib
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from torch import nn
 
 from unshuffle.errors import ConfigError, UnshuffleError
-
-if TYPE_CHECKING:
-    from torch import nn
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -168,23 +167,18 @@ def load_backbone(backbone: str | BackboneSpec, *, device: str = "cpu") -> tuple
 # ---------------------------------------------------------------- EfficientNet-Lite
 
 
-def _lite_classes():
-    from torch import nn
+class LiteFeatures(nn.Module):
+    """EfficientNet-Lite trunk + global average pooling: (B, 3, S, S) -> (B, 1280). ``net._fc`` is the
+    package's ImageNet classifier, unused for features."""
 
-    class LiteFeatures(nn.Module):
-        """EfficientNet-Lite trunk + global average pooling: (B, 3, S, S) -> (B, 1280); ``net._fc`` is the
-        ImageNet classifier, unused for features."""
+    feature_dim = 1280
 
-        feature_dim = 1280
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
 
-        def __init__(self, net: nn.Module):
-            super().__init__()
-            self.net = net
-
-        def forward(self, x):
-            return self.net._avg_pooling(self.net.extract_features(x)).flatten(1)
-
-    return LiteFeatures
+    def forward(self, x):
+        return self.net._avg_pooling(self.net.extract_features(x)).flatten(1)
 
 
 def _load_lite(spec: BackboneSpec) -> nn.Module:
@@ -207,7 +201,7 @@ def _load_lite(spec: BackboneSpec) -> nn.Module:
     state = torch.load(path, map_location="cpu", weights_only=True)
     net = EfficientNet.from_name(spec.name)
     net.load_state_dict(state, strict=True)
-    return _lite_classes()(net)
+    return LiteFeatures(net)
 
 
 # ---------------------------------------------------------------- DINOv2
@@ -269,22 +263,17 @@ def _hub_config(source: str):
         raise _weights_missing(source, e) from e
 
 
-def _dinov2_classes():
-    from torch import nn
+class Dinov2Features(nn.Module):
+    """DINOv2 image vector = the CLS token after the final layer norm (``pooler_output``), as in the
+    DINOv2 release and TEMI; patch tokens are dropped. (B, 3, S, S) -> (B, D)."""
 
-    class Dinov2Features(nn.Module):
-        """DINOv2 image vector = the CLS token after the final layer norm (``pooler_output``), as in the
-        DINOv2 release and TEMI; patch tokens are dropped. (B, 3, S, S) -> (B, D)."""
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+        self.feature_dim = int(net.config.hidden_size)
 
-        def __init__(self, net: nn.Module):
-            super().__init__()
-            self.net = net
-            self.feature_dim = int(net.config.hidden_size)
-
-        def forward(self, x):
-            return self.net(pixel_values=x).pooler_output
-
-    return Dinov2Features
+    def forward(self, x):
+        return self.net(pixel_values=x).pooler_output
 
 
 def _load_dinov2(spec: BackboneSpec) -> nn.Module:
@@ -295,7 +284,7 @@ def _load_dinov2(spec: BackboneSpec) -> nn.Module:
         net = Dinov2Model.from_pretrained(spec.source, local_files_only=local or _offline())
     except OSError as e:  # transformers reports missing files / no network as OSError
         raise _weights_missing(spec.source, e) from e
-    return _dinov2_classes()(net)
+    return Dinov2Features(net)
 
 
 # ---------------------------------------------------------------- custom module:factory
@@ -304,8 +293,6 @@ def _load_dinov2(spec: BackboneSpec) -> nn.Module:
 def _custom_build(source: str) -> tuple[nn.Module, BackboneSpec]:
     """Import ``module:factory``, call it with no arguments; spec fields come from optional attributes
     of the returned module (or the factory): image_size, resize_size, mean, std, feature_dim."""
-    from torch import nn
-
     mod_name, _, attr = source.partition(":")
     if not mod_name or not attr:
         raise ConfigError(f"backbone={source!r}: a custom backbone is written 'package.module:factory'")
