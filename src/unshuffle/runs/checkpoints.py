@@ -1,4 +1,4 @@
-"""Checkpoint files: atomic saves, weights-only loads, RNG state capture and a Lightning CheckpointIO."""
+"""Checkpoint files: atomic saves, weights-only loads, RNG state capture and a (lazily built) Lightning CheckpointIO."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from unshuffle.errors import CheckpointError
 from unshuffle.runs.atomic import atomic_path
@@ -68,13 +67,31 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning CheckpointIO: temporary file in the same folder, fsync, rename; weights-only loads."""
+def _atomic_checkpoint_io() -> type:
+    """Build :class:`AtomicCheckpointIO` on first use, so importing this module does not import Lightning
+    (a process that only saves or loads checkpoints, such as a writer killed in the atomicity test,
+    stays light)."""
+    from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
-        if storage_options is not None:
-            raise TypeError(f"AtomicCheckpointIO takes no storage_options, got {storage_options!r}")
-        save_checkpoint(checkpoint, path)
+    class AtomicCheckpointIO(TorchCheckpointIO):
+        """Lightning CheckpointIO: temporary file in the same folder, fsync, rename; weights-only loads."""
 
-    def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict[str, Any]:
-        return load_checkpoint(path, map_location=map_location or "cpu")
+        def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
+            if storage_options is not None:
+                raise TypeError(f"AtomicCheckpointIO takes no storage_options, got {storage_options!r}")
+            save_checkpoint(checkpoint, path)
+
+        def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict[str, Any]:
+            return load_checkpoint(path, map_location=map_location or "cpu")
+
+    # found again by name (module __getattr__), so instances pickle, e.g. for ddp_spawn workers
+    AtomicCheckpointIO.__module__, AtomicCheckpointIO.__qualname__ = __name__, "AtomicCheckpointIO"
+    return AtomicCheckpointIO
+
+
+def __getattr__(name: str) -> Any:
+    if name == "AtomicCheckpointIO":
+        cls = _atomic_checkpoint_io()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
