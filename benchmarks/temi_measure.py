@@ -34,7 +34,7 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from unshuffle.clustering.config import load_config
+    from unshuffle.clustering.config import load_config, neighbours_for
     from unshuffle.clustering.neighbors import mine_neighbors
     from unshuffle.clustering.pipeline import _features, _record, evaluate_run
     from unshuffle.clustering.train import train_temi
@@ -46,7 +46,7 @@ def main() -> None:
     t_feat = time.perf_counter() - t0
     base = load_config(None, [*args.overrides, f"clusters={args.clusters}"], preset=args.preset)
     t0 = time.perf_counter()
-    nbrs = mine_neighbors(feats, base.knn, progress=False)
+    nbrs = mine_neighbors(feats, neighbours_for(base.knn, len(feats), base.clusters), progress=False)
     t_nn = time.perf_counter() - t0
     rows = []
     for seed in args.seeds:

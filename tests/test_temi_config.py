@@ -11,6 +11,7 @@ from unshuffle.clustering.config import (
     TemiConfig,
     config_from_dict,
     load_config,
+    neighbours_for,
     parse_overrides,
 )
 from unshuffle.errors import ConfigError
@@ -18,7 +19,7 @@ from unshuffle.errors import ConfigError
 
 def test_defaults_follow_the_reference_and_round_trip():
     cfg = load_config(overrides=["clusters=10"])
-    assert (cfg.head.n_heads, cfg.loss.beta, cfg.optim.epochs, cfg.knn) == (16, 0.6, 100, 50)
+    assert (cfg.head.n_heads, cfg.loss.beta, cfg.optim.epochs, cfg.knn) == (16, 0.6, 100, 0)
     assert config_from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     with pytest.raises(AttributeError):
         cfg.knn = 3  # frozen
@@ -73,3 +74,11 @@ def test_overrides_parse_yaml_scalars():
     assert parse_overrides(["a=1", "b=1.5e-3", "c=true", "d=l2"]) == {"a": 1, "b": 1.5e-3, "c": True, "d": "l2"}
     assert load_config(overrides=["clusters=3", "optim.lr=1e-3"]).optim.lr == 1e-3  # YAML 1.1 reads 1e-3 as text
     assert TemiConfig().validate is not None
+
+
+def test_auto_neighbour_count_reads_only_sizes():
+    assert neighbours_for(0, 50_000, 10) == 50  # the reference's regime: clusters of thousands
+    assert neighbours_for(0, 10_000, 200) == 12  # a quarter of an average cluster of 50
+    assert neighbours_for(0, 100, 50) == 5  # never below 5 ...
+    assert neighbours_for(0, 4, 2) == 3  # ... nor N - 1
+    assert neighbours_for(20, 10_000, 200) == 20  # an explicit count wins

@@ -54,7 +54,7 @@ class OptimConfig:
 @dataclass(frozen=True)
 class TemiConfig:
     clusters: int = 0  # required: number of clusters K (never taken from labels)
-    knn: int = 50  # each image is paired with one of its knn nearest neighbours
+    knn: int = 0  # each image is paired with one of its knn nearest neighbours; 0 = auto (neighbours_for)
     seed: int = 0
     checkpoint_every: int = 20  # periodic numbered checkpoints every this many epochs
     accelerator: str = "auto"  # auto | cpu | gpu
@@ -82,7 +82,7 @@ class TemiConfig:
 
 # field -> (low, high) inclusive for numbers, or a tuple of allowed strings
 _RULES: dict[str, tuple] = {
-    "clusters": (2, 1_000_000), "knn": (1, 10_000), "seed": (0, 2**31 - 1), "checkpoint_every": (1, 100_000),
+    "clusters": (2, 1_000_000), "knn": (0, 10_000), "seed": (0, 2**31 - 1), "checkpoint_every": (1, 100_000),
     "accelerator": ("auto", "cpu", "gpu"),
     "head.n_heads": (1, 1024), "head.hidden_dim": (1, 65_536), "head.bottleneck_dim": (1, 65_536),
     "head.n_layers": (2, 16), "head.normalize": ("standardize", "l2", "none"),
@@ -104,6 +104,18 @@ PRESETS: dict[str, dict[str, Any]] = {
             "optim.batch_size": 256, "optim.warmup_epochs": 5, "optim.lr": 4e-4, "optim.min_lr": 4e-4,
             "loss.teacher_temp_warmup_epochs": 8, "checkpoint_every": 5},
 }
+
+
+def neighbours_for(knn: int, n_images: int, clusters: int) -> int:
+    """The neighbour count used: ``knn`` when set, else (``knn=0``) ``N / (4 K)`` clipped to [5, 50].
+
+    The reference's 50 neighbours were used where clusters hold thousands of images (N/K >= 500);
+    when an average cluster holds only N/K images, 50 neighbours would reach far outside it, so the
+    auto rule keeps the neighbourhood at a quarter of an average cluster. It reads the requested K
+    and the image count only, never labels. Always < N.
+    """
+    k = knn if knn > 0 else min(50, max(5, n_images // (4 * clusters)))
+    return max(1, min(k, n_images - 1))
 
 
 def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:

@@ -6,20 +6,22 @@ from pathlib import Path
 
 import numpy as np
 
-from unshuffle.clustering.config import TemiConfig
+from unshuffle.clustering.config import TemiConfig, neighbours_for
 from unshuffle.errors import CheckpointError
 
 
-def prepare_features(data: str | Path, backbone: str, *, knn: int, split: str | None = None,
+def prepare_features(data: str | Path, backbone: str, *, knn: int, clusters: int, split: str | None = None,
                      cache_dir: str | Path | None = None, force: bool = False, progress: bool = False):
-    """Open ``data``, get its cached backbone features and mine ``knn`` neighbours per image.
+    """Open ``data``, get its cached backbone features and mine ``knn`` neighbours per image
+    (``knn=0``: the auto count of :func:`neighbours_for` for ``clusters`` clusters).
 
     Returns (images: ImageSet, feats: (N, D) float32, neighbors: (N, knn) int64, spec: BackboneSpec).
     """
     from unshuffle.clustering.neighbors import mine_neighbors
 
     images, feats, spec = _features(data, backbone, split=split, cache_dir=cache_dir, force=force, progress=progress)
-    neighbors = np.asarray(mine_neighbors(feats, knn, progress=progress), dtype=np.int64)
+    neighbors = np.asarray(mine_neighbors(feats, neighbours_for(knn, len(feats), clusters), progress=progress),
+                           dtype=np.int64)
     return images, feats, neighbors, spec
 
 
@@ -59,12 +61,12 @@ def train_on_images(data: str | Path, cfg: TemiConfig | None, out: str | Path, *
         from unshuffle.features.backbones import BackboneSpec
 
         spec_or_name = BackboneSpec.from_dict(saved["backbone"])
-        knn = int(saved["temi"]["knn"])
+        knn, clusters = int(saved["temi"]["knn"]), int(saved["temi"]["clusters"])
     else:
         if cfg is None or backbone is None:
             raise CheckpointError("a new run needs a config and a backbone")
-        spec_or_name, knn = backbone, cfg.knn
-    images, feats, neighbors, spec = prepare_features(data, spec_or_name, knn=knn, split=split,
+        spec_or_name, knn, clusters = backbone, cfg.knn, cfg.clusters
+    images, feats, neighbors, spec = prepare_features(data, spec_or_name, knn=knn, clusters=clusters, split=split,
                                                       cache_dir=cache_dir, force=force, progress=progress)
     from unshuffle.clustering.train import train_temi
 

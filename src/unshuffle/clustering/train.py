@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from unshuffle.clustering.config import TemiConfig, config_from_dict
+from unshuffle.clustering.config import TemiConfig, config_from_dict, neighbours_for
 from unshuffle.clustering.heads import MultiHeadMLP
 from unshuffle.clustering.predict import MODEL_FORMAT
 from unshuffle.errors import CheckpointError, ConfigError, UnshuffleError
@@ -50,7 +50,7 @@ class NeighbourPairs(Dataset):
         return self.feats[idx], self.feats[self.neighbors[idx, pick]]
 
 
-def _check_inputs(cfg: TemiConfig, features, neighbors) -> tuple[torch.Tensor, torch.Tensor]:
+def _check_inputs(cfg: TemiConfig, features, neighbors) -> tuple[torch.Tensor, torch.Tensor, int]:
     feats = torch.as_tensor(np.asarray(features), dtype=torch.float32)
     nbrs = torch.as_tensor(np.asarray(neighbors), dtype=torch.long)
     if feats.ndim != 2 or feats.shape[0] < 2:
@@ -59,13 +59,14 @@ def _check_inputs(cfg: TemiConfig, features, neighbors) -> tuple[torch.Tensor, t
         raise ConfigError("features hold NaN or infinite values")
     if nbrs.ndim != 2 or nbrs.shape[0] != feats.shape[0]:
         raise ConfigError(f"neighbors must be (N={feats.shape[0]}, k), got shape {tuple(nbrs.shape)}")
-    if nbrs.shape[1] < cfg.knn:
-        raise ConfigError(f"knn must be <= the {nbrs.shape[1]} mined neighbours per image, got {cfg.knn}")
+    knn = neighbours_for(cfg.knn, feats.shape[0], cfg.clusters)
+    if nbrs.shape[1] < knn:
+        raise ConfigError(f"knn must be <= the {nbrs.shape[1]} mined neighbours per image, got {knn}")
     if nbrs.min() < 0 or nbrs.max() >= feats.shape[0]:
         raise ConfigError("neighbors hold indices outside [0, N)")
     if cfg.clusters > feats.shape[0]:
         raise ConfigError(f"clusters must be <= the number of images ({feats.shape[0]}), got {cfg.clusters}")
-    return feats, nbrs
+    return feats, nbrs, knn
 
 
 def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path, *, resume: bool = False,
@@ -106,7 +107,7 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
     elif cfg is None:
         raise ConfigError("a config is needed unless resuming")
     cfg.validate()
-    feats, nbrs = _check_inputs(cfg, features, neighbors)
+    feats, nbrs, knn = _check_inputs(cfg, features, neighbors)
     run = create_run(run_dir, {"temi": cfg.to_dict(), **(record or {})}, resume=resume, overwrite=overwrite)
 
     # ============ derived values and device ============
@@ -116,7 +117,7 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
     scale = batch_size / 256  # linear scaling rule of the reference code
 
     # ============ data ============
-    pairs = NeighbourPairs(feats, nbrs, cfg.knn)
+    pairs = NeighbourPairs(feats, nbrs, knn)
     loader = DataLoader(pairs, batch_size=batch_size, shuffle=True, collate_fn=pairs.collate, num_workers=0)
 
     # ============ model and loss ============
@@ -175,7 +176,7 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
     history = run.read_metrics()
     summary = {
         "run": str(run.path), "n_images": int(feats.shape[0]), "feature_dim": int(feats.shape[1]),
-        "clusters": cfg.clusters, "best_checkpoint": best_path.name, "best_epoch": export["epoch"],
+        "clusters": cfg.clusters, "knn": knn, "best_checkpoint": best_path.name, "best_epoch": export["epoch"],
         "best_head": export["best_head"], "select_loss": export["select_loss"],
         "epochs": int(trainer.current_epoch), "train_seconds": round(seconds, 2),
         "seconds_per_epoch": round(float(np.median([h["seconds"] for h in history])), 3) if history else None,
