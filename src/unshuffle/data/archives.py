@@ -27,6 +27,22 @@ from unshuffle.errors import DataFormatError, UnsafeFileError
 _CORRUPT_ARCHIVE = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, OSError, ValueError)
 _COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
 
+#: A compressed member (or a compressed tar stream) may expand this many times over its compressed
+#: size before it is taken for a compression bomb (images, pickles and CIFAR data expand < 3x) ...
+MAX_EXPANSION = 100
+#: ... unless it stays under this many bytes: small, highly compressible files are normal.
+EXPANSION_FREE_BYTES = 64 * 2**20
+
+
+def check_expansion(archive: str | Path, name: str, size: int, compressed: int) -> None:
+    """Refuse (UnsafeFileError) a member of ``size`` bytes stored in ``compressed`` bytes when it
+    expands more than :data:`MAX_EXPANSION` times and past :data:`EXPANSION_FREE_BYTES`."""
+    if size > EXPANSION_FREE_BYTES and size > MAX_EXPANSION * max(compressed, 1):
+        raise UnsafeFileError(
+            archive, f"member {name!r} expands from {compressed} to {size} bytes (over {MAX_EXPANSION}x); "
+            "refusing a possible compression bomb"
+        )
+
 
 def safe_member_name(name: str, archive: str | Path) -> str:
     """``name`` as a clean relative ``/`` path; absolute paths and ``..`` raise UnsafeFileError."""
@@ -69,9 +85,12 @@ class TarMemoryStore:
         self.links: list[str] = []
         self._data: dict[str, bytes] = {}
         try:
+            compressed = path.stat().st_size
             with _open_compressed(path) as f:
-                for kind, raw, size, _ in tar_members(f, path):
+                for kind, raw, size, offset in tar_members(f, path):
                     name = safe_member_name(raw, path)
+                    # bounds memory and time: the stream is never decompressed past this point
+                    check_expansion(path, name, offset + size, compressed)
                     if kind == "link":
                         self.links.append(name)
                     elif kind == "file":
@@ -166,23 +185,32 @@ class ZipStore:
                 raise DataFormatError(self.path, f"truncated or corrupt zip ({type(e).__name__}: {e})") from e
         return self._zip
 
+    def _info(self, zf: zipfile.ZipFile, name: str) -> zipfile.ZipInfo:
+        """The member's entry, refused when its declared size makes it a compression bomb (zipfile
+        never inflates a member past its declared size, so this bounds what a read can allocate)."""
+        info = zf.getinfo(self._member[name])
+        check_expansion(self.path, name, info.file_size, info.compress_size)
+        return info
+
     def read_bytes(self, name: str) -> bytes:
         with self._lock:
             zf = self._open()
+            info = self._info(zf, name)
             try:
-                return zf.read(self._member[name])
+                return zf.read(info)
             except _CORRUPT_ARCHIVE as e:
                 raise DataFormatError(f"{self.path}/{name}", f"corrupt zip member ({type(e).__name__}: {e})") from e
 
     def member_size(self, name: str) -> int:
         """Uncompressed size in bytes of one member."""
         with self._lock:
-            return self._open().getinfo(self._member[name]).file_size
+            return self._info(self._open(), name).file_size
 
     def open_member(self, name: str) -> IO[bytes]:
         """A binary stream over one member (for large members: pickle batches are read streaming)."""
         with self._lock:
-            return self._open().open(self._member[name])
+            zf = self._open()
+            return zf.open(self._info(zf, name))
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)

@@ -8,12 +8,14 @@ No pickled objects are ever loaded (``allow_pickle=False``).
 from __future__ import annotations
 
 import hashlib
+import math
 import struct
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from unshuffle.data.archives import check_expansion
 from unshuffle.data.imageset import ImageSet
 from unshuffle.errors import DataFormatError
 
@@ -45,6 +47,17 @@ def _memmap_member(path: Path, member: str) -> np.ndarray | None:
     if dtype.hasobject or fortran:
         return None
     return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+
+
+def _check_member_size(path: Path, info: zipfile.ZipInfo, shape: tuple, fortran: bool, dtype: np.dtype) -> None:
+    """Refuse a member whose header declares more data than it holds, or that inflates like a bomb,
+    before anything allocates the array it declares."""
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > info.file_size:
+        raise DataFormatError(path, f"array {info.filename!r} declares {shape} {dtype} ({nbytes} bytes) "
+                                    f"but the member holds {info.file_size} bytes")
+    if info.compress_type != zipfile.ZIP_STORED:
+        check_expansion(path, info.filename, info.file_size, info.compress_size)
 
 
 class NpzReader:
@@ -87,6 +100,7 @@ def open_npz(path: Path) -> ImageSet:
                     header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                               else np.lib.format.read_array_header_2_0)
                     shapes[k] = header(f)
+                _check_member_size(path, z.zip.getinfo(f"{k}.npy"), *shapes[k])
             image_keys = [k for k, (shape, _, dt) in shapes.items() if len(shape) in (3, 4) and k not in LABEL_KEYS]
             if len(image_keys) != 1:
                 desc = ", ".join(f"{k}: {dt} {shape}" for k, (shape, _, dt) in shapes.items()) or "no arrays"

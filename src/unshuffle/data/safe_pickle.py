@@ -93,6 +93,9 @@ def safe_load(file: IO[bytes], where: str | Path, *, encoding: str = "latin1") -
         raise
     except _CORRUPT as e:
         raise DataFormatError(where, f"truncated or corrupt pickle ({type(e).__name__}: {e})") from e
+    except MemoryError as e:  # the unpickler allocates a declared length before reading it
+        raise DataFormatError(where, "pickle declares an object larger than memory allows "
+                                     "(a corrupt length field, or a batch too large for this machine)") from e
 
 
 def safe_loads(data: bytes, where: str | Path, *, encoding: str = "latin1") -> Any:
