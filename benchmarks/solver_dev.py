@@ -34,14 +34,14 @@ def damage(bag, cond: str, rng: np.random.Generator):
             fr = np.ascontiguousarray(fr[:, 1:-1, 1:-1])
         elif c == "rot":
             k = rng.integers(0, 4, len(fr))
-            fr = np.stack([np.rot90(f, kk) for f, kk in zip(fr, k)])
+            fr = np.stack([np.rot90(f, kk) for f, kk in zip(fr, k, strict=True)])
             turn = (-k) % 4
         elif c == "missing":
             keep = np.sort(rng.choice(len(bag), int(round(0.8 * len(bag))), replace=False))
     return fr[keep], keep, turn[keep]
 
 
-def placement_ok(bag, keep, sol, rotations: bool) -> np.ndarray:
+def placement_ok(bag, keep, sol, rotations: bool, turn: np.ndarray | None = None) -> np.ndarray:
     """(M,) bool: fragment's group is its image's majority group and its cell/turn is right up to
     one shift (and one quarter turn) per group."""
     src, row, col = bag.source[keep], bag.row[keep], bag.col[keep]
@@ -58,9 +58,10 @@ def placement_ok(bag, keep, sol, rotations: bool) -> np.ndarray:
                     r, c = g - 1 - c, r
                 dr = sol.row[idx] - r
                 dc = sol.col[idx] - c
-                tt = (sol.turn[idx] - 0) % 4
                 m = sol.group[idx] == grp
-                keys = list(zip(dr[m], dc[m]))
+                if turn is not None:
+                    m &= sol.turn[idx] == (turn[idx] + rho) % 4
+                keys = list(zip(dr[m], dc[m], strict=True))
                 if not keys:
                     continue
                 vals, cnt = np.unique(np.array(keys), axis=0, return_counts=True)
@@ -78,9 +79,14 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=50)
     p.add_argument("--n", type=int, default=10)
     p.add_argument("--known", action="store_true", help="pass true N and grid")
+    p.add_argument("--known-grid", action="store_true", help="pass the true grid only")
     p.add_argument("--measure", default="prediction")
     p.add_argument("--k", type=int, default=4)
     p.add_argument("--placer", default="greedy")
+    p.add_argument("--edge-max-score", type=float, default=0.9)
+    p.add_argument("--max-seam", type=float, default=1.0)
+    p.add_argument("--eps", type=float, default=1.0)
+    p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
     torch.set_num_threads(1)
     imgs = np.load(".cache/data/solver_dev_train3000.npy")
@@ -89,21 +95,24 @@ def main() -> None:
     aris, perfect, times, nexact, placed = [], [], [], [], []
     for i in range(args.samples):
         bag = sampler.sample(i)
-        fr, keep, _ = damage(bag, args.cond, np.random.default_rng(i))
-        solver = FragmentSolver(n_images=args.n if args.known else None, grid=4 if args.known else None,
-                                rotations=rot, measure=args.measure, k=args.k, placer=args.placer)
+        fr, keep, true_turn = damage(bag, args.cond, np.random.default_rng(i))
+        solver = FragmentSolver(n_images=args.n if args.known else None, grid=4 if args.known or args.known_grid else None,
+                                rotations=rot, measure=args.measure, k=args.k, placer=args.placer,
+                                edge_max_score=args.edge_max_score, max_seam=args.max_seam, eps=args.eps)
         t = time.perf_counter()
         sol = solver.solve(fr)
         times.append(time.perf_counter() - t)
         sol.validate(len(fr))
         aris.append(ari(bag.source[keep], sol.group))
         nexact.append(solver.n_images_ == args.n)
+        if args.verbose and solver.n_images_ != args.n:
+            print(i, "N", solver.n_images_, "grid", solver.grid_)
         if sol.placed:
-            ok = placement_ok(bag, keep, sol, rot)
+            ok = placement_ok(bag, keep, sol, rot, true_turn)
             placed.append(ok.mean())
             src = bag.source[keep]
             perfect.append(np.mean([ok[src == s].all() for s in np.unique(src)]))
-    print(f"{args.cond} known={args.known} measure={args.measure} placer={args.placer} n={args.n}: "
+    print(f"{args.cond} known={args.known} known_grid={args.known_grid} measure={args.measure} placer={args.placer} ems={args.edge_max_score} seam={args.max_seam} eps={args.eps} n={args.n}: "
           f"ARI {np.mean(aris):.4f} (min {np.min(aris):.3f})  perfect {np.mean(perfect) if perfect else float('nan'):.3f}  "
           f"placed {np.mean(placed) if placed else float('nan'):.4f}  N exact {np.mean(nexact):.2f}  "
           f"median {1000 * np.median(times):.1f} ms")

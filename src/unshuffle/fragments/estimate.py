@@ -4,47 +4,45 @@ from __future__ import annotations
 
 import numpy as np
 
-from unshuffle.fragments.placement import Assembler, greedy_merge
+from unshuffle.fragments.loops import merge_loops
+from unshuffle.fragments.placement import Assembler
 
-# Thresholds on the normalised dissimilarity (d / second best), tuned on Tiny-ImageNet train bags.
-GRID_MAX_SCORE = 0.8  # only near-certain best buddies build the clusters whose extent gives the grid
-N_MAX_SCORE = 1.0  # merges accepted when counting images
-N_MIN_SHARE = 0.25  # a cluster counts as an image when it holds at least this share of g*g cells
+N_MIN_SHARE = 0.25  # a cluster counts as an image when it holds at least this share of the g*g cells
+GRID_MIN_SUPPORT = 0.2  # share of the multi-piece clusters that must reach the estimated extent
 
 
-def estimate_grid(edges: np.ndarray, n_fragments: int, rotations: bool,
-                  max_score: float = GRID_MAX_SCORE) -> tuple[int, int]:
-    """Square grid (g, g) from the extents of clusters grown without a frame on confident edges.
+def estimate_grid(loops: np.ndarray, loop_score: np.ndarray, owner: np.ndarray, turn: np.ndarray,
+                  n_fragments: int, rotations: bool, max_score: float) -> tuple[int, int]:
+    """Square grid (g, g) from the extents of clusters grown, without a frame, from 2x2 loops only.
 
-    edges: (E, 6) rows (score, fa, ka, fb, kb, rel) sorted by score. Returns (g, g), g >= 1: the
-    largest extent reached by at least a quarter of the clusters of 3 or more fragments, weighting
-    each cluster by its size (over-merged clusters are rare and small in number).
+    loops: (L, 4) piece ids (a, b, c, d) sorted by ``loop_score`` (L,); owner, turn: (P,) fragment
+    and quarter turn of each piece. Loops are rarely wrong, so their clusters stay inside one image
+    and their extents are lower bounds of the grid; g is the largest extent reached by at least
+    ``GRID_MIN_SUPPORT`` of the clusters of 4 or more fragments (at least one). Without any loop,
+    g = round(sqrt(M)) (one square image).
     """
     asm = Assembler(n_fragments, None, rotations)
-    greedy_merge(asm, edges, target=1, max_score=max_score)
-    ext, size = [], []
+    merge_loops(asm, loops, loop_score, owner, turn, target=1, max_score=max_score)
+    ext = []
     for cl in asm.clusters.values():
-        if len(cl.pos) >= 3:
+        if len(cl.pos) >= 4:
             rmin, rmax, cmin, cmax = cl.extent()
             ext.append(max(rmax - rmin + 1, cmax - cmin + 1))
-            size.append(len(cl.pos))
     if not ext:
         g = max(1, int(round(np.sqrt(n_fragments))))
         return g, g
-    ext_a, size_a = np.array(ext), np.array(size, dtype=np.float64)
+    ext_a = np.array(ext)
+    need = max(1.0, GRID_MIN_SUPPORT * ext_a.size)
     for g in sorted(set(ext), reverse=True):
-        if size_a[ext_a >= g].sum() >= 0.25 * size_a.sum():
+        if (ext_a >= g).sum() >= need:
             return int(g), int(g)
-    return int(ext_a.min()), int(ext_a.min())
+    return int(ext_a.max()), int(ext_a.max())
 
 
-def estimate_n_images(edges: np.ndarray, n_fragments: int, grid: tuple[int, int], rotations: bool,
-                      max_score: float = N_MAX_SCORE, min_share: float = N_MIN_SHARE) -> int:
-    """Number of images: clusters of at least ``min_share * rows * cols`` fragments after merging
-    inside the frame along edges scoring at most ``max_score``; at least 1, and at least enough
-    frames to hold every fragment."""
-    asm = Assembler(n_fragments, grid, rotations)
-    greedy_merge(asm, edges, target=1, max_score=max_score)
+def count_images(sizes: list[int], n_fragments: int, grid: tuple[int, int],
+                 min_share: float = N_MIN_SHARE) -> int:
+    """Number of images: clusters holding at least ``min_share * rows * cols`` fragments, at least
+    1 and at least enough frames to hold every fragment. sizes: fragments per cluster."""
     cells = grid[0] * grid[1]
-    big = sum(1 for cl in asm.clusters.values() if len(cl.pos) >= min_share * cells)
+    big = sum(1 for s in sizes if s >= min_share * cells)
     return max(1, big, int(np.ceil(n_fragments / cells)))

@@ -12,6 +12,10 @@ import numpy as np
 
 from unshuffle.fragments.placement import Assembler, rotate_offset
 
+# A proposal is ranked by sum(score - ADJ_BONUS) over its new adjacencies: every boundary that
+# matches better than this counts as evidence, so a merge closing many good seams beats one lucky edge.
+ADJ_BONUS = 3.0
+
 
 class PairScorer:
     """Normalised dissimilarity of arbitrary piece pairs, from the query/key features.
@@ -102,10 +106,10 @@ def cluster_merge(asm: Assembler, edges: np.ndarray, scorer: PairScorer, target:
                 continue
             seen.add(key)
             cost, n_adj = scorer.adjacency_cost(asm, host_id, moved)
-            rank = (cost, -n_adj, key)
+            rank = ((cost - ADJ_BONUS) * n_adj, cost, key)
             if best is None or rank < best[0]:
                 best = (rank, host_id, guest_id, moved)
-        if best is None or best[0][0] > max_cost:
+        if best is None or best[0][1] > max_cost:
             return
         asm.apply(best[1], best[2], best[3])
 
@@ -148,10 +152,10 @@ def exhaustive_merge(asm: Assembler, scorer: PairScorer, target: int, max_cost: 
                             cost, n_adj = scorer.adjacency_cost(asm, hi, moved)
                             if n_adj == 0:
                                 continue
-                            rank = (cost, -n_adj, hi, gi, rho, tr, tc)
+                            rank = ((cost - ADJ_BONUS) * n_adj, cost, hi, gi, rho, tr, tc)
                             if best is None or rank < best[0]:
                                 best = (rank, hi, gi, moved)
-        if best is None or best[0][0] > max_cost:
+        if best is None or best[0][1] > max_cost:
             return
         asm.apply(best[1], best[2], best[3])
 

@@ -113,13 +113,16 @@ class Assembler:
         host.box = (rmin, rmax, cmin, cmax)
         del self.clusters[guest_id]
 
-    def merge_edge(self, fa: int, ka: int, fb: int, kb: int, rel: int, frame: bool = True) -> bool:
-        """Join the clusters of an edge if the plan is feasible; the larger cluster stays in place."""
+    def plan_edge(self, fa: int, ka: int, fb: int, kb: int, rel: int, frame: bool = True):
+        """The plan joining the clusters of an edge, moving the smaller cluster (see ``plan``)."""
         if len(self.clusters[self.owner[fa]].pos) < len(self.clusters[self.owner[fb]].pos):
             # move the smaller one: the same edge seen from fb (fa sits at -offset from fb)
-            plan = self._plan_reverse(fa, ka, fb, kb, rel, frame)
-        else:
-            plan = self.plan(fa, ka, fb, kb, rel, frame)
+            return self._plan_reverse(fa, ka, fb, kb, rel, frame)
+        return self.plan(fa, ka, fb, kb, rel, frame)
+
+    def merge_edge(self, fa: int, ka: int, fb: int, kb: int, rel: int, frame: bool = True) -> bool:
+        """Join the clusters of an edge if the plan is feasible; the larger cluster stays in place."""
+        plan = self.plan_edge(fa, ka, fb, kb, rel, frame)
         if plan is None:
             return False
         self.apply(*plan)
@@ -169,13 +172,25 @@ class Assembler:
 
 
 def greedy_merge(asm: Assembler, edges: np.ndarray, target: int = 1, max_score: float = np.inf,
-                 frame: bool = True) -> None:
+                 frame: bool = True, check=None, max_seam: float = np.inf) -> None:
     """Merge along edges in the given order until ``target`` clusters remain.
 
     edges: (E, 6) float64 rows (score, fa, ka, fb, kb, rel) sorted by score; rows with score above
-    ``max_score`` are not used.
+    ``max_score`` are not used. ``check``: optional ``(asm, host_id, moved) -> (mean cost, count)``
+    (``PairScorer.adjacency_cost``); a merge whose new seams average more than ``max_seam`` (or
+    more than the edge's own score, if larger) is refused.
     """
     for row in edges:
         if asm.n_clusters <= target or row[0] > max_score:
             break
-        asm.merge_edge(int(row[1]), int(row[2]), int(row[3]), int(row[4]), int(row[5]), frame)
+        fa, fb = int(row[1]), int(row[3])
+        if asm.owner[fa] == asm.owner[fb]:
+            continue
+        plan = asm.plan_edge(fa, int(row[2]), fb, int(row[4]), int(row[5]), frame)
+        if plan is None:
+            continue
+        if check is not None:
+            cost, n_seams = check(asm, plan[0], plan[2])
+            if n_seams > 1 and cost > max(max_seam, row[0]):
+                continue
+        asm.apply(*plan)

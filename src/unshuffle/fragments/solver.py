@@ -7,12 +7,17 @@ import numpy as np
 from unshuffle.errors import ConfigError
 from unshuffle.fragments import compatibility as compat
 from unshuffle.fragments.candidates import top_candidates
-from unshuffle.fragments.estimate import estimate_grid, estimate_n_images
+from unshuffle.fragments.estimate import count_images, estimate_grid
+from unshuffle.fragments.loops import merge_loops, neighbour_table, rotated_down_table, square_loops
 from unshuffle.fragments.merging import PairScorer, cluster_merge, exhaustive_merge
 from unshuffle.fragments.placement import Assembler, greedy_merge
 from unshuffle.fragments.solution import Solution
 
 PLACERS = ("greedy", "buddies")
+LOOP_K = 3  # partners per edge searched for 2x2 loops
+LOOP_MAX_SCORE = 0.99  # worst normalised edge score allowed in a merged loop
+GRID_SEARCH_SPAN = 4  # unknown grid: at most this many sizes above the loop-cluster extent are tried
+GRID_SEAM_SLACK = 0.01  # ... and the smallest within this share of M good seams of the best is kept
 
 
 class FragmentSolver:
@@ -39,6 +44,13 @@ class FragmentSolver:
         edge_max_score: the edge-by-edge phase merges only along edges whose normalised
             dissimilarity (d / second best) is at most this; the rest is joined cluster by cluster,
             scored over every shared boundary.
+        max_seam: in the edge phase, a merge of two multi-piece clusters is refused when the mean
+            normalised dissimilarity over all seams it creates exceeds this (or the edge's score).
+        loops: merge closed 2x2 loops of candidate edges before single edges (Son et al.); False
+            is the ablation without loop consensus.
+        count_max_cost: unknown N: clusters are merged while their seams average at most this, and
+            then every cluster holding at least ``count_min_share`` of the grid's cells is an image.
+        count_min_share: see ``count_max_cost``.
         chunk: rows/columns per block when scoring pairs (memory is O(chunk * M)).
 
     Attributes (after ``fit``):
@@ -51,7 +63,8 @@ class FragmentSolver:
 
     def __init__(self, n_images: int | None = None, grid: int | tuple[int, int] | None = None,
                  rotations: bool = False, seed: int = 0, measure: str = "prediction", eps: float = 1.0,
-                 k: int = 4, placer: str = "greedy", edge_max_score: float = 1.0, chunk: int = 2048):
+                 k: int = 4, placer: str = "greedy", edge_max_score: float = 0.9, max_seam: float = 1.0, loops: bool = True,
+                 count_max_cost: float = 3.0, count_min_share: float = 0.4, chunk: int = 2048):
         self.n_images = n_images
         self.grid = grid
         self.rotations = rotations
@@ -61,6 +74,10 @@ class FragmentSolver:
         self.k = k
         self.placer = placer
         self.edge_max_score = edge_max_score
+        self.loops = loops
+        self.max_seam = max_seam
+        self.count_max_cost = count_max_cost
+        self.count_min_share = count_min_share
         self.chunk = chunk
 
     # ------------------------------------------------------------------ validation
@@ -116,21 +133,30 @@ class FragmentSolver:
             feats.append((q, key))
             cands.append(top_candidates(q, key, owner, k=self.k, chunk=self.chunk))
         edges = self._edge_table(cands, owner, turn_of, rels)
-        grid = self._grid_param() or estimate_grid(edges, m, self.rotations)
-        n_img = self.n_images if self.n_images is not None else estimate_n_images(edges, m, grid, self.rotations)
-        n_img = min(int(n_img), m)
+        loops, loop_score = self._loops(cands, owner)
+        scorer = PairScorer(feats, [(c.row_second, c.col_second) for c in cands], self.rotations)
+        target = 1 if self.n_images is None else min(int(self.n_images), m)
+        grid = self._grid_param()
+        if grid is None:
+            grid, asm = self._choose_grid(loops, loop_score, edges, scorer, owner, turn_of, m, target)
+        else:
+            asm = self._confident(grid, loops, loop_score, edges, scorer, owner, turn_of, m, target)
+        cells = grid[0] * grid[1]
         if self.placer == "buddies":
-            group = _union_groups(edges, m, n_img)
+            group = _union_groups(edges, m, self.n_images, self.edge_max_score, grid)
+            n_img = int(group.max()) + 1
             sol = Solution.grouping_only(group, self._settings(grid, n_img))
             sol.confidence = np.zeros(m)
         else:
-            scorer = PairScorer(feats, [(c.row_second, c.col_second) for c in cands], self.rotations)
-            asm = Assembler(m, grid, self.rotations)
-            greedy_merge(asm, edges, target=n_img, max_score=self.edge_max_score)
+            if self.n_images is None:  # count the images among the confident clusters
+                n_img = min(count_images([len(c.pos) for c in asm.clusters.values()], m, grid,
+                                         self.count_min_share), m)
+            else:
+                n_img = target
             cluster_merge(asm, edges, scorer, target=n_img)
             exhaustive_merge(asm, scorer, target=n_img)
             if asm.n_clusters > n_img:  # pieces cut off by missing neighbours: lift the frame
-                cluster_merge(asm, edges, scorer, target=n_img, frame=False, room=grid[0] * grid[1])
+                cluster_merge(asm, edges, scorer, target=n_img, frame=False, room=cells)
             _force_merge(asm, n_img)
             group, row, col, turn, shapes = asm.layout()
             conf = _confidence(scorer, asm)
@@ -145,7 +171,8 @@ class FragmentSolver:
     # ------------------------------------------------------------------ internals
     def _settings(self, grid: tuple[int, int], n_img: int) -> dict:
         return {"method": "fragment-solver", "measure": self.measure, "eps": self.eps, "k": self.k,
-                "placer": self.placer, "edge_max_score": self.edge_max_score, "rotations": self.rotations, "seed": self.seed,
+                "placer": self.placer, "edge_max_score": self.edge_max_score, "loops": self.loops, "max_seam": self.max_seam,
+                "count_max_cost": self.count_max_cost, "count_min_share": self.count_min_share, "rotations": self.rotations, "seed": self.seed,
                 "n_images": n_img, "n_images_given": self.n_images is not None,
                 "grid": list(grid), "grid_given": self.grid is not None}
 
@@ -157,6 +184,46 @@ class FragmentSolver:
         pieces = np.stack([np.rot90(fragments, k, axes=(1, 2)) for k in range(4)], axis=1)
         return pieces.reshape(4 * m, *fragments.shape[1:]), np.repeat(np.arange(m), 4), np.tile(np.arange(4), m)
 
+    def _confident(self, grid, loops, loop_score, edges, scorer, owner, turn_of, m, target) -> Assembler:
+        """Clusters from the confident phases: loops, checked single edges, and (when N is unknown)
+        whole-cluster merges whose seams average at most ``max_seam``."""
+        asm = Assembler(m, grid, self.rotations)
+        if self.loops:
+            merge_loops(asm, loops, loop_score, owner, turn_of, target, LOOP_MAX_SCORE)
+        greedy_merge(asm, edges, target=target, max_score=self.edge_max_score,
+                     check=scorer.adjacency_cost, max_seam=self.max_seam)
+        if self.n_images is None:
+            cluster_merge(asm, edges, scorer, target=1, max_cost=self.count_max_cost)
+        return asm
+
+    def _choose_grid(self, loops, loop_score, edges, scorer, owner, turn_of, m, target):
+        """Unknown grid: try every g between the extent of loop-only clusters and that of clusters
+        grown without a frame, and keep the smallest g that closes (nearly) the most good seams
+        (a frame too small cuts images, one too large closes no more good seams)."""
+        lo = estimate_grid(loops, loop_score, owner, turn_of, m, self.rotations, LOOP_MAX_SCORE)[0]
+        free = Assembler(m, None, self.rotations)
+        greedy_merge(free, edges, target=1, max_score=self.edge_max_score, check=scorer.adjacency_cost,
+                     max_seam=self.max_seam)
+        hi = max(max(c.box[1] - c.box[0], c.box[3] - c.box[2]) + 1 for c in free.clusters.values())
+        hi = min(max(hi, lo), lo + GRID_SEARCH_SPAN)
+        tried = []
+        for g in range(max(lo, 1), hi + 1):
+            asm = self._confident((g, g), loops, loop_score, edges, scorer, owner, turn_of, m, target)
+            seams = scorer.placed_scores(_seams(asm))
+            tried.append((int((seams <= 1.0).sum()), g, asm))
+        most = max(t[0] for t in tried)
+        for good, g, asm in tried:
+            if good >= most - GRID_SEAM_SLACK * m:
+                return (g, g), asm
+        raise AssertionError("unreachable: the best grid always qualifies")
+
+    def _loops(self, cands, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Closed 2x2 loops of candidate edges (L, 4) and their worst edge score (L,), best first."""
+        p = owner.shape[0]
+        right = neighbour_table(cands[0], p, LOOP_K, LOOP_MAX_SCORE)
+        down = rotated_down_table(right) if self.rotations else neighbour_table(cands[1], p, LOOP_K, LOOP_MAX_SCORE)
+        return square_loops(right, down, owner)
+
     @staticmethod
     def _edge_table(cands, owner, turn_of, rels) -> np.ndarray:
         """(E, 6) float64 rows (score, fa, ka, fb, kb, rel) sorted by score, ties by position."""
@@ -167,8 +234,11 @@ class FragmentSolver:
         return table[order]
 
 
-def _union_groups(edges: np.ndarray, m: int, target: int) -> np.ndarray:
-    """Ablation grouper: union-find along edges in order, no geometry, until ``target`` groups."""
+def _union_groups(edges: np.ndarray, m: int, n_images: int | None, max_score: float,
+                  grid: tuple[int, int]) -> np.ndarray:
+    """Ablation grouper: union-find along edges in order, no geometry. With ``n_images`` given it
+    unites until that many groups remain; otherwise it unites along edges scoring at most
+    ``max_score`` and keeps the components (their count is the N estimate)."""
     parent = np.arange(m)
 
     def find(x: int) -> int:
@@ -178,8 +248,9 @@ def _union_groups(edges: np.ndarray, m: int, target: int) -> np.ndarray:
         return x
 
     n = m
+    target = 1 if n_images is None else n_images
     for row in edges:
-        if n <= target:
+        if n <= target or (n_images is None and row[0] > max_score):
             break
         a, b = find(int(row[1])), find(int(row[3]))
         if a != b:
@@ -204,12 +275,8 @@ def _force_merge(asm: Assembler, target: int) -> None:
         asm.apply(host_id, guest_id, moved)
 
 
-def _confidence(scorer: PairScorer, asm: Assembler) -> np.ndarray:
-    """(M,) confidence in [0, 1] from each fragment's placed neighbours in its cluster.
-
-    Each adjacency scores ``1 / (1 + d / second_best)``; a fragment takes its best adjacency, so a
-    piece attached by at least one clear best-buddy boundary is trusted; one with none scores 0.
-    """
+def _seams(asm: Assembler) -> list[tuple[int, int, int, int, bool]]:
+    """Every placed adjacency (f, turn_f, g, turn_g, vertical), g right of or below f."""
     pairs = []
     for cl in asm.clusters.values():
         for f, (r, c, t) in cl.pos.items():
@@ -217,6 +284,16 @@ def _confidence(scorer: PairScorer, asm: Assembler) -> np.ndarray:
                 nb = cl.cells.get((r + dr, c + dc))
                 if nb is not None:
                     pairs.append((f, t, nb, cl.pos[nb][2], dr == 1))
+    return pairs
+
+
+def _confidence(scorer: PairScorer, asm: Assembler) -> np.ndarray:
+    """(M,) confidence in [0, 1] from each fragment's placed neighbours in its cluster.
+
+    Each adjacency scores ``1 / (1 + d / second_best)``; a fragment takes its best adjacency, so a
+    piece attached by at least one clear best-buddy boundary is trusted; one with none scores 0.
+    """
+    pairs = _seams(asm)
     conf = np.zeros(len(asm.owner))
     if pairs:
         v = 1.0 / (1.0 + scorer.placed_scores(pairs))
