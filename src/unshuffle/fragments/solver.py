@@ -95,6 +95,8 @@ class FragmentSolver:
             raise ConfigError("fragments is empty: nothing to solve")
         if self.n_images is not None and not (isinstance(self.n_images, (int, np.integer)) and self.n_images >= 1):
             raise ConfigError(f"n_images must be None or an int >= 1, got {self.n_images!r}")
+        if self.n_images is not None and self.n_images > fragments.shape[0]:
+            raise ConfigError(f"n_images={self.n_images} but the bag holds only {fragments.shape[0]} fragments")
         if self.measure not in compat.MEASURES:
             raise ConfigError(f"measure must be one of {compat.MEASURES}, got {self.measure!r}")
         if self.placer not in PLACERS:
