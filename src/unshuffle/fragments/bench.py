@@ -11,6 +11,7 @@ Memory: peak resident set size of the process during method calls, sampled every
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import statistics
@@ -155,15 +156,10 @@ def _run_cell(bags: list[FragmentBag], cond: Condition, method: BenchMethod, cfg
     for i, bag in enumerate(tqdm(bags, desc=desc, unit="sample", leave=False, disable=not progress)):
         n, g = inputs(bag)
         rss = PeakRSS() if measure else None
-        if rss:
-            rss.__enter__()
-        t0 = time.perf_counter()
-        try:
+        with rss or contextlib.nullcontext():
+            t0 = time.perf_counter()
             sol = method.run(bag.fragments, n, g, cond.rotation, cfg.seed + i)
-        finally:
             seconds = time.perf_counter() - t0
-            if rss:
-                rss.__exit__()
         scores = score_solution(bag, sol, rotations=cond.rotation)
         scores["seconds"] = seconds
         if rss:
