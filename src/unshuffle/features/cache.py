@@ -93,7 +93,13 @@ def load_features(entry: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
     meta_path, feat_path = entry / META_FILE, entry / FEATURES_FILE
     if not meta_path.is_file() or not feat_path.is_file():
         raise DataFormatError(entry, f"not a complete feature cache entry (needs {FEATURES_FILE} and {META_FILE})")
-    meta = json.loads(meta_path.read_text())
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as e:
+        raise DataFormatError(meta_path, f"not valid JSON ({e})") from e
+    missing = [k for k in ("sha256", "n", "dim") if k not in meta]
+    if missing:
+        raise DataFormatError(meta_path, f"missing field(s) {missing}")
     digest = file_sha256(feat_path)
     if digest != meta.get("sha256"):
         raise DataFormatError(feat_path, f"sha256 {digest[:16]}... does not match {META_FILE} "
