@@ -36,12 +36,12 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     from unshuffle.clustering.config import load_config, neighbours_for
     from unshuffle.clustering.neighbors import mine_neighbors
-    from unshuffle.clustering.pipeline import _features, _record, evaluate_run
+    from unshuffle.clustering.pipeline import evaluate_run, features_for, run_record
     from unshuffle.clustering.train import train_temi
     from unshuffle.evaluation.metrics import summarize
 
     t0 = time.perf_counter()
-    images, feats, spec = _features(args.data, args.backbone, split=args.split, cache_dir=args.cache_dir,
+    images, feats, spec = features_for(args.data, args.backbone, split=args.split, cache_dir=args.cache_dir,
                                     progress=True)
     t_feat = time.perf_counter() - t0
     base = load_config(None, [*args.overrides, f"clusters={args.clusters}"], preset=args.preset)
@@ -54,7 +54,7 @@ def main() -> None:
         run = Path(args.out) / f"seed{seed}"
         t0 = time.perf_counter()
         summary = train_temi(cfg, feats, nbrs, run, overwrite=True,
-                             record=_record(args.data, args.split, args.cache_dir, spec, images))
+                             record=run_record(args.data, args.split, args.cache_dir, spec, images))
         wall = time.perf_counter() - t0
         report = evaluate_run(run, images=images, feats=feats, plots=(seed == args.seeds[0]))
         rows.append({"seed": seed, "train_wall_seconds": wall, "train": summary, "report": report})

@@ -19,13 +19,15 @@ def prepare_features(data: str | Path, backbone: str, *, knn: int, clusters: int
     """
     from unshuffle.clustering.neighbors import mine_neighbors
 
-    images, feats, spec = _features(data, backbone, split=split, cache_dir=cache_dir, force=force, progress=progress)
+    images, feats, spec = features_for(data, backbone, split=split, cache_dir=cache_dir, force=force, progress=progress)
     neighbors = np.asarray(mine_neighbors(feats, neighbours_for(knn, len(feats), clusters), progress=progress),
                            dtype=np.int64)
     return images, feats, neighbors, spec
 
 
-def _features(data, backbone, *, split, cache_dir, force=False, progress=False):
+def features_for(data: str | Path, backbone, *, split: str | None, cache_dir: str | Path | None,
+                 force: bool = False, progress: bool = False):
+    """(images: ImageSet, feats: (N, D) float32 from the feature cache, spec: BackboneSpec) of ``data``."""
     from unshuffle.data import open_images
     from unshuffle.features.backbones import resolve_spec
     from unshuffle.features.cache import cached_features
@@ -39,7 +41,8 @@ def _features(data, backbone, *, split, cache_dir, force=False, progress=False):
     return images, feats, spec
 
 
-def _record(data, split, cache_dir, spec, images) -> dict:
+def run_record(data, split, cache_dir, spec, images) -> dict:
+    """What a run records about its input so that evaluate and predict can rebuild it."""
     return {"backbone": spec.to_dict(),
             "data": {"path": str(Path(data).resolve()), "split": split, "n_images": len(images)},
             "cache_dir": None if cache_dir is None else str(Path(cache_dir).resolve())}
@@ -71,7 +74,7 @@ def train_on_images(data: str | Path, cfg: TemiConfig | None, out: str | Path, *
     from unshuffle.clustering.train import train_temi
 
     return train_temi(cfg, feats, neighbors, out, resume=resume, overwrite=overwrite,
-                      record=_record(data, split, cache_dir, spec, images), progress=progress)
+                      record=run_record(data, split, cache_dir, spec, images), progress=progress)
 
 
 def evaluate_run(run_dir: str | Path, *, images=None, feats: np.ndarray | None = None,
@@ -93,7 +96,7 @@ def evaluate_run(run_dir: str | Path, *, images=None, feats: np.ndarray | None =
     if images is None or feats is None:
         from unshuffle.features.backbones import BackboneSpec
 
-        images, feats, _ = _features(saved["data"]["path"], BackboneSpec.from_dict(saved["backbone"]),
+        images, feats, _ = features_for(saved["data"]["path"], BackboneSpec.from_dict(saved["backbone"]),
                                      split=saved["data"]["split"], cache_dir=cache_dir or saved.get("cache_dir"))
     clusters, confidence = load_assignments(run.path)
     if len(clusters) != len(feats):
