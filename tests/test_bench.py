@@ -71,11 +71,11 @@ def test_bench_writes_everything_and_resumes(images, tmp_path, monkeypatch):
 
 
 def test_bench_is_deterministic_and_records_failures(images, tmp_path):
-    a = run_bench(_cfg(tmp_path / "a", methods=("kmeans",), conditions=("noise",)), images, progress=False)
-    b = run_bench(_cfg(tmp_path / "b", methods=("kmeans",), conditions=("noise",)), images, progress=False)
-    pa = json.loads((tmp_path / "a" / "bench" / "parts" / "noise=8__kmeans.json").read_text())["per_sample"]
-    pb = json.loads((tmp_path / "b" / "bench" / "parts" / "noise=8__kmeans.json").read_text())["per_sample"]
-    assert [p["ari"] for p in pa] == [p["ari"] for p in pb]
+    a = run_bench(_cfg(tmp_path / "a", methods=("random",), conditions=("noise+missing",)), images, progress=False)
+    b = run_bench(_cfg(tmp_path / "b", methods=("random",), conditions=("noise+missing",)), images, progress=False)
+    pa = json.loads((tmp_path / "a" / "bench" / "parts" / "noise=8_missing=0.2__random.json").read_text())["per_sample"]
+    pb = json.loads((tmp_path / "b" / "bench" / "parts" / "noise=8_missing=0.2__random.json").read_text())["per_sample"]
+    assert [p["ari"] for p in pa] == [p["ari"] for p in pb] and len({p["ari"] for p in pa}) == 2
     assert a["rows"][0]["metrics"]["ari"] == b["rows"][0]["metrics"]["ari"]
     bad = run_bench(_cfg(tmp_path / "c", methods=("autoencoder",), conditions=("clean",),
                          ae_ckpt=str(tmp_path / "missing.ckpt")), images, progress=False)
