@@ -43,6 +43,7 @@ class AutoencoderTrainConfig:
     precision: str = "32-true"
     seed: int = 0
     resume: str | None = None         # checkpoint path, or "last" for OUTPUT/checkpoints/last.ckpt
+    checkpoint_every_n_steps: int = 0  # also refresh last.ckpt every n steps (0: at epoch ends only)
     record_samples: bool = False      # write which bags each rank trained on (drawn_samples/)
     progress: bool = True
 
@@ -56,6 +57,11 @@ class AutoencoderTrainConfig:
                 raise ConfigError(f"{name} must be an integer >= 1, got {v!r}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        if self.devices > 1 and self.steps_per_epoch % self.devices:
+            raise ConfigError(f"steps_per_epoch ({self.steps_per_epoch}) must be a multiple of devices "
+                              f"({self.devices}) so every process runs the same number of steps")
+        if self.checkpoint_every_n_steps < 0:
+            raise ConfigError(f"checkpoint_every_n_steps must be >= 0, got {self.checkpoint_every_n_steps}")
         if self.num_workers < 0:
             raise ConfigError(f"num_workers must be >= 0, got {self.num_workers}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -118,8 +124,12 @@ def _metrics_callback(run):
     return MetricsLog()
 
 
-def train_autoencoder(cfg: AutoencoderTrainConfig) -> dict:
-    """Train the autoencoder per ``cfg``; returns best/last checkpoint paths and the best val loss."""
+def train_autoencoder(cfg: AutoencoderTrainConfig, callbacks: list | None = None) -> dict:
+    """Train the autoencoder per ``cfg``; returns best/last checkpoint paths and the best val loss.
+
+    ``callbacks``: extra Lightning callbacks (progress hooks, profilers, fault injection in tests).
+    Resuming from any checkpoint, mid-epoch included, ends with the weights of an uninterrupted run.
+    """
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import TensorBoardLogger
@@ -172,11 +182,16 @@ def train_autoencoder(cfg: AutoencoderTrainConfig) -> dict:
     # ---- trainer
     best = ModelCheckpoint(dirpath=run.checkpoints, filename="fragment-ae-{epoch}-{val_loss:.4f}",
                            monitor="val_loss", mode="min", save_top_k=1, save_last=True)
+    ckpt_callbacks = [best]
+    if cfg.checkpoint_every_n_steps:
+        ckpt_callbacks.append(ModelCheckpoint(dirpath=run.checkpoints, save_top_k=0, save_last=True,
+                                              every_n_train_steps=cfg.checkpoint_every_n_steps))
     trainer = L.Trainer(
         accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
         precision=cfg.precision, max_epochs=cfg.max_epochs,
         logger=TensorBoardLogger(save_dir=str(run.path), name="tensorboard", version=""),
-        callbacks=[best, _metrics_callback(run)], plugins=[AtomicCheckpointIO()],
+        callbacks=[*ckpt_callbacks, _metrics_callback(run), *(callbacks or [])],
+        plugins=[AtomicCheckpointIO()],
         reload_dataloaders_every_n_epochs=1, enable_progress_bar=cfg.progress,
         log_every_n_steps=max(1, min(50, cfg.steps_per_epoch // 2)), num_sanity_val_steps=0,
         deterministic=True,

@@ -8,6 +8,8 @@ dissimilarity over all new adjacencies it creates, and the best proposal is appl
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 
 from unshuffle.fragments.placement import Assembler, rotate_offset
@@ -79,53 +81,67 @@ class PairScorer:
 def cluster_merge(asm: Assembler, edges: np.ndarray, scorer: PairScorer, target: int,
                   max_cost: float = np.inf, frame: bool = True, room: int | None = None) -> None:
     """Merge clusters by the best whole-boundary proposal until ``target`` clusters remain or the
-    best mean cost exceeds ``max_cost``.
+    best proposal's mean seam cost exceeds ``max_cost``.
 
+    Each candidate edge between two clusters proposes one placement, ranked by
+    ``sum(seam score - ADJ_BONUS)`` over all the seams it creates. Proposals sit in a heap and are
+    re-planned lazily when one of their clusters has changed since they were ranked.
     edges: (E, 6) rows (score, fa, ka, fb, kb, rel). ``room``: when set, a merge may not make a
     cluster larger than ``room`` fragments (used when the frame is lifted).
     """
     cap = room if room is not None else (asm.frame[0] * asm.frame[1] if asm.frame else None)
     fa_all, fb_all = edges[:, 1].astype(np.int64), edges[:, 3].astype(np.int64)
-    while asm.n_clusters > target:
-        owner = np.asarray(asm.owner)
-        keep = owner[fa_all] != owner[fb_all]
-        if cap is not None:
-            keep &= asm.size_of(fa_all) + asm.size_of(fb_all) <= cap
-        cross = edges[keep]
-        best, seen = None, set()
-        for row in cross:
-            fa, ka, fb, kb, rel = (int(v) for v in row[1:])
-            plan = asm.plan(fa, ka, fb, kb, rel, frame)
-            if plan is None:
-                continue
-            host_id, guest_id, moved = plan
-            if room is not None and len(asm.clusters[host_id].pos) + len(moved) > room:
-                continue
-            key = (host_id, guest_id, moved[0][1], moved[0][2], moved[0][3])
-            if key in seen:
-                continue
-            seen.add(key)
-            cost, n_adj = scorer.adjacency_cost(asm, host_id, moved)
-            rank = ((cost - ADJ_BONUS) * n_adj, cost, key)
-            if best is None or rank < best[0]:
-                best = (rank, host_id, guest_id, moved)
-        if best is None or best[0][1] > max_cost:
+    owner = np.asarray(asm.owner)
+    keep = owner[fa_all] != owner[fb_all]
+    if cap is not None:
+        keep &= asm.size_of(fa_all) + asm.size_of(fb_all) <= cap
+    version: dict[int, int] = {}
+    heap: list = []
+
+    def propose(n: int) -> None:
+        fa, ka, fb, kb, rel = (int(v) for v in edges[n, 1:])
+        plan = asm.plan(fa, ka, fb, kb, rel, frame)
+        if plan is None:
             return
-        asm.apply(best[1], best[2], best[3])
+        host_id, guest_id, moved = plan
+        if room is not None and len(asm.clusters[host_id].pos) + len(moved) > room:
+            return
+        cost, n_adj = scorer.adjacency_cost(asm, host_id, moved)
+        heapq.heappush(heap, ((cost - ADJ_BONUS) * n_adj, cost, n, host_id, guest_id,
+                              version.get(host_id, 0), version.get(guest_id, 0)))
+
+    for n in np.nonzero(keep)[0].tolist():
+        propose(n)
+    while heap and asm.n_clusters > target:
+        _, cost, n, host_id, guest_id, vh, vg = heapq.heappop(heap)
+        fa, fb = int(fa_all[n]), int(fb_all[n])
+        if asm.owner[fa] == asm.owner[fb]:
+            continue
+        if (asm.owner[fa], asm.owner[fb]) != (host_id, guest_id) or \
+                version.get(host_id, 0) != vh or version.get(guest_id, 0) != vg:
+            propose(n)  # stale: re-plan with the clusters as they are now
+            continue
+        if cost > max_cost:
+            return
+        plan = asm.plan(*(int(v) for v in edges[n, 1:]), frame)
+        asm.apply(*plan)
+        version[host_id] = version.get(host_id, 0) + 1
 
 
-
-
-def exhaustive_merge(asm: Assembler, scorer: PairScorer, target: int, max_cost: float = np.inf) -> None:
-    """Like ``cluster_merge`` but trying every placement of every pair of clusters that fits the
-    frame together (not only those a candidate edge proposes). Meant for the few clusters left."""
+def exhaustive_merge(asm: Assembler, scorer: PairScorer, target: int, max_cost: float = np.inf,
+                     max_clusters: int = 24) -> None:
+    """Like ``cluster_merge`` but trying every placement of every pair of incomplete clusters that
+    fits the frame together (not only those a candidate edge proposes). Meant for the few clusters
+    left: it does nothing when more than ``max_clusters`` clusters are incomplete."""
     if asm.frame is None:
         return
     fr, fc = asm.frame
     cap = fr * fc
     span = max(fr, fc)
     while asm.n_clusters > target:
-        ids = sorted(asm.clusters)
+        ids = sorted(h for h, cl in asm.clusters.items() if len(cl.pos) < cap)
+        if len(ids) > max_clusters:
+            return
         best = None
         for hi in ids:
             host = asm.clusters[hi]
