@@ -30,6 +30,18 @@ def _latin1_encode(where: str) -> Callable[..., bytes]:
     return encode
 
 
+def _empty_bytes(where: str) -> Callable[..., bytes]:
+    """``builtins.bytes`` as protocol-2 pickles use it: ``bytes()`` for an empty bytes object (an
+    empty numpy array's buffer). Arguments are refused: ``bytes(10**12)`` would be a memory bomb."""
+
+    def empty(*args: Any) -> bytes:
+        if args:
+            raise UnsafeFileError(where, "pickle calls builtins.bytes with arguments; only bytes() is allowed")
+        return b""
+
+    return empty
+
+
 def _allowed() -> dict[tuple[str, str], Any]:
     """The explicit allowlist: (module, name) -> the object the unpickler may use."""
     table: dict[tuple[str, str], Any] = {
@@ -71,6 +83,8 @@ class RestrictedUnpickler(pickle.Unpickler):
         module = _PY2_MODULES.get(module, module)
         if (module, name) == ("_codecs", "encode"):
             return _latin1_encode(self.where)
+        if (module, name) == ("builtins", "bytes"):
+            return _empty_bytes(self.where)
         try:
             return _ALLOWED[(module, name)]
         except KeyError:
