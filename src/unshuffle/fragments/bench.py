@@ -343,8 +343,10 @@ def _picture(path: Path, sampler: FragmentSampler, cond: Condition, cfg: BenchCo
         best = best_group_per_source(bag.source, sol.group, bag.n_images)
         rows[mname] = [None if g is None else assemble_group(bag.fragments, sol, g, gap=1) for g in best]
     if rows:
-        reassembly_figure(originals, rows, path, title=f"{cond.name}: sample 0 (N={cfg.images_per_sample}, "
-                          f"grid {cfg.grid}x{cfg.grid}); each column: the group holding most of that image")
+        shown = "" if bag.n_images <= 10 else f", first 10 of {bag.n_images} images"
+        reassembly_figure(originals, rows, path, max_columns=10,
+                          title=f"{cond.name}: sample 0 (N={cfg.images_per_sample}, grid {cfg.grid}x{cfg.grid}"
+                                f"{shown}); each column: the group holding most of that image")
 
 
 def _nan_to_none(obj):
