@@ -129,7 +129,7 @@ def test_damaged_feature_file_is_detected_and_rebuilt_with_a_warning(counting, s
     assert counting.SEEN == 24
     np.testing.assert_array_equal(again, good)
     (path.parent / "meta.json").write_text("{")
-    with pytest.warns(UserWarning, match="meta.json: not valid JSON"):
+    with pytest.warns(UserWarning, match=r"damaged \(not valid JSON"):
         cached_features(smooth_images, FACTORY, cache, progress=False)
     assert counting.SEEN == 36
 
