@@ -31,3 +31,17 @@ class ConfigError(UnshuffleError, ValueError):
 
 class CheckpointError(UnshuffleError):
     """A checkpoint or run folder cannot be read, resumed or written."""
+
+
+class OutputError(UnshuffleError, OSError):
+    """An output file or folder cannot be written (not writable, disk full, ...).
+
+    Also an ``OSError`` (``errno`` kept), so callers that catch OSError still do. The message names
+    the output and the system's reason: ``OutputError(path, "problem", errno)``.
+    """
+
+    def __init__(self, path: str | Path, problem: str, errno: int | None = None):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+        self.errno = errno

@@ -9,17 +9,28 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from unshuffle.errors import OutputError, UnshuffleError
+
+
+def _output_error(path: Path, e: OSError) -> OutputError:
+    """``e`` (a failed write, mkdir or rename for ``path``) as an OutputError naming ``path``."""
+    return OutputError(path, f"cannot write ({e.strerror or e}); nothing was changed", e.errno)
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it is fsynced and renamed over ``path``.
 
-    On any error the temporary file is removed and ``path`` is left as it was.
+    On any error the temporary file is removed and ``path`` is left as it was; an OSError (folder
+    not writable, disk full, ...) comes out as :class:`~unshuffle.errors.OutputError` naming ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as e:
+        raise _output_error(path, e) from e
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -27,8 +38,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
         _fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as e:
         tmp_path.unlink(missing_ok=True)
+        if isinstance(e, OSError) and not isinstance(e, UnshuffleError):
+            raise _output_error(path, e) from e
         raise
 
 
@@ -67,7 +80,9 @@ def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
 
     An existing ``path`` is refused (ConfigError) unless ``overwrite``; then it stays intact until
     the new folder is complete, is moved aside, the new one renamed in, and the old one deleted. On
-    any error the temporary folder is removed and ``path`` is left as it was.
+    any error the temporary folder is removed and ``path`` is left as it was; an OSError raised while
+    the folder is built or moved (not writable, disk full, ...) comes out as
+    :class:`~unshuffle.errors.OutputError` naming ``path``.
     """
     import shutil
 
@@ -76,8 +91,11 @@ def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     path = Path(path)
     if path.exists() and not overwrite:
         raise ConfigError(f"{path} already exists; pass overwrite=True (--overwrite) to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as e:
+        raise _output_error(path, e) from e
     try:
         yield tmp
         if path.exists():
@@ -90,6 +108,8 @@ def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
         else:
             os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError) and not isinstance(e, UnshuffleError):
+            raise _output_error(path, e) from e
         raise

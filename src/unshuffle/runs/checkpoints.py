@@ -15,9 +15,16 @@ from unshuffle.runs.atomic import atomic_path
 
 
 def save_checkpoint(state: dict, path: str | Path) -> None:
-    """Save ``state`` (plain containers, tensors, numbers, strings) atomically with torch.save."""
+    """Save ``state`` (plain containers, tensors, numbers, strings) atomically with torch.save.
+
+    A failed write (folder not writable, disk full) raises CheckpointError or OutputError naming
+    ``path``; an earlier checkpoint at ``path`` is left as it was.
+    """
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        try:
+            torch.save(state, tmp)
+        except RuntimeError as e:  # torch's C++ writer reports a failed write as RuntimeError
+            raise CheckpointError(f"{path}: cannot write the checkpoint ({e}); the earlier file is unchanged") from e
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
