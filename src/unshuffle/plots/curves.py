@@ -28,7 +28,7 @@ def plot_training_curves(records: list[dict], out: str | Path, title: str = "TEM
     ax = axes[0, 1]
     sel = [np.nan if r.get("select_loss") is None else r["select_loss"] for r in records]
     ax.plot(ep, sel, color="C3", marker=".")
-    ax.set(title="selected head's loss (after teacher-temperature warm-up)", xlabel="epoch", ylabel="loss")
+    ax.set(title="selected head (label-free), after warm-up", xlabel="epoch", ylabel="loss")
     ax = axes[1, 0]
     ax.plot(ep, [r["lr"] for r in records], color="C2", label="learning rate")
     ax.set(xlabel="epoch", ylabel="learning rate", title="schedules")
