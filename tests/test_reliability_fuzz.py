@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hostile import corpus as hc
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -24,10 +25,13 @@ from hypothesis import strategies as st
 # imported here, not inside the timed calls: a first import of torch can take 10 s on a loaded machine
 import unshuffle.fragments.solver  # noqa: F401
 import unshuffle.plots.reassembly  # noqa: F401
+from unshuffle.clustering.config import load_config
 from unshuffle.data import open_images
 from unshuffle.data.detect import open_path_with_skipped
 from unshuffle.errors import ConfigError, DataFormatError, UnshuffleError
+from unshuffle.fragments.autoencoder import load_autoencoder
 from unshuffle.fragments.bag_io import GROUPS_FILE, solve_fragment_folder
+from unshuffle.runs.checkpoints import load_checkpoint
 
 LIMIT_S = 10
 # more examples for a longer hunt: UNSHUFFLE_FUZZ_EXAMPLES=500 pytest tests/test_reliability_fuzz.py
@@ -338,3 +342,62 @@ def test_gzip_of_random_bytes_is_named(tmp_path):
     path = tmp_path / "x.tar.gz"
     path.write_bytes(gzip.compress(b"hello world" * 100))
     assert check_loader(path) == "refused"
+
+
+# ---------------------------------------------------------------- checkpoints and configs
+
+_LEAVES = st.one_of(st.none(), st.integers(-5, 5), st.floats(allow_nan=True), st.text(max_size=5), st.booleans(),
+                    st.builds(lambda n: torch.ones(n), st.integers(0, 3)))
+_KEYS = st.sampled_from(["config", "model", "state_dict", "model.encoder.0.weight", "fragment_size", "x"])
+_TREES = st.recursive(_LEAVES, lambda ch: st.lists(ch, max_size=3) | st.dictionaries(_KEYS, ch, max_size=4),
+                      max_leaves=8)
+
+
+def _check_ckpt_loader(load, path: Path) -> None:
+    with time_limit():
+        try:
+            load(path)
+            _event(f"{load.__name__}: loaded")
+        except UnshuffleError as e:
+            _names_file(e, path)
+            _event(f"{load.__name__}: refused")
+
+
+@FUZZ
+@given(cut=st.integers(0, 3000), tail=st.binary(max_size=300))
+def test_checkpoints_truncated_or_with_random_bytes(tmp_path, cut, tail):
+    path = _workdir(tmp_path) / "c.ckpt"
+    buf = io.BytesIO()
+    torch.save({"state_dict": {"model.w": torch.ones(8)}, "config": {"model": {}}}, buf)
+    path.write_bytes(buf.getvalue()[:cut] + tail)
+    for load in (load_checkpoint, load_autoencoder):
+        _check_ckpt_loader(load, path)
+
+
+@FUZZ
+@given(obj=_TREES)
+def test_checkpoints_with_random_structure(tmp_path, obj):
+    path = _workdir(tmp_path) / "c.ckpt"
+    torch.save(obj, path)
+    with time_limit():
+        try:
+            assert isinstance(load_checkpoint(path), dict)
+        except UnshuffleError as e:
+            _names_file(e, path)
+            assert not isinstance(obj, dict)
+
+
+@FUZZ
+@given(text=st.text(max_size=200) | st.lists(st.sampled_from(["clusters: 3\n", "optim:\n", "  lr: 1e-3\n", "seed: x\n",
+                                                               "head:\n", "  n_heads: -1\n", "!!python/name:os.system\n",
+                                                               "[1, 2\n", "  - a\n"]), max_size=6).map("".join))
+def test_temi_config_files_with_random_text(tmp_path, text):
+    path = _workdir(tmp_path) / "temi.yaml"
+    path.write_text(text)
+    with time_limit():
+        try:
+            load_config(path)
+            _event("config loaded")
+        except UnshuffleError as e:
+            assert str(e)
+            _event("config refused")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import random
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,11 @@ import torch
 
 from unshuffle.errors import CheckpointError
 from unshuffle.runs.atomic import atomic_path
+
+# what torch.load raises on a damaged file besides UnpicklingError (its unpickler pops empty stacks,
+# indexes short buffers, reads bad lengths, or allocates a corrupt length field)
+_CORRUPT = (RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError, TypeError, AttributeError,
+            struct.error, OverflowError, MemoryError)
 
 
 def save_checkpoint(state: dict, path: str | Path) -> None:
@@ -40,8 +46,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         raise CheckpointError(f"{path}: refused, holds objects that are not plain data ({e})") from e
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: unreadable or truncated checkpoint ({e})") from e
+    except _CORRUPT as e:
+        raise CheckpointError(f"{path}: unreadable or truncated checkpoint ({type(e).__name__}: {e})") from e
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a dict checkpoint, got {type(obj).__name__}")
     return obj
