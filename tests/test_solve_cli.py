@@ -258,3 +258,25 @@ def test_solve_cli_with_real_solver(bag, tmp_path):
     assert main(["fragments", "solve", str(bag_dir), "--out", str(tmp_path / "sol2")]) == 0
     files, solution = read_solution_folder(tmp_path / "sol2")
     assert files == read_fragment_folder(bag_dir).files and solution.placed
+
+
+def test_grouping_only_solution_folder_and_mode_conversion(tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    grey = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    rgba = np.dstack([np.full((4, 4, 3), 9, np.uint8), np.zeros((4, 4), np.uint8)])
+    Image.fromarray(grey, mode="L").save(d / "a.png")
+    Image.fromarray(rgba, mode="RGBA").save(d / "b.png")
+    folder = read_fragment_folder(d)
+    assert np.array_equal(folder.fragments[0], np.repeat(grey[:, :, None], 3, axis=2))
+    assert (folder.fragments[1] == 9).all()  # alpha dropped, colour kept
+    sol = Solution.grouping_only(np.array([0, 0]), {"method": "kmeans"})
+    out = write_solution_folder(tmp_path / "out", sol, folder)
+    doc = json.loads((out / "groups.json").read_text())
+    assert doc["groups"] == [{"id": 0, "rows": None, "cols": None, "fragments": [
+        {"file": "a.png", "row": None, "col": None, "turn": 0, "confidence": None},
+        {"file": "b.png", "row": None, "col": None, "turn": 0, "confidence": None}]}]
+    files, back = read_solution_folder(out)
+    assert files == ["a.png", "b.png"] and not back.placed and back.shapes == []
+    sheet = np.asarray(Image.open(out / "group_000.png"))  # unplaced: tiled in order, 2 columns
+    assert sheet.shape == (4, 8, 3) and np.array_equal(sheet[:, 4:], folder.fragments[1])
