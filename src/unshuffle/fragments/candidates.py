@@ -48,7 +48,8 @@ def top_candidates(query: np.ndarray, key: np.ndarray, owner: np.ndarray, k: int
 
     query, key: (M, F) float edge features with ``D(i, j) = query[i] . key[j]``; owner: (M,) int64
     fragment id of each piece (pieces of one fragment, e.g. its four turns, are never paired).
-    Work is done in blocks of ``chunk`` rows/columns, so memory is O(chunk * M).
+    The table is scored in blocks of ``chunk`` rows, each block once: row top-k directly, column
+    top-k as a running best over blocks, so memory is O(chunk * M) and each product is done once.
     """
     m = query.shape[0]
     kk = min(k + 1, m)
@@ -58,25 +59,32 @@ def top_candidates(query: np.ndarray, key: np.ndarray, owner: np.ndarray, k: int
     allidx = torch.arange(m)
     pairs_i, pairs_j, pairs_d = [], [], []
     row_second = torch.full((m,), float("inf"), dtype=torch.float64)
-    col_second = torch.full((m,), float("inf"), dtype=torch.float64)
+    col_val = torch.full((0, m), float("inf"), dtype=dtype)
+    col_arg = torch.zeros((0, m), dtype=torch.int64)
     for start in range(0, m, chunk):
         idx = allidx[start:start + chunk]
-        # rows: best partners j of pieces i in this block
-        d = _masked_block(q[idx], kt, idx, allidx, own)
+        d = _masked_block(q[idx], kt, idx, allidx, own)  # (B, M)
         val, arg = torch.topk(d, kk, dim=1, largest=False)
         if kk > 1:
             row_second[idx] = val[:, 1].to(torch.float64)
         pairs_i.append(idx[:, None].expand(-1, kk).reshape(-1))
         pairs_j.append(arg.reshape(-1))
         pairs_d.append(val.reshape(-1).to(torch.float64))
-        # columns: best partners i of pieces j in this block
-        d = _masked_block(q, kt[idx], allidx, idx, own)
-        val, arg = torch.topk(d, kk, dim=0, largest=False)
-        if kk > 1:
-            col_second[idx] = val[1].to(torch.float64)
-        pairs_i.append(arg.T.reshape(-1))
-        pairs_j.append(idx[:, None].expand(-1, kk).reshape(-1))
-        pairs_d.append(val.T.reshape(-1).to(torch.float64))
+        cv, ca = torch.topk(d.T.contiguous(), min(kk, d.shape[0]), dim=1, largest=False)
+        cv, ca = cv.T, ca.T  # (<=kk, M): best rows of this block for every column
+        col_val = torch.cat([col_val, cv])
+        col_arg = torch.cat([col_arg, idx[ca]])
+        if col_val.shape[0] > kk:
+            col_val, pick = torch.topk(col_val, kk, dim=0, largest=False)
+            col_arg = torch.gather(col_arg, 0, pick)
+    # ties between blocks are resolved by value only; sort each column's list for a stable order
+    col_val, pick = torch.sort(col_val, dim=0, stable=True)
+    col_arg = torch.gather(col_arg, 0, pick)
+    col_second = col_val[1].to(torch.float64) if col_val.shape[0] > 1 else torch.full((m,), float("inf"),
+                                                                                       dtype=torch.float64)
+    pairs_i.append(col_arg.T.reshape(-1))
+    pairs_j.append(allidx[:, None].expand(-1, col_arg.shape[0]).reshape(-1))
+    pairs_d.append(col_val.T.reshape(-1).to(torch.float64))
     i = torch.cat(pairs_i).numpy()
     j = torch.cat(pairs_j).numpy()
     dd = torch.cat(pairs_d).numpy()

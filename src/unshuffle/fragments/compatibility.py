@@ -77,6 +77,7 @@ def edge_features(lab: np.ndarray, measure: str = "mgc", eps: float = 1.0) -> tu
     if measure not in MEASURES:
         raise ValueError(f"measure must be one of {MEASURES}, got {measure!r}")
     x = lab.astype(np.float64)
+    x = x - x.mean(axis=(0, 1, 2))  # the measures are shift-invariant; centring helps float32 scoring
     last, prev = x[:, :, -1], x[:, :, -2]  # i's right edge (M, h, 3)
     first, nxt = x[:, :, 0], x[:, :, 1]  # j's left edge
     gi = last - prev  # gradients leaving i to the right

@@ -41,7 +41,7 @@ class PairScorer:
                 continue
             q, k = self.feats[r]
             rs, cs = self.seconds[r]
-            d = np.maximum(np.einsum("kf,kf->k", q[a[m]], k[b[m]]), 0.0)
+            d = np.maximum((q[a[m]] * k[b[m]]).sum(axis=1), 0.0)
             ref = np.minimum(rs[a[m]], cs[b[m]])
             ref = np.where(np.isfinite(ref), ref, np.maximum(d, 1e-6))
             out[m] = d / np.maximum(ref, 1e-6)
@@ -97,6 +97,7 @@ def cluster_merge(asm: Assembler, edges: np.ndarray, scorer: PairScorer, target:
         keep &= asm.size_of(fa_all) + asm.size_of(fb_all) <= cap
     version: dict[int, int] = {}
     heap: list = []
+    seen: set = set()
 
     def propose(n: int) -> None:
         fa, ka, fb, kb, rel = (int(v) for v in edges[n, 1:])
@@ -106,6 +107,10 @@ def cluster_merge(asm: Assembler, edges: np.ndarray, scorer: PairScorer, target:
         host_id, guest_id, moved = plan
         if room is not None and len(asm.clusters[host_id].pos) + len(moved) > room:
             return
+        key = (host_id, guest_id, version.get(host_id, 0), version.get(guest_id, 0), moved[0])
+        if key in seen:  # another edge already proposed this very placement
+            return
+        seen.add(key)
         cost, n_adj = scorer.adjacency_cost(asm, host_id, moved)
         heapq.heappush(heap, ((cost - ADJ_BONUS) * n_adj, cost, n, host_id, guest_id,
                               version.get(host_id, 0), version.get(guest_id, 0)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from unshuffle.errors import ConfigError
 from unshuffle.fragments import compatibility as compat
@@ -16,8 +17,10 @@ from unshuffle.fragments.solution import Solution
 PLACERS = ("greedy", "buddies")
 LOOP_K = 3  # partners per edge searched for 2x2 loops
 LOOP_MAX_SCORE = 0.99  # worst normalised edge score allowed in a merged loop
+FLOAT64_MAX_PIECES = 4096  # larger bags score pairs in float32 (features are centred, see compatibility)
 GRID_SEARCH_SPAN = 4  # unknown grid: at most this many sizes above the loop-cluster extent are tried
-GRID_SEAM_SLACK = 0.01  # ... and the smallest within this share of M good seams of the best is kept
+GRID_GOOD_SEAM = 0.9  # a seam this good (normalised dissimilarity) counts as evidence for a grid size
+GRID_SEAM_SLACK = 0.1  # ... and the smallest within this share of M good seams of the best is kept
 
 
 class FragmentSolver:
@@ -133,7 +136,8 @@ class FragmentSolver:
             view = lab if rel == compat.RIGHT else lab.transpose(0, 2, 1, 3)
             q, key = compat.edge_features(view, self.measure, self.eps)
             feats.append((q, key))
-            cands.append(top_candidates(q, key, owner, k=self.k, chunk=self.chunk))
+            dtype = torch.float64 if len(owner) <= FLOAT64_MAX_PIECES else torch.float32
+            cands.append(top_candidates(q, key, owner, k=self.k, chunk=self.chunk, dtype=dtype))
         edges = self._edge_table(cands, owner, turn_of, rels)
         loops, loop_score = self._loops(cands, owner)
         scorer = PairScorer(feats, [(c.row_second, c.col_second) for c in cands], self.rotations)
@@ -212,7 +216,7 @@ class FragmentSolver:
         for g in range(max(lo, 1), hi + 1):
             asm = self._confident((g, g), loops, loop_score, edges, scorer, owner, turn_of, m, target)
             seams = scorer.placed_scores(_seams(asm))
-            tried.append((int((seams <= 1.0).sum()), g, asm))
+            tried.append((int((seams <= GRID_GOOD_SEAM).sum()), g, asm))
         most = max(t[0] for t in tried)
         for good, g, asm in tried:
             if good >= most - GRID_SEAM_SLACK * m:
