@@ -154,7 +154,7 @@ class _Zeros(io.RawIOBase):
 
 def tgz_bomb(out: Path, name: str = "a.png", size: int = 100 * MiB) -> Path:
     """A .tar.gz whose one member is ``size`` bytes of zeros (~size/1000 on disk)."""
-    with tarfile.open(out, "w:gz", compresslevel=1) as tf:
+    with tarfile.open(out, "w:gz", compresslevel=9) as tf:
         info = tarfile.TarInfo(name)
         info.size = size
         tf.addfile(info, io.BufferedReader(_Zeros(size)))
