@@ -9,6 +9,7 @@ import time
 import numpy as np
 import torch
 from PIL import Image
+from sklearn.metrics import roc_auc_score
 
 from unshuffle.data.imageset import from_array
 from unshuffle.evaluation.metrics import ari
@@ -87,18 +88,19 @@ def main() -> None:
     p.add_argument("--max-seam", type=float, default=1.0)
     p.add_argument("--eps", type=float, default=1.0)
     p.add_argument("--verbose", action="store_true")
+    p.add_argument("--no-loops", action="store_true")
     args = p.parse_args()
     torch.set_num_threads(1)
     imgs = np.load(".cache/data/solver_dev_train3000.npy")
     sampler = FragmentSampler(from_array(imgs), args.n, 4, seed=123)
     rot = "rot" in args.cond
-    aris, perfect, times, nexact, placed = [], [], [], [], []
+    aris, perfect, times, nexact, placed, confs, corrects = [], [], [], [], [], [], []
     for i in range(args.samples):
         bag = sampler.sample(i)
         fr, keep, true_turn = damage(bag, args.cond, np.random.default_rng(i))
         solver = FragmentSolver(n_images=args.n if args.known else None, grid=4 if args.known or args.known_grid else None,
                                 rotations=rot, measure=args.measure, k=args.k, placer=args.placer,
-                                edge_max_score=args.edge_max_score, max_seam=args.max_seam, eps=args.eps)
+                                edge_max_score=args.edge_max_score, max_seam=args.max_seam, loops=not args.no_loops, eps=args.eps)
         t = time.perf_counter()
         sol = solver.solve(fr)
         times.append(time.perf_counter() - t)
@@ -110,9 +112,14 @@ def main() -> None:
         if sol.placed:
             ok = placement_ok(bag, keep, sol, rot, true_turn)
             placed.append(ok.mean())
+            confs.append(sol.confidence)
+            corrects.append(ok)
             src = bag.source[keep]
             perfect.append(np.mean([ok[src == s].all() for s in np.unique(src)]))
-    print(f"{args.cond} known={args.known} known_grid={args.known_grid} measure={args.measure} placer={args.placer} ems={args.edge_max_score} seam={args.max_seam} eps={args.eps} n={args.n}: "
+    conf = np.concatenate(confs)
+    auroc = roc_auc_score(np.concatenate(corrects), conf) if len(set(np.concatenate(corrects))) == 2 else float("nan")
+    print(f"AUROC(confidence, correct placement) {auroc:.3f}")
+    print(f"{args.cond} known={args.known} known_grid={args.known_grid} measure={args.measure} placer={args.placer} ems={args.edge_max_score} seam={args.max_seam} loops={not args.no_loops} eps={args.eps} n={args.n}: "
           f"ARI {np.mean(aris):.4f} (min {np.min(aris):.3f})  perfect {np.mean(perfect) if perfect else float('nan'):.3f}  "
           f"placed {np.mean(placed) if placed else float('nan'):.4f}  N exact {np.mean(nexact):.2f}  "
           f"median {1000 * np.median(times):.1f} ms")

@@ -80,4 +80,4 @@ def merge_loops(asm, loops: np.ndarray, score: np.ndarray, owner: np.ndarray, tu
         if s > max_score or asm.n_clusters <= target:
             return
         for x, y, rel in ((a, b, 0), (a, c, 1), (b, d, 1)):
-            asm.merge_edge(int(owner[x]), int(turn[x]), int(owner[y]), int(turn[y]), rel)
+            asm.merge_edge(int(owner[x]), int(turn[x]), int(owner[y]), int(turn[y]), rel, quality=1.0 / (1.0 + s))

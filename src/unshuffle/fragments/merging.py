@@ -129,7 +129,7 @@ def cluster_merge(asm: Assembler, edges: np.ndarray, scorer: PairScorer, target:
         if cost > max_cost:
             return
         plan = asm.plan(*(int(v) for v in edges[n, 1:]), frame)
-        asm.apply(*plan)
+        asm.apply(*plan, quality=1.0 / (1.0 + cost) if frame else 0.5 / (1.0 + cost))
         version[host_id] = version.get(host_id, 0) + 1
 
 
@@ -178,7 +178,7 @@ def exhaustive_merge(asm: Assembler, scorer: PairScorer, target: int, max_cost: 
                                 best = (rank, hi, gi, moved)
         if best is None or best[0][1] > max_cost:
             return
-        asm.apply(best[1], best[2], best[3])
+        asm.apply(best[1], best[2], best[3], quality=1.0 / (1.0 + best[0][1]))
 
 
 __all__ = ["PairScorer", "cluster_merge", "exhaustive_merge"]

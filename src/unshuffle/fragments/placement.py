@@ -49,6 +49,7 @@ class Assembler:
         self.frame = frame
         self.rotations = rotations
         self.owner = list(range(n_fragments))
+        self.trust = np.ones(n_fragments)  # lowest quality of the merges that moved each fragment
         self.clusters: dict[int, Cluster] = {
             f: Cluster({f: (0, 0, 0)}, {(0, 0): f}) for f in range(n_fragments)
         }
@@ -101,14 +102,20 @@ class Assembler:
             return None
         return ha, hb, moved
 
-    def apply(self, host_id: int, guest_id: int, moved: list[tuple[int, int, int, int]]) -> None:
-        """Move the guest cluster's fragments into the host, as planned."""
+    def apply(self, host_id: int, guest_id: int, moved: list[tuple[int, int, int, int]],
+              quality: float = 1.0) -> None:
+        """Move the guest cluster's fragments into the host, as planned.
+
+        ``quality`` in [0, 1] is how sure the merge is; each moved fragment keeps the lowest quality
+        of the merges that moved it (``trust``): if a merge was wrong, the moved part is misplaced.
+        """
         host = self.clusters[host_id]
         rmin, rmax, cmin, cmax = host.box
         for f, r, c, t in moved:
             rmin, rmax, cmin, cmax = min(rmin, r), max(rmax, r), min(cmin, c), max(cmax, c)
             host.pos[f] = (r, c, t)
             host.cells[(r, c)] = f
+            self.trust[f] = min(self.trust[f], quality)
             self.owner[f] = host_id
         host.box = (rmin, rmax, cmin, cmax)
         del self.clusters[guest_id]
@@ -120,12 +127,13 @@ class Assembler:
             return self._plan_reverse(fa, ka, fb, kb, rel, frame)
         return self.plan(fa, ka, fb, kb, rel, frame)
 
-    def merge_edge(self, fa: int, ka: int, fb: int, kb: int, rel: int, frame: bool = True) -> bool:
+    def merge_edge(self, fa: int, ka: int, fb: int, kb: int, rel: int, frame: bool = True,
+                   quality: float = 1.0) -> bool:
         """Join the clusters of an edge if the plan is feasible; the larger cluster stays in place."""
         plan = self.plan_edge(fa, ka, fb, kb, rel, frame)
         if plan is None:
             return False
-        self.apply(*plan)
+        self.apply(*plan, quality=quality)
         return True
 
     def _plan_reverse(self, fa: int, ka: int, fb: int, kb: int, rel: int, frame: bool):
@@ -189,8 +197,9 @@ def greedy_merge(asm: Assembler, edges: np.ndarray, target: int = 1, max_score: 
         plan = asm.plan_edge(fa, int(row[2]), fb, int(row[4]), int(row[5]), frame)
         if plan is None:
             continue
+        cost = row[0]
         if check is not None:
             cost, n_seams = check(asm, plan[0], plan[2])
             if n_seams > 1 and cost > max(max_seam, row[0]):
                 continue
-        asm.apply(*plan)
+        asm.apply(*plan, quality=1.0 / (1.0 + max(cost, row[0])))

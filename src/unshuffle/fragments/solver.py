@@ -278,7 +278,7 @@ def _force_merge(asm: Assembler, target: int) -> None:
         grmin, _, gcmin, _ = guest.extent()
         hrmin = host.extent()[0]
         moved = [(f, r - grmin + hrmin, c - gcmin + hcmax + 1, t) for f, (r, c, t) in guest.pos.items()]
-        asm.apply(host_id, guest_id, moved)
+        asm.apply(host_id, guest_id, moved, quality=0.0)
 
 
 def _seams(asm: Assembler) -> list[tuple[int, int, int, int, bool]]:
@@ -294,10 +294,12 @@ def _seams(asm: Assembler) -> list[tuple[int, int, int, int, bool]]:
 
 
 def _confidence(scorer: PairScorer, asm: Assembler) -> np.ndarray:
-    """(M,) confidence in [0, 1] from each fragment's placed neighbours in its cluster.
+    """(M,) confidence in [0, 1]: seam evidence times merge-path trust.
 
-    Each adjacency scores ``1 / (1 + d / second_best)``; a fragment takes its best adjacency, so a
-    piece attached by at least one clear best-buddy boundary is trusted; one with none scores 0.
+    Each adjacency scores ``1 / (1 + d / second_best)``; a fragment takes its best adjacency (one
+    with no neighbour scores 0). This is multiplied by ``asm.trust``, the weakest merge that moved
+    the fragment (a part joined by a doubtful merge is misplaced as a block even when its inner
+    seams are perfect).
     """
     pairs = _seams(asm)
     conf = np.zeros(len(asm.owner))
@@ -306,7 +308,7 @@ def _confidence(scorer: PairScorer, asm: Assembler) -> np.ndarray:
         p = np.array(pairs, dtype=np.int64)
         np.maximum.at(conf, p[:, 0], v)
         np.maximum.at(conf, p[:, 2], v)
-    return conf
+    return np.clip(conf * asm.trust, 0.0, 1.0)
 
 
 __all__ = ["FragmentSolver", "PLACERS"]
