@@ -89,6 +89,7 @@ def main() -> None:
     p.add_argument("--eps", type=float, default=1.0)
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--no-loops", action="store_true")
+    p.add_argument("--min-trust", type=float, default=0.3)
     args = p.parse_args()
     torch.set_num_threads(1)
     imgs = np.load(".cache/data/solver_dev_train3000.npy")
@@ -100,7 +101,7 @@ def main() -> None:
         fr, keep, true_turn = damage(bag, args.cond, np.random.default_rng(i))
         solver = FragmentSolver(n_images=args.n if args.known else None, grid=4 if args.known or args.known_grid else None,
                                 rotations=rot, measure=args.measure, k=args.k, placer=args.placer,
-                                edge_max_score=args.edge_max_score, max_seam=args.max_seam, loops=not args.no_loops, eps=args.eps)
+                                edge_max_score=args.edge_max_score, max_seam=args.max_seam, loops=not args.no_loops, min_trust=args.min_trust, eps=args.eps)
         t = time.perf_counter()
         sol = solver.solve(fr)
         times.append(time.perf_counter() - t)
@@ -119,7 +120,7 @@ def main() -> None:
     conf = np.concatenate(confs)
     auroc = roc_auc_score(np.concatenate(corrects), conf) if len(set(np.concatenate(corrects))) == 2 else float("nan")
     print(f"AUROC(confidence, correct placement) {auroc:.3f}")
-    print(f"{args.cond} known={args.known} known_grid={args.known_grid} measure={args.measure} placer={args.placer} ems={args.edge_max_score} seam={args.max_seam} loops={not args.no_loops} eps={args.eps} n={args.n}: "
+    print(f"{args.cond} known={args.known} known_grid={args.known_grid} measure={args.measure} placer={args.placer} ems={args.edge_max_score} seam={args.max_seam} loops={not args.no_loops} trust={args.min_trust} eps={args.eps} n={args.n}: "
           f"ARI {np.mean(aris):.4f} (min {np.min(aris):.3f})  perfect {np.mean(perfect) if perfect else float('nan'):.3f}  "
           f"placed {np.mean(placed) if placed else float('nan'):.4f}  N exact {np.mean(nexact):.2f}  "
           f"median {1000 * np.median(times):.1f} ms")

@@ -12,11 +12,13 @@ from unshuffle.fragments.estimate import count_images, estimate_grid
 from unshuffle.fragments.loops import merge_loops, neighbour_table, rotated_down_table, square_loops
 from unshuffle.fragments.merging import PairScorer, cluster_merge, exhaustive_merge
 from unshuffle.fragments.placement import Assembler, greedy_merge
+from unshuffle.fragments.refine import dense_scores, trim_and_fill
 from unshuffle.fragments.solution import Solution
 
 PLACERS = ("greedy", "buddies")
 LOOP_K = 3  # partners per edge searched for 2x2 loops
 LOOP_MAX_SCORE = 0.99  # worst normalised edge score allowed in a merged loop
+DENSE_MAX_PIECES = 4096  # trim-and-fill uses dense (P, P) score tables up to this many pieces
 FLOAT64_MAX_PIECES = 4096  # larger bags score pairs in float32 (features are centred, see compatibility)
 GRID_SEARCH_SPAN = 4  # unknown grid: at most this many sizes above the loop-cluster extent are tried
 GRID_GOOD_SEAM = 0.9  # a seam this good (normalised dissimilarity) counts as evidence for a grid size
@@ -54,6 +56,9 @@ class FragmentSolver:
         count_max_cost: unknown N: clusters are merged while their seams average at most this, and
             then every cluster holding at least ``count_min_share`` of the grid's cells is an image.
         count_min_share: see ``count_max_cost``.
+        min_trust: trim and fill: fragments moved by a merge of quality ``1 / (1 + seam cost)``
+            below this are taken out and re-inserted one by one where their seams fit best
+            (``refine.py``; bags up to 4096 pieces); 0 switches it off (ablation).
         chunk: rows/columns per block when scoring pairs (memory is O(chunk * M)).
 
     Attributes (after ``fit``):
@@ -67,7 +72,8 @@ class FragmentSolver:
     def __init__(self, n_images: int | None = None, grid: int | tuple[int, int] | None = None,
                  rotations: bool = False, seed: int = 0, measure: str = "prediction", eps: float = 1.0,
                  k: int = 4, placer: str = "greedy", edge_max_score: float = 0.9, max_seam: float = 1.0, loops: bool = True,
-                 count_max_cost: float = 3.0, count_min_share: float = 0.4, chunk: int = 2048):
+                 count_max_cost: float = 3.0, count_min_share: float = 0.4, min_trust: float = 0.3,
+                 chunk: int = 2048):
         self.n_images = n_images
         self.grid = grid
         self.rotations = rotations
@@ -81,6 +87,7 @@ class FragmentSolver:
         self.max_seam = max_seam
         self.count_max_cost = count_max_cost
         self.count_min_share = count_min_share
+        self.min_trust = min_trust
         self.chunk = chunk
 
     # ------------------------------------------------------------------ validation
@@ -164,6 +171,10 @@ class FragmentSolver:
             if asm.n_clusters > n_img:  # pieces cut off by missing neighbours: lift the frame
                 cluster_merge(asm, edges, scorer, target=n_img, frame=False, room=cells)
             _force_merge(asm, n_img)
+            if self.min_trust > 0 and len(owner) <= DENSE_MAX_PIECES:
+                tables = [dense_scores(q, key, c.row_second, c.col_second, owner)
+                          for (q, key), c in zip(feats, cands, strict=True)]
+                trim_and_fill(asm, tables, self.rotations, self.min_trust)
             group, row, col, turn, shapes = asm.layout()
             conf = _confidence(scorer, asm)
             sol = Solution(group, row, col, turn, conf, shapes, self._settings(grid, n_img))
@@ -178,7 +189,8 @@ class FragmentSolver:
     def _settings(self, grid: tuple[int, int], n_img: int) -> dict:
         return {"method": "fragment-solver", "measure": self.measure, "eps": self.eps, "k": self.k,
                 "placer": self.placer, "edge_max_score": self.edge_max_score, "loops": self.loops, "max_seam": self.max_seam,
-                "count_max_cost": self.count_max_cost, "count_min_share": self.count_min_share, "rotations": self.rotations, "seed": self.seed,
+                "count_max_cost": self.count_max_cost, "count_min_share": self.count_min_share,
+                "min_trust": self.min_trust, "rotations": self.rotations, "seed": self.seed,
                 "n_images": n_img, "n_images_given": self.n_images is not None,
                 "grid": list(grid), "grid_given": self.grid is not None}
 
