@@ -58,7 +58,8 @@ class FragmentSolver:
         count_min_share: see ``count_max_cost``.
         min_trust: trim and fill: fragments moved by a merge of quality ``1 / (1 + seam cost)``
             below this are taken out and re-inserted one by one where their seams fit best
-            (``refine.py``; bags up to 4096 pieces); 0 switches it off (ablation).
+            (``refine.py``; complete bags, i.e. M = N * rows * cols, of up to 4096 pieces); 0
+            switches it off (ablation).
         chunk: rows/columns per block when scoring pairs (memory is O(chunk * M)).
 
     Attributes (after ``fit``):
@@ -171,7 +172,8 @@ class FragmentSolver:
             if asm.n_clusters > n_img:  # pieces cut off by missing neighbours: lift the frame
                 cluster_merge(asm, edges, scorer, target=n_img, frame=False, room=cells)
             _force_merge(asm, n_img)
-            if self.min_trust > 0 and len(owner) <= DENSE_MAX_PIECES:
+            # refill only complete bags: with fragments missing, free cells are legitimate holes
+            if self.min_trust > 0 and len(owner) <= DENSE_MAX_PIECES and m >= n_img * cells:
                 tables = [dense_scores(q, key, c.row_second, c.col_second, owner)
                           for (q, key), c in zip(feats, cands, strict=True)]
                 trim_and_fill(asm, tables, self.rotations, self.min_trust)
