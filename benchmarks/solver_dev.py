@@ -117,8 +117,9 @@ def main() -> None:
             corrects.append(ok)
             src = bag.source[keep]
             perfect.append(np.mean([ok[src == s].all() for s in np.unique(src)]))
-    conf = np.concatenate(confs)
-    auroc = roc_auc_score(np.concatenate(corrects), conf) if len(set(np.concatenate(corrects))) == 2 else float("nan")
+    auroc = float("nan")
+    if confs and len(set(np.concatenate(corrects).tolist())) == 2:
+        auroc = roc_auc_score(np.concatenate(corrects), np.concatenate(confs))
     print(f"AUROC(confidence, correct placement) {auroc:.3f}")
     print(f"{args.cond} known={args.known} known_grid={args.known_grid} measure={args.measure} placer={args.placer} ems={args.edge_max_score} seam={args.max_seam} loops={not args.no_loops} trust={args.min_trust} eps={args.eps} n={args.n}: "
           f"ARI {np.mean(aris):.4f} (min {np.min(aris):.3f})  perfect {np.mean(perfect) if perfect else float('nan'):.3f}  "
