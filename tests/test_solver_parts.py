@@ -1,0 +1,86 @@
+"""Solver parts on hand-built cases: the placer's geometry, trim-and-fill, dense scores, estimates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from unshuffle.fragments import compatibility as compat
+from unshuffle.fragments.candidates import top_candidates
+from unshuffle.fragments.estimate import count_images
+from unshuffle.fragments.placement import Assembler, rotate_offset
+from unshuffle.fragments.refine import dense_scores, trim_and_fill
+
+
+def _photo_pieces(g: int = 4, size: int = 64) -> np.ndarray:
+    from unshuffle.data.embedded import demo_images
+
+    img = demo_images(size).image(0)
+    s = size // g
+    return np.stack([img[s * r:s * r + s, s * c:s * c + s] for r in range(g) for c in range(g)])
+
+
+def test_rotate_offset_follows_np_rot90():
+    a = np.zeros((3, 3), int)
+    a[1, 2] = 1  # right of the centre
+    for k in range(4):
+        r, c = np.argwhere(np.rot90(a, k))[0] - 1
+        assert rotate_offset(0, 1, k) == (r, c)
+
+
+def test_assembler_merges_translate_turn_and_refuse_collisions_and_frame():
+    asm = Assembler(4, (2, 2), rotations=True)
+    assert asm.merge_edge(0, 0, 1, 0, rel=0)  # 1 right of 0
+    assert asm.merge_edge(0, 0, 2, 0, rel=1)  # 2 below 0
+    assert not asm.merge_edge(0, 0, 3, 0, rel=0)  # the cell right of 0 is taken
+    # 3 turned once, sitting below piece 1 turned once -> 3 must be turned so it reads upright
+    assert asm.merge_edge(1, 1, 3, 1, rel=0)  # in 1's turned frame, 3 is to the right: below 1 unturned
+    assert asm.n_clusters == 1
+    group, row, col, turn, shapes = asm.layout()
+    assert shapes == [(2, 2)]
+    assert (row[3], col[3], turn[3]) == (1, 1, 0)
+    small = Assembler(3, (1, 2), rotations=False)
+    assert small.merge_edge(0, 0, 1, 0, rel=0)
+    assert not small.merge_edge(1, 0, 2, 0, rel=0)  # a third column leaves the 1x2 frame
+
+
+def test_dense_scores_agree_with_candidates():
+    frags = _photo_pieces()
+    owner = np.arange(len(frags))
+    q, k = compat.edge_features(compat.rgb_to_lab(frags))
+    c = top_candidates(q, k, owner, k=3)
+    table = dense_scores(q, k, c.row_second, c.col_second, owner)
+    np.testing.assert_allclose(table[c.i, c.j], c.score, rtol=1e-9)
+    assert np.isinf(np.diag(table)).all()
+
+
+def test_trim_and_fill_puts_a_distrusted_fragment_back():
+    frags = _photo_pieces()
+    m = len(frags)
+    owner = np.arange(m)
+    tables = []
+    for view in (frags, frags.transpose(0, 2, 1, 3)):
+        q, k = compat.edge_features(compat.rgb_to_lab(view))
+        c = top_candidates(q, k, owner, k=3)
+        tables.append(dense_scores(q, k, c.row_second, c.col_second, owner))
+    asm = Assembler(m, (4, 4), rotations=False)
+    for f in range(1, m):  # the true layout ...
+        r, col = divmod(f, 4)
+        asm.apply(0, f, [(f, r, col, 0)])
+    # ... except fragments 5 and 10 swapped, and marked as joined by a doubtful merge
+    cl = asm.clusters[0]
+    cl.pos[5], cl.pos[10] = (2, 2, 0), (1, 1, 0)
+    cl.cells[(2, 2)], cl.cells[(1, 1)] = 5, 10
+    asm.trust[[5, 10]] = 0.1
+    trim_and_fill(asm, tables, rotations=False, min_trust=0.3)
+    assert asm.clusters[0].pos[5][:2] == (1, 1) and asm.clusters[0].pos[10][:2] == (2, 2)
+    assert asm.trust[5] > 0.1 and asm.trust[10] > 0.1
+
+
+@pytest.mark.parametrize(("sizes", "m", "grid", "expect"), [
+    ([16, 16, 7, 3, 1], 43, (4, 4), 3),  # 7 >= 0.4 * 16 counts, 3 and 1 do not
+    ([2, 1], 3, (4, 4), 1),  # at least one image
+    ([16, 16, 16], 48, (2, 2), 12),  # at least enough frames for every fragment
+])
+def test_count_images(sizes, m, grid, expect):
+    assert count_images(sizes, m, grid, min_share=0.4) == expect
