@@ -171,7 +171,7 @@ class FragmentSolver:
             exhaustive_merge(asm, scorer, target=n_img)
             if asm.n_clusters > n_img:  # pieces cut off by missing neighbours: lift the frame
                 cluster_merge(asm, edges, scorer, target=n_img, frame=False, room=cells)
-            _force_merge(asm, n_img)
+            _force_merge(asm, n_img, _colour_stats(lab, owner), cells)
             # refill only complete bags: with fragments missing, free cells are legitimate holes
             if self.min_trust > 0 and len(owner) <= DENSE_MAX_PIECES and m >= n_img * cells:
                 tables = [dense_scores(q, key, c.row_second, c.col_second, owner)
@@ -281,18 +281,44 @@ def _union_groups(edges: np.ndarray, m: int, n_images: int | None, max_score: fl
     return group.astype(np.int64)
 
 
-def _force_merge(asm: Assembler, target: int) -> None:
-    """Join the smallest cluster to the next smallest, beside its canvas, until ``target`` remain
-    (the last resort for pieces that share no boundary with anything left)."""
+def _force_merge(asm: Assembler, target: int, colour: np.ndarray, cells: int) -> None:
+    """Last resort for clusters that share no seam with anything left (cut off by missing pieces):
+    join the smallest cluster to the cluster of most similar colour statistics that still has room
+    for it (any cluster if none has), in free cells of its frame when the guest fits there without
+    collision, else beside its canvas. colour: (M, D) float per-fragment colour statistics."""
     while asm.n_clusters > target:
         ids = sorted(asm.clusters, key=lambda h: (len(asm.clusters[h].pos), h))
-        guest_id, host_id = ids[0], ids[1]
-        host, guest = asm.clusters[host_id], asm.clusters[guest_id]
-        _, _, _, hcmax = host.extent()
-        grmin, _, gcmin, _ = guest.extent()
-        hrmin = host.extent()[0]
-        moved = [(f, r - grmin + hrmin, c - gcmin + hcmax + 1, t) for f, (r, c, t) in guest.pos.items()]
+        guest_id = ids[0]
+        guest = asm.clusters[guest_id]
+        g_mean = colour[list(guest.pos)].mean(axis=0)
+        hosts = [h for h in ids[1:] if len(asm.clusters[h].pos) + len(guest.pos) <= cells] or ids[1:]
+        dist = [float(np.linalg.norm(colour[list(asm.clusters[h].pos)].mean(axis=0) - g_mean)) for h in hosts]
+        host_id = hosts[int(np.argmin(dist))]
+        host = asm.clusters[host_id]
+        grmin, grmax, gcmin, gcmax = guest.extent()
+        hrmin, hrmax, hcmin, hcmax = host.extent()
+        moved = None
+        for tr in range(hrmax - grmax - 2 * cells, hrmin - grmin + 2 * cells + 1):
+            for tc in range(hcmax - gcmax - 2 * cells, hcmin - gcmin + 2 * cells + 1):
+                cand = [(f, r + tr, c + tc, t) for f, (r, c, t) in guest.pos.items()]
+                if any((r, c) in host.cells for _, r, c, _ in cand):
+                    continue
+                if asm._fits(min(hrmin, grmin + tr), max(hrmax, grmax + tr), min(hcmin, gcmin + tc),
+                             max(hcmax, gcmax + tc)):
+                    moved = cand
+                    break
+            if moved is not None:
+                break
+        if moved is None:
+            moved = [(f, r - grmin + hrmin, c - gcmin + hcmax + 1, t) for f, (r, c, t) in guest.pos.items()]
         asm.apply(host_id, guest_id, moved, quality=0.0)
+
+
+def _colour_stats(lab: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """(M, 6) mean and std of L, a, b per fragment. lab: (P, s, s, 3) pieces; owner: (P,)."""
+    first = np.unique(owner, return_index=True)[1]
+    x = lab[first].reshape(first.shape[0], -1, 3)
+    return np.concatenate([x.mean(axis=1), x.std(axis=1)], axis=1)
 
 
 def _seams(asm: Assembler) -> list[tuple[int, int, int, int, bool]]:
