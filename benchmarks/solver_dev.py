@@ -86,7 +86,7 @@ def main() -> None:
     p.add_argument("--placer", default="greedy")
     p.add_argument("--edge-max-score", type=float, default=0.9)
     p.add_argument("--max-seam", type=float, default=1.0)
-    p.add_argument("--eps", type=float, default=1.0)
+    p.add_argument("--eps", default="auto")
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--no-loops", action="store_true")
     p.add_argument("--min-trust", type=float, default=0.3)
@@ -101,7 +101,7 @@ def main() -> None:
         fr, keep, true_turn = damage(bag, args.cond, np.random.default_rng(i))
         solver = FragmentSolver(n_images=args.n if args.known else None, grid=4 if args.known or args.known_grid else None,
                                 rotations=rot, measure=args.measure, k=args.k, placer=args.placer,
-                                edge_max_score=args.edge_max_score, max_seam=args.max_seam, loops=not args.no_loops, min_trust=args.min_trust, eps=args.eps)
+                                edge_max_score=args.edge_max_score, max_seam=args.max_seam, loops=not args.no_loops, min_trust=args.min_trust, eps=args.eps if args.eps == "auto" else float(args.eps))
         t = time.perf_counter()
         sol = solver.solve(fr)
         times.append(time.perf_counter() - t)

@@ -7,7 +7,7 @@ import pytest
 
 from unshuffle.errors import ConfigError
 from unshuffle.fragments.sampling import FragmentSampler
-from unshuffle.fragments.solver import FragmentSolver
+from unshuffle.fragments.solver import EPS_CHOICES, FragmentSolver
 
 PHOTOS = ("astronaut", "coffee", "chelsea")
 
@@ -105,6 +105,8 @@ def test_fit_returns_self_with_learned_attributes(demo):
     solver = FragmentSolver(n_images=2, grid=4)
     assert solver.fit(bag.fragments) is solver
     assert solver.n_images_ == 2 and solver.grid_ == (4, 4)
+    assert solver.eps_ in EPS_CHOICES and solver.solution_.settings["eps_used"] == solver.eps_
+    assert FragmentSolver(n_images=2, grid=4, eps=3.0).fit(bag.fragments).eps_ == 3.0
     assert len(solver.solution_) == len(bag)
 
 
@@ -150,6 +152,8 @@ def test_degenerate_bags_give_valid_solutions(case, rotations):
         (np.zeros((4, 8, 8, 3), np.uint8), {"n_images": 5}, "only 4 fragments"),
         (np.zeros((4, 8, 8, 3), np.uint8), {"grid": (0, 2)}, "grid"),
         (np.zeros((4, 8, 8, 3), np.uint8), {"k": 0}, "k must be"),
+        (np.zeros((4, 8, 8, 3), np.uint8), {"eps": "sometimes"}, "eps must be"),
+        (np.zeros((4, 8, 8, 3), np.uint8), {"eps": -1.0}, "eps must be"),
     ],
 )
 def test_bad_input_is_refused_with_config_error(frags, kwargs, match):

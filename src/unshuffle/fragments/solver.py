@@ -18,6 +18,7 @@ from unshuffle.fragments.solution import Solution
 PLACERS = ("greedy", "buddies")
 LOOP_K = 3  # partners per edge searched for 2x2 loops
 LOOP_MAX_SCORE = 0.99  # worst normalised edge score allowed in a merged loop
+EPS_CHOICES = (1.0, 10.0, 100.0)  # eps="auto" picks among these by the number of closed loops
 DENSE_MAX_PIECES = 4096  # trim-and-fill uses dense (P, P) score tables up to this many pieces
 FLOAT64_MAX_PIECES = 4096  # larger bags score pairs in float32 (features are centred, see compatibility)
 GRID_SEARCH_SPAN = 4  # unknown grid: at most this many sizes above the loop-cluster extent are tried
@@ -41,7 +42,9 @@ class FragmentSolver:
         seed: kept for reproducibility records; the algorithm is deterministic.
         measure: edge dissimilarity: "mgc" (Gallagher), "prediction" (per-pixel extrapolation,
             Mahalanobis), or "combined" (sum).
-        eps: covariance regulariser of the measures (LAB units squared).
+        eps: covariance regulariser of the measures (LAB units squared), or "auto": each of
+            ``EPS_CHOICES`` is tried and the one closing the most 2x2 loops of candidate edges is
+            kept (no labels; small values suit clean fragments, large ones noise and JPEG).
         k: candidate partners kept per edge (as row and as column).
         placer: "greedy" = constrained cluster merging with placement (the full solver);
             "buddies" = ablation: grouping only, union of best-buddy edges then greedy union
@@ -64,14 +67,14 @@ class FragmentSolver:
 
     Attributes (after ``fit``):
         solution_: the Solution.
-        n_images_, grid_: the N and (rows, cols) used (given or estimated).
+        n_images_, grid_, eps_: the N, (rows, cols) and eps used (given or estimated).
 
     Example:
         >>> sol = FragmentSolver(n_images=10, grid=4).solve(fragments)  # (M, s, s, 3) uint8
     """
 
     def __init__(self, n_images: int | None = None, grid: int | tuple[int, int] | None = None,
-                 rotations: bool = False, seed: int = 0, measure: str = "prediction", eps: float = 1.0,
+                 rotations: bool = False, seed: int = 0, measure: str = "prediction", eps: float | str = "auto",
                  k: int = 4, placer: str = "greedy", edge_max_score: float = 0.9, max_seam: float = 1.0, loops: bool = True,
                  count_max_cost: float = 3.0, count_min_share: float = 0.4, min_trust: float = 0.3,
                  chunk: int = 2048):
@@ -114,8 +117,8 @@ class FragmentSolver:
             raise ConfigError(f"placer must be one of {PLACERS}, got {self.placer!r}")
         if not (isinstance(self.k, (int, np.integer)) and self.k >= 1):
             raise ConfigError(f"k must be an int >= 1, got {self.k!r}")
-        if not self.eps > 0:
-            raise ConfigError(f"eps must be > 0, got {self.eps!r}")
+        if self.eps != "auto" and not (isinstance(self.eps, (int, float)) and self.eps > 0):
+            raise ConfigError(f"eps must be 'auto' or a number > 0, got {self.eps!r}")
         if not (isinstance(self.chunk, (int, np.integer)) and self.chunk >= 1):
             raise ConfigError(f"chunk must be an int >= 1, got {self.chunk!r}")
         self._grid_param()
@@ -139,15 +142,14 @@ class FragmentSolver:
         pieces, owner, turn_of = self._pieces(fragments)
         rels = [compat.RIGHT] if self.rotations else [compat.RIGHT, compat.DOWN]
         lab = compat.rgb_to_lab(pieces)
-        feats, cands = [], []
-        for rel in rels:
-            view = lab if rel == compat.RIGHT else lab.transpose(0, 2, 1, 3)
-            q, key = compat.edge_features(view, self.measure, self.eps)
-            feats.append((q, key))
-            dtype = torch.float64 if len(owner) <= FLOAT64_MAX_PIECES else torch.float32
-            cands.append(top_candidates(q, key, owner, k=self.k, chunk=self.chunk, dtype=dtype))
+        best = None
+        for eps in (EPS_CHOICES if self.eps == "auto" else (float(self.eps),)):
+            feats, cands = self._score_edges(lab, rels, owner, eps)
+            loops, loop_score = self._loops(cands, owner)
+            if best is None or loops.shape[0] > best[0]:  # more closed loops = a sharper measure
+                best = (loops.shape[0], eps, feats, cands, loops, loop_score)
+        _, self.eps_, feats, cands, loops, loop_score = best
         edges = self._edge_table(cands, owner, turn_of, rels)
-        loops, loop_score = self._loops(cands, owner)
         scorer = PairScorer(feats, [(c.row_second, c.col_second) for c in cands], self.rotations)
         target = 1 if self.n_images is None else min(int(self.n_images), m)
         grid = self._grid_param()
@@ -189,7 +191,7 @@ class FragmentSolver:
 
     # ------------------------------------------------------------------ internals
     def _settings(self, grid: tuple[int, int], n_img: int) -> dict:
-        return {"method": "fragment-solver", "measure": self.measure, "eps": self.eps, "k": self.k,
+        return {"method": "fragment-solver", "measure": self.measure, "eps": self.eps, "eps_used": self.eps_, "k": self.k,
                 "placer": self.placer, "edge_max_score": self.edge_max_score, "loops": self.loops, "max_seam": self.max_seam,
                 "count_max_cost": self.count_max_cost, "count_min_share": self.count_min_share,
                 "min_trust": self.min_trust, "rotations": self.rotations, "seed": self.seed,
@@ -236,6 +238,17 @@ class FragmentSolver:
             if good >= most - GRID_SEAM_SLACK * m:
                 return (g, g), asm
         raise AssertionError("unreachable: the best grid always qualifies")
+
+    def _score_edges(self, lab: np.ndarray, rels: list[int], owner: np.ndarray, eps: float):
+        """Query/key features and top-k candidates of each relation. lab: (P, s, s, 3) float32."""
+        feats, cands = [], []
+        for rel in rels:
+            view = lab if rel == compat.RIGHT else lab.transpose(0, 2, 1, 3)
+            q, key = compat.edge_features(view, self.measure, eps)
+            feats.append((q, key))
+            dtype = torch.float64 if len(owner) <= FLOAT64_MAX_PIECES else torch.float32
+            cands.append(top_candidates(q, key, owner, k=self.k, chunk=self.chunk, dtype=dtype))
+        return feats, cands
 
     def _loops(self, cands, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Closed 2x2 loops of candidate edges (L, 4) and their worst edge score (L,), best first."""
