@@ -19,6 +19,7 @@ PLACERS = ("greedy", "buddies")
 LOOP_K = 3  # partners per edge searched for 2x2 loops
 LOOP_MAX_SCORE = 0.99  # worst normalised edge score allowed in a merged loop
 EPS_CHOICES = (1.0, 10.0, 100.0)  # eps="auto" picks among these by the number of closed loops
+AUTO_EPS_SUBSET = 1000  # ... measured on this many fragments (drawn with ``seed``) in larger bags
 DENSE_MAX_PIECES = 4096  # trim-and-fill uses dense (P, P) score tables up to this many pieces
 FLOAT64_MAX_PIECES = 4096  # larger bags score pairs in float32 (features are centred, see compatibility)
 GRID_SEARCH_SPAN = 4  # unknown grid: at most this many sizes above the loop-cluster extent are tried
@@ -142,8 +143,15 @@ class FragmentSolver:
         pieces, owner, turn_of = self._pieces(fragments)
         rels = [compat.RIGHT] if self.rotations else [compat.RIGHT, compat.DOWN]
         lab = compat.rgb_to_lab(pieces)
+        choices = EPS_CHOICES if self.eps == "auto" else (float(self.eps),)
+        if len(choices) > 1 and m > AUTO_EPS_SUBSET:  # large bag: choose eps on a seeded subset
+            pick = np.random.default_rng(self.seed).choice(m, AUTO_EPS_SUBSET, replace=False)
+            sub = np.isin(owner, pick)
+            counts = [self._loops(self._score_edges(lab[sub], rels, owner[sub], e)[1], owner[sub])[0].shape[0]
+                      for e in choices]
+            choices = (choices[int(np.argmax(counts))],)
         best = None
-        for eps in (EPS_CHOICES if self.eps == "auto" else (float(self.eps),)):
+        for eps in choices:
             feats, cands = self._score_edges(lab, rels, owner, eps)
             loops, loop_score = self._loops(cands, owner)
             if best is None or loops.shape[0] > best[0]:  # more closed loops = a sharper measure
