@@ -68,7 +68,7 @@ class TemiConfig:
 
     def validate(self) -> TemiConfig:
         """Check every field against its range; raise ConfigError naming the first bad one."""
-        for key, value in _flatten(self.to_dict()).items():
+        for key, value in flatten_settings(self.to_dict()).items():
             _check(key, value)
         if self.loss.teacher_temp_warmup_epochs >= self.optim.epochs:
             raise ConfigError(
@@ -121,11 +121,12 @@ def neighbours_for(knn: int, n_images: int, clusters: int) -> int:
     return max(1, min(k, n_images - 1))
 
 
-def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+def flatten_settings(d: dict, prefix: str = "") -> dict[str, Any]:
+    """Nested settings dict -> dotted keys, e.g. ``{"optim": {"lr": 1}}`` -> ``{"optim.lr": 1}``."""
     out = {}
     for k, v in d.items():
         if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
+            out.update(flatten_settings(v, f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = v
     return out
@@ -177,7 +178,7 @@ def _coerce(key: str, value: Any, types: dict[str, type]) -> Any:
 def config_from_dict(values: dict[str, Any]) -> TemiConfig:
     """Build a TemiConfig from a nested or dotted dict; unknown keys and wrong types raise ConfigError."""
     types = _field_types()
-    flat = _flatten(values)
+    flat = flatten_settings(values)
     sections: dict[str, dict] = {"head": {}, "loss": {}, "optim": {}}
     top: dict[str, Any] = {}
     for key, value in flat.items():
@@ -210,7 +211,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
     """Preset, then the YAML file at ``path``, then ``overrides``; validated before it is returned."""
     if preset not in PRESETS:
         raise ConfigError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
-    merged = dict(_flatten(TemiConfig().to_dict()))
+    merged = dict(flatten_settings(TemiConfig().to_dict()))
     merged.update(PRESETS[preset])
     if path is not None:
         path = Path(path)
@@ -222,14 +223,14 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
             raise ConfigError(f"{path}: not valid YAML ({e})") from e
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping of settings, got {type(loaded).__name__}")
-        file_values = _flatten(loaded or {})
+        file_values = flatten_settings(loaded or {})
         types = _field_types()
         for key in file_values:
             if key not in types:
                 raise ConfigError(f"{path}: unknown setting {key!r}; valid settings: {', '.join(sorted(types))}")
         merged.update(file_values)
     if overrides:
-        merged.update(parse_overrides(overrides) if isinstance(overrides, list) else _flatten(overrides))
+        merged.update(parse_overrides(overrides) if isinstance(overrides, list) else flatten_settings(overrides))
     cfg = config_from_dict(merged)
     if cfg.clusters == 0:
         raise ConfigError("clusters must be given (e.g. --clusters 10); it is never read from the labels")

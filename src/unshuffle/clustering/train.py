@@ -12,7 +12,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from unshuffle.clustering.config import TemiConfig, config_from_dict, neighbours_for
+from unshuffle.clustering.config import (
+    TemiConfig,
+    config_from_dict,
+    flatten_settings,
+    neighbours_for,
+)
 from unshuffle.clustering.heads import MultiHeadMLP
 from unshuffle.clustering.predict import MODEL_FORMAT
 from unshuffle.errors import CheckpointError, ConfigError, UnshuffleError
@@ -97,7 +102,7 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
         saved = RunDir(run_dir).read_config()["config"]
         saved_cfg = config_from_dict(saved["temi"])
         if cfg is not None and cfg != saved_cfg:
-            diff = {k for k, v in _flat(cfg.to_dict()).items() if _flat(saved["temi"]).get(k) != v}
+            diff = {k for k, v in flatten_settings(cfg.to_dict()).items() if flatten_settings(saved["temi"]).get(k) != v}
             raise ConfigError(f"{run_dir}: --resume with settings that differ from the run's config: {sorted(diff)}")
         cfg = saved_cfg
         record = {k: v for k, v in saved.items() if k != "temi"}
@@ -187,13 +192,6 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
 
     atomic_write_json(run.path / "train_summary.json", summary)
     return summary
-
-
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-    return out
 
 
 def _save_assignments(path: Path, clusters: np.ndarray, confidence: np.ndarray) -> None:
