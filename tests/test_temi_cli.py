@@ -79,6 +79,10 @@ def test_cluster_all_then_predict_reproduces_assignments(tmp_path, image_folder,
     assert sum(report["methods"]["temi"]["stats"]["sizes"]) == 48
     for png in ("curves.png", "gallery.png", "sizes.png"):
         assert (run / "plots" / png).stat().st_size > 1000
+    # `cluster evaluate` rebuilds the report from the run folder and the feature cache alone
+    assert main(["cluster", "evaluate", str(run), "--no-plots"]) == 0
+    again = json.loads((run / "report.json").read_text())
+    assert again["methods"]["temi"] == report["methods"]["temi"]
     config = json.loads((run / "config.json").read_text())["config"]
     assert config["backbone"]["source"] == "tiny_temi_backbone:make"
     assert config["temi"]["clusters"] == 3
