@@ -43,6 +43,8 @@ def register(s: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", nargs="?", const="last", default=None,
                    help="continue from a checkpoint (default: OUTPUT/checkpoints/last.ckpt)")
+    p.add_argument("--checkpoint-every-n-steps", type=int, default=0,
+                   help="also refresh last.ckpt every n steps (default: at epoch ends only)")
     p.add_argument("--record-samples", action="store_true", help="write the bag indices each rank drew")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     p.set_defaults(handler=train_command)
@@ -109,7 +111,8 @@ def train_command(args: argparse.Namespace) -> dict:
         steps_per_epoch=args.steps_per_epoch, val_steps=args.val_steps, max_epochs=args.max_epochs,
         lr=args.lr, embedding_dim=args.embedding_dim, num_workers=args.num_workers,
         accelerator=accelerator, devices=devices, strategy=args.strategy, precision=args.precision,
-        seed=args.seed, resume=args.resume, record_samples=args.record_samples, progress=args.progress,
+        seed=args.seed, resume=args.resume, checkpoint_every_n_steps=args.checkpoint_every_n_steps,
+        record_samples=args.record_samples, progress=args.progress,
     )
     result = train_autoencoder(cfg)
     print(json.dumps(result, indent=2))

@@ -14,10 +14,11 @@ class FragmentBagDataset(Dataset):
     """Item ``i`` is bag ``offset + i`` of ``sampler``: {"fragments": (M, 3, s, s) float32 in [0, 1],
     "index": int}. Being a pure function of the index, it splits cleanly across DDP ranks."""
 
-    def __init__(self, sampler: FragmentSampler, length: int, offset: int = 0):
+    def __init__(self, sampler: FragmentSampler, length: int, offset: int = 0, skip_batches: int = 0):
         self.sampler = sampler
         self.length = length
         self.offset = offset
+        self.skip_batches = skip_batches  # read (once) by ResumableLoader on its next pass
 
     def __len__(self) -> int:
         return self.length
@@ -29,12 +30,38 @@ class FragmentBagDataset(Dataset):
         return {"fragments": x, "index": index}
 
 
+class ResumableLoader(DataLoader):
+    """A DataLoader Lightning treats as resumable: ``len()`` is the whole epoch, and the first pass
+    after a mid-epoch restore drops the ``dataset.skip_batches`` batches that were already trained on.
+
+    The skip count lives on the dataset so it survives Lightning re-creating the loader with a
+    DistributedSampler; the loader itself has no state to save (bags are a function of the index).
+    """
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state:
+            raise ValueError(f"unexpected data loader state {state!r}")
+
+    def __iter__(self):
+        it = super().__iter__()
+        skip = getattr(self.dataset, "skip_batches", 0)
+        if skip:
+            self.dataset.skip_batches = 0
+            for _ in range(skip):
+                next(it)
+        return it
+
+
 class FragmentDataModule(L.LightningDataModule):
     """Training bags change every epoch (offset = epoch * bags_per_epoch); validation bags are fixed.
 
     ``steps_per_epoch`` and ``val_steps`` count batches summed over all processes: under DDP with W
     processes each one runs steps_per_epoch / W steps on its own share of the same bags, so the union
-    of what the ranks draw equals what one process draws.
+    of what the ranks draw equals what one process draws. ``steps_per_epoch`` must be a multiple
+    of the number of processes.
     """
 
     def __init__(self, train_images: ImageSet, val_images: ImageSet, *, images_per_sample: int = 10,
@@ -63,9 +90,17 @@ class FragmentDataModule(L.LightningDataModule):
                           persistent_workers=False, drop_last=False)
 
     def train_dataloader(self) -> DataLoader:
-        epoch = self.trainer.current_epoch if self.trainer is not None else 0
         n = self.steps_per_epoch * self.batch_size
-        return self._loader(FragmentBagDataset(self.train_sampler, n, offset=epoch * n))
+        epoch, done = 0, 0
+        if self.trainer is not None:
+            # The position in the bag stream follows from the optimiser steps taken (each consumed
+            # one batch per process), whatever the loop's epoch counter says at restore time; after a
+            # mid-epoch restore the loader skips the batches already trained on, so a resumed run
+            # ends with the weights of an uninterrupted one.
+            epoch, done = divmod(self.trainer.global_step, self.steps_per_epoch // self.trainer.world_size)
+        ds = FragmentBagDataset(self.train_sampler, n, offset=epoch * n, skip_batches=done)
+        return ResumableLoader(ds, batch_size=self.batch_size, shuffle=False, num_workers=self.num_workers,
+                               persistent_workers=False)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(FragmentBagDataset(self.val_sampler, self.val_steps * self.batch_size))
