@@ -145,3 +145,17 @@ def test_cli_cut_evaluate_visualize(npz_data, tmp_path, capsys):
     assert len(truth["files"]) == 48 and len(list(bag_dir.glob("*.png"))) == 48
     assert main(["fragments", "cut", str(npz_data), "--out", str(bag_dir)]) == 1  # exists: refused
     assert "already exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("ckpt", [
+    {"config": torch.zeros(3), "state_dict": {}},
+    {"config": {"model": {"fragment_size": 16, "bogus": 1}}, "state_dict": {}},
+    {"config": {"model": {"fragment_size": "16"}}, "state_dict": {}},
+    {"config": {"model": {"fragment_size": 10}}, "state_dict": {}},
+    {"config": {"model": {"fragment_size": 16}}, "state_dict": torch.zeros(2)},
+])
+def test_load_refuses_damaged_architecture_records(tmp_path, ckpt):
+    p = tmp_path / "bad.ckpt"
+    torch.save(ckpt, p)
+    with pytest.raises(CheckpointError, match="bad.ckpt"):
+        load_autoencoder(p)

@@ -97,12 +97,19 @@ def load_autoencoder(path: str | Path) -> FragmentAutoencoder:
     from unshuffle.runs.checkpoints import load_checkpoint
 
     ckpt = load_checkpoint(path)
+    config, weights = ckpt.get("config"), ckpt.get("state_dict")
+    arch = config.get("model") if isinstance(config, dict) else None
+    if not isinstance(arch, dict) or not isinstance(weights, dict):
+        raise CheckpointError(f"{path}: not a fragment-autoencoder checkpoint (no config['model'] "
+                              f"architecture or no state_dict)")
+    allowed = {"fragment_size", "embedding_dim", "width"}
+    if set(arch) - allowed or not all(isinstance(v, int) and not isinstance(v, bool) for v in arch.values()):
+        raise CheckpointError(f"{path}: bad architecture record {arch!r}; expected integer {sorted(allowed)}")
+    state = {k.removeprefix("model."): v for k, v in weights.items() if isinstance(k, str) and k.startswith("model.")}
     try:
-        arch = ckpt["config"]["model"]
-        state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
-    except (KeyError, TypeError) as e:
-        raise CheckpointError(f"{path}: not a fragment-autoencoder checkpoint (missing {e})") from e
-    model = FragmentAutoencoder(**arch)
+        model = FragmentAutoencoder(**arch)
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: bad architecture record ({e})") from e
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
