@@ -6,6 +6,7 @@ import io
 import json
 import os
 import tarfile
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from unshuffle.data.archives import check_expansion
 from unshuffle.errors import ConfigError, DataFormatError, UnsafeFileError
 from unshuffle.fragments.sampling import FragmentBag
 from unshuffle.fragments.solution import Solution
@@ -118,9 +120,13 @@ def _decode(data: bytes, where: str) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as e:
+        with warnings.catch_warnings():  # the data layer's bomb rule (decode.decode_image): refuse past the limit
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+        raise UnsafeFileError(where, f"refusing a possible decompression bomb ({e})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise DataFormatError(where, f"cannot decode image: {e}") from None
 
 
@@ -129,7 +135,14 @@ def _folder_entries(root: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
         dirnames.sort()
         for name in sorted(filenames):
             full = Path(dirpath) / name
-            yield full.relative_to(root).as_posix(), full.read_bytes
+            yield full.relative_to(root).as_posix(), lambda full=full: _read_input(full)
+
+
+def _read_input(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise DataFormatError(path, f"cannot read the file ({e.strerror or e})") from None
 
 
 def _safe_member(archive: Path, name: str) -> str:
@@ -148,6 +161,8 @@ def _zip_entries(path: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
         infos = [i for i in zf.infolist() if not i.is_dir()]
         for info in infos:
             _safe_member(path, info.filename)
+            # zipfile never inflates past the declared size, so this bounds what a read allocates
+            check_expansion(path, info.filename, info.file_size, info.compress_size)
         for info in sorted(infos, key=lambda i: i.filename):
             yield _safe_member(path, info.filename), lambda info=info: zf.read(info)
 
@@ -157,12 +172,15 @@ def _tar_entries(path: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
         tf = tarfile.open(path)
     except tarfile.TarError as e:
         raise DataFormatError(path, f"not a readable tar archive: {e}") from None
+    compressed = path.stat().st_size
     with tf:
-        members = tf.getmembers()
-        for m in members:
+        members = []
+        for m in tf:  # checked as each header is read, before the stream is inflated past its data
             _safe_member(path, m.name)
             if m.issym() or m.islnk() or m.isdev():
                 raise UnsafeFileError(path, f"member {m.name!r} is a link or device; refusing the archive")
+            check_expansion(path, m.name, m.offset_data + m.size, compressed)
+            members.append(m)
         for m in sorted((m for m in members if m.isfile()), key=lambda m: m.name):
             yield _safe_member(path, m.name), lambda m=m: tf.extractfile(m).read()
 
@@ -343,7 +361,10 @@ def solve_fragment_folder(input_path: str | Path, out_dir: str | Path, *, n_imag
         from unshuffle.fragments.solver import FragmentSolver
 
         solver = FragmentSolver(n_images=n_images, grid=grid, rotations=rotations, seed=seed)
-    solution = solver.solve(folder.fragments)
+    try:
+        solution = solver.solve(folder.fragments)
+    except ConfigError as e:  # e.g. fragments too small: name the input, not just the array
+        raise DataFormatError(input_path, str(e)) from e
     from unshuffle import __version__
 
     solution.settings = {**solution.settings, "input": str(input_path), "n_images": n_images,
