@@ -96,3 +96,134 @@ def test_solver_config_errors_name_the_input(tmp_path, capsys):
     err = capsys.readouterr().err
     assert str(root) in err and ">= 2 px" in err
     assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------- TEMI heads files
+
+
+def _heads_file(path: Path, **changes) -> Path:
+    import torch
+
+    from unshuffle.clustering.heads import MultiHeadMLP
+    from unshuffle.clustering.predict import MODEL_FORMAT
+    from unshuffle.runs.checkpoints import save_checkpoint
+
+    arch = {"in_dim": 48, "n_clusters": 3, "n_heads": 2, "hidden_dim": 8, "bottleneck_dim": 4}
+    heads = MultiHeadMLP(**arch, seed=0)
+    model = {"format": MODEL_FORMAT, "arch": arch, "state_dict": heads.state_dict(), "teacher_temp": 0.1,
+             "record": {}}
+    model.update(changes)
+    path.mkdir(parents=True, exist_ok=True)
+    save_checkpoint({k: v for k, v in model.items() if v is not None}, path / "model.pt")
+    torch.manual_seed(0)
+    return path
+
+
+@pytest.mark.parametrize("damage", ["one-byte", "no-arch", "arch-not-a-dict", "bad-arch-value", "no-temp"])
+def test_damaged_temi_heads_file_is_a_checkpoint_error(tmp_path, damage):
+    from unshuffle.clustering.predict import TemiHeads
+
+    run = tmp_path / "run"
+    if damage == "one-byte":
+        run.mkdir()
+        (run / "model.pt").write_bytes(b"e")
+    else:
+        changes = {"no-arch": {"arch": None}, "arch-not-a-dict": {"arch": [1, 2]},
+                   "bad-arch-value": {"arch": {"in_dim": 48, "n_clusters": 1}}, "no-temp": {"teacher_temp": None}}
+        _heads_file(run, **changes[damage])
+    with pytest.raises(CheckpointError, match=r"run/model\.pt: "):
+        TemiHeads.load(run)
+
+
+def test_good_temi_heads_file_loads(tmp_path):
+    from unshuffle.clustering.predict import TemiHeads
+
+    heads = TemiHeads.load(_heads_file(tmp_path / "run"))
+    clusters, conf = heads.assign(np.zeros((5, 48), np.float32))
+    assert clusters.shape == (5,) and conf.shape == (5,)
+
+
+# ---------------------------------------------------------------- custom backbones named by a run folder
+
+FACTORY = """
+    import pathlib, torch
+    from torch import nn
+    pathlib.Path({marker!r}).write_text("imported")
+
+    class ColourGrid(nn.Module):
+        image_size = 32
+        resize_size = 32
+        feature_dim = 48
+        def forward(self, x):
+            return nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
+
+    def make():
+        return ColourGrid()
+"""
+
+
+@pytest.fixture
+def hostile_run(tmp_path):
+    """A run folder whose model.pt names ``rf_factory_mod:make``, the module (writes a marker when
+    imported), and a folder of 4 images."""
+    from unshuffle.features.backbones import IMAGENET_MEAN, IMAGENET_STD, BackboneSpec
+
+    marker = tmp_path / "imported"
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "rf_factory_mod.py").write_text(textwrap.dedent(FACTORY.format(marker=str(marker))))
+    spec = BackboneSpec("rf_factory_mod:make", "custom", "rf_factory_mod:make", 32, 32, IMAGENET_MEAN,
+                        IMAGENET_STD, 48, "bicubic", "custom")
+    run = _heads_file(tmp_path / "run", record={"backbone": spec.to_dict()})
+    imgs = hc.write_files(tmp_path / "imgs", {f"{i}.png": hc.png_bytes(np.full((40, 40, 3), 60 * i, np.uint8))
+                                              for i in range(4)})
+    return tmp_path, run, imgs, marker
+
+
+def _predict_in_subprocess(tmp_path: Path, args: list[str]) -> subprocess.CompletedProcess:
+    code = textwrap.dedent(f"""
+        import sys
+        from unshuffle.cli.main import main
+        rc = main({args!r})
+        print("IMPORTED", "rf_factory_mod" in sys.modules)
+        sys.exit(rc)
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "mods"), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_predict_refuses_a_custom_backbone_not_named_by_the_user(hostile_run):
+    tmp_path, run, imgs, marker = hostile_run
+    out = tmp_path / "pred.csv"
+    proc = _predict_in_subprocess(tmp_path, ["cluster", "predict", str(run), str(imgs), "--out", str(out)])
+    assert proc.returncode != 0
+    assert "IMPORTED False" in proc.stdout
+    assert "--backbone rf_factory_mod:make" in proc.stderr and "Traceback" not in proc.stderr
+    assert not marker.exists() and not out.exists()
+    # naming a different backbone is no confirmation either (nor the spec's display name for a custom kind)
+    proc = _predict_in_subprocess(tmp_path, ["cluster", "predict", str(run), str(imgs), "--out", str(out),
+                                             "--backbone", "other_mod:make"])
+    assert proc.returncode != 0 and "IMPORTED False" in proc.stdout and "does not match" in proc.stderr
+    assert not marker.exists() and not out.exists()
+
+
+def test_predict_runs_a_custom_backbone_the_user_named(hostile_run):
+    tmp_path, run, imgs, marker = hostile_run
+    out = tmp_path / "pred.csv"
+    proc = _predict_in_subprocess(tmp_path, ["cluster", "predict", str(run), str(imgs), "--out", str(out),
+                                             "--backbone", "rf_factory_mod:make"])
+    assert proc.returncode == 0, proc.stderr
+    assert marker.exists() and len(out.read_text().splitlines()) == 5
+
+
+def test_predict_library_refusal_names_what_to_pass(hostile_run, monkeypatch):
+    from unshuffle.clustering.predict import predict_images
+
+    tmp_path, run, imgs, marker = hostile_run
+    monkeypatch.syspath_prepend(str(tmp_path / "mods"))  # importable: only the check stops it
+    with pytest.raises(UnsafeFileError, match=r"backbone='rf_factory_mod:make'"):
+        predict_images(run, imgs, tmp_path / "pred.csv")
+    assert not marker.exists() and "rf_factory_mod" not in sys.modules
+    with pytest.raises(ConfigError, match="does not match"):
+        predict_images(run, imgs, tmp_path / "pred.csv", backbone="efficientnet-lite0")
+    assert not marker.exists()

@@ -91,7 +91,8 @@ def test_cluster_all_then_predict_reproduces_assignments(tmp_path, image_folder,
     code = textwrap.dedent(f"""
         import sys
         from unshuffle.cli.main import main
-        rc = main(["cluster", "predict", {str(run)!r}, {str(image_folder)!r}, "--out", {str(out_csv)!r}])
+        rc = main(["cluster", "predict", {str(run)!r}, {str(image_folder)!r}, "--out", {str(out_csv)!r},
+                   "--backbone", "tiny_temi_backbone:make"])  # a custom factory must be named to be run
         heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("lightning", "pytorch_lightning"))
         print("HEAVY", heavy)
         sys.exit(rc)

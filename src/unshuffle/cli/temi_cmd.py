@@ -45,6 +45,9 @@ def register(s: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default=None)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--backbone", default=None, metavar="SPEC",
+                   help="required when the run used a custom 'module:factory' backbone: repeat that spec to "
+                        "confirm you trust its code (built-in backbones need nothing)")
     p.set_defaults(handler=predict_command)
 
 
@@ -96,6 +99,6 @@ def predict_command(args: argparse.Namespace) -> dict:
     from unshuffle.clustering.predict import predict_images
 
     out = predict_images(args.run, args.images, args.out, split=args.split, batch_size=args.batch_size,
-                         device=args.device)
+                         device=args.device, backbone=args.backbone)
     print(json.dumps(out, indent=2))
     return out

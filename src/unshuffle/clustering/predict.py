@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-import pickle
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from unshuffle.clustering.heads import MultiHeadMLP
-from unshuffle.errors import CheckpointError
+from unshuffle.errors import CheckpointError, ConfigError, UnsafeFileError
+from unshuffle.runs.checkpoints import load_checkpoint
 
 MODEL_FORMAT = "unshuffle.temi-heads.v1"
 
@@ -35,12 +35,15 @@ class TemiHeads:
         if model.get("format") != MODEL_FORMAT:
             raise CheckpointError(f"{source}: not a TEMI heads file (format {model.get('format')!r}, "
                                   f"expected {MODEL_FORMAT!r})")
-        heads = MultiHeadMLP(**model["arch"])
         try:
+            heads = MultiHeadMLP(**model["arch"])
             heads.load_state_dict(model["state_dict"], strict=True)
+            teacher_temp = float(model["teacher_temp"])
         except RuntimeError as e:
             raise CheckpointError(f"{source}: weights do not fit the stored architecture ({e})") from e
-        return cls(heads, model["teacher_temp"], {k: v for k, v in model.items() if k != "state_dict"})
+        except (KeyError, TypeError, ValueError, AttributeError) as e:  # missing/mistyped entries (ConfigError too)
+            raise CheckpointError(f"{source}: damaged TEMI heads file ({type(e).__name__}: {e})") from e
+        return cls(heads, teacher_temp, {k: v for k, v in model.items() if k != "state_dict"})
 
     @classmethod
     def load(cls, path: str | Path) -> TemiHeads:
@@ -50,15 +53,7 @@ class TemiHeads:
             path = path / "model.pt"
         if not path.is_file():
             raise CheckpointError(f"{path}: no trained TEMI model (train the run first)")
-        try:
-            model = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as e:
-            raise CheckpointError(f"{path}: refused, holds objects that are not plain data ({e})") from e
-        except (RuntimeError, EOFError, OSError, ValueError) as e:
-            raise CheckpointError(f"{path}: unreadable or truncated model file ({e})") from e
-        if not isinstance(model, dict):
-            raise CheckpointError(f"{path}: expected a dict, got {type(model).__name__}")
-        return cls.from_dict(model, source=str(path))
+        return cls.from_dict(load_checkpoint(path), source=str(path))
 
     @torch.no_grad()
     def assign(self, feats: torch.Tensor | np.ndarray, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
@@ -94,11 +89,14 @@ def write_predictions(path: str | Path, names: list[str], clusters: np.ndarray, 
 
 
 def predict_images(run_dir: str | Path, images: str | Path, out_csv: str | Path, *, split: str | None = None,
-                   batch_size: int = 64, device: str = "cpu") -> dict:
+                   batch_size: int = 64, device: str = "cpu", backbone: str | None = None) -> dict:
     """Assign every image under ``images`` (folder or archive) to a cluster of the run at ``run_dir``.
 
     The backbone is rebuilt from the spec recorded in the run; ``file`` in the CSV is the image's
-    path relative to ``images``. Returns a summary (count, clusters used, output path).
+    path relative to ``images``. A custom ``module:factory`` backbone imports and runs code, so a run
+    recording one is refused unless ``backbone`` is that same spec (the user vouches for it; a run
+    folder alone must not make us run code). Built-in backbones need no ``backbone``; when given, it
+    must match the recorded one. Returns a summary (count, clusters used, output path).
     """
     from unshuffle.data import open_images
     from unshuffle.features.backbones import BackboneSpec, load_backbone
@@ -108,13 +106,30 @@ def predict_images(run_dir: str | Path, images: str | Path, out_csv: str | Path,
     spec_dict = model.info.get("record", {}).get("backbone")
     if not spec_dict:
         raise CheckpointError(f"{run_dir}: the run records no backbone, so new images cannot be embedded")
-    spec = BackboneSpec.from_dict(spec_dict)
+    try:
+        spec = BackboneSpec.from_dict(spec_dict)
+    except (ConfigError, TypeError, ValueError, AttributeError) as e:
+        raise CheckpointError(f"{run_dir}: the recorded backbone is not a valid spec ({e})") from e
+    _check_backbone_trusted(run_dir, spec, backbone)
     net, spec = _unpack(load_backbone(spec), spec)
     ds = open_images(images, split=split)
     feats = extract_features(ds, net, spec, batch_size=batch_size, device=device)
     clusters, confidence = model.assign(feats)
     write_predictions(out_csv, ds.names, clusters, confidence)
     return {"images": len(ds), "clusters_used": int(len(np.unique(clusters))), "out": str(out_csv)}
+
+
+def _check_backbone_trusted(run_dir, spec, backbone: str | None) -> None:
+    """Refuse to rebuild a custom ``module:factory`` backbone the caller did not name explicitly."""
+    if spec.kind == "custom" and backbone is None:
+        raise UnsafeFileError(
+            run_dir, f"the run records the custom backbone {spec.source!r}, which imports and runs that "
+            f"module's code; refusing unless you name it: if you trust it, pass --backbone {spec.source} "
+            f"(library: predict_images(..., backbone={spec.source!r}))")
+    allowed = (spec.source,) if spec.kind == "custom" else (spec.source, spec.name)  # custom: the code itself
+    if backbone is not None and backbone not in allowed:
+        raise ConfigError(f"{run_dir}: --backbone {backbone!r} does not match the run's backbone "
+                          f"{spec.source if spec.kind == 'custom' else spec.name!r}")
 
 
 def _unpack(loaded, spec):
