@@ -104,3 +104,19 @@ def test_peak_rss_sees_an_allocation():
         block += 1
         del block
     assert probe.peak - probe.start >= 60 * 2**20
+
+
+def test_part_is_recomputed_when_code_or_weights_change(tmp_path):
+    from unshuffle.fragments.bench import _load_part, _weights_id
+    from unshuffle.runs.atomic import atomic_write_json
+
+    ckpt = tmp_path / "ae.ckpt"
+    ckpt.write_bytes(b"weights v1")
+    w1 = _weights_id("autoencoder", str(ckpt))
+    assert _weights_id("kmeans", str(ckpt)) is None and len(w1) == 16
+    part = {"status": "ok", "key": {"samples": 2}, "code": {"code_sha256": "c1"}, "weights": w1}
+    atomic_write_json(tmp_path / "p.json", part)
+    assert _load_part(tmp_path / "p.json", {"samples": 2}, "c1", w1) == part
+    assert _load_part(tmp_path / "p.json", {"samples": 2}, "c2", w1) is None  # other code
+    ckpt.write_bytes(b"weights v2")
+    assert _load_part(tmp_path / "p.json", {"samples": 2}, "c1", _weights_id("autoencoder", str(ckpt))) is None

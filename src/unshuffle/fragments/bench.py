@@ -280,7 +280,8 @@ def run_bench(cfg: BenchConfig, images: ImageSet | None = None, progress: bool =
                 bags: list[FragmentBag] | None = None
                 for mname in cfg.methods:
                     path = parts / f"{_slug(cond.name)}__{_slug(mname)}.json"
-                    part = _load_part(path, key, code["code_sha256"])
+                    weights = _weights_id(mname, cfg.ae_ckpt)
+                    part = _load_part(path, key, code["code_sha256"], weights)
                     if part is None:
                         if mname == "autoencoder" and cfg.ae_ckpt is None:
                             continue  # no checkpoint: the row is left out (noted in the markdown)
@@ -292,7 +293,7 @@ def run_bench(cfg: BenchConfig, images: ImageSet | None = None, progress: bool =
                             part["status"] = "ok"
                         except (UnshuffleError, ValueError, RuntimeError, ImportError) as e:
                             part = {"status": "failed", "error": f"{type(e).__name__}: {e}"}
-                        part.update(key=key, condition=cond.name, method=mname, code=code)
+                        part.update(key=key, condition=cond.name, method=mname, code=code, weights=weights)
                         atomic_write_json(path, part)
                     rows.append(_summary_row(cond.name, mname, part))
                 _picture(out / "pictures" / f"{_slug(cond.name)}.png", sampler, cond, cfg, parts)
@@ -307,7 +308,16 @@ def run_bench(cfg: BenchConfig, images: ImageSet | None = None, progress: bool =
     return result
 
 
-def _load_part(path: Path, key: dict, code: str) -> dict | None:
+def _weights_id(method: str, ae_ckpt: str | None) -> str | None:
+    """sha256 (16 hex) of the checkpoint a method loads, so a new checkpoint recomputes its cells."""
+    if method.partition(":")[0] != "autoencoder" or ae_ckpt is None or not Path(ae_ckpt).is_file():
+        return None  # no weights, or a missing file (the cell then fails and names it)
+    import hashlib
+
+    return hashlib.sha256(Path(ae_ckpt).read_bytes()).hexdigest()[:16]
+
+
+def _load_part(path: Path, key: dict, code: str, weights: str | None = None) -> dict | None:
     if not path.exists():
         return None
     try:
@@ -321,6 +331,9 @@ def _load_part(path: Path, key: dict, code: str) -> dict | None:
         return None  # failed cells are retried
     if part.get("code", {}).get("code_sha256") != code:
         print(f"{path}: made by other code ({part.get('code')}); recomputing", file=sys.stderr)
+        return None
+    if part.get("weights") != weights:
+        print(f"{path}: made with other weights ({part.get('weights')} vs {weights}); recomputing", file=sys.stderr)
         return None
     return part
 
