@@ -57,6 +57,7 @@ class TemiConfig:
     knn: int = 0  # each image is paired with one of its knn nearest neighbours; 0 = auto (neighbours_for)
     seed: int = 0
     checkpoint_every: int = 20  # periodic numbered checkpoints every this many epochs
+    checkpoint_every_steps: int = 0  # also refresh checkpoints/last.ckpt every this many steps (0: epoch ends only)
     accelerator: str = "auto"  # auto | cpu | gpu
     head: HeadConfig = field(default_factory=HeadConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -83,6 +84,7 @@ class TemiConfig:
 # field -> (low, high) inclusive for numbers, or a tuple of allowed strings
 _RULES: dict[str, tuple] = {
     "clusters": (2, 1_000_000), "knn": (0, 10_000), "seed": (0, 2**31 - 1), "checkpoint_every": (1, 100_000),
+    "checkpoint_every_steps": (0, 100_000_000),
     "accelerator": ("auto", "cpu", "gpu"),
     "head.n_heads": (1, 1024), "head.hidden_dim": (1, 65_536), "head.bottleneck_dim": (1, 65_536),
     "head.n_layers": (2, 16), "head.normalize": ("standardize", "l2", "none"),

@@ -10,7 +10,7 @@ import torch
 
 from unshuffle.clustering.heads import MultiHeadMLP
 from unshuffle.clustering.temi_loss import TEMILoss, teacher_temperature
-from unshuffle.errors import UnshuffleError
+from unshuffle.errors import CheckpointError, UnshuffleError
 
 
 class NonFiniteLossError(UnshuffleError):
@@ -131,8 +131,12 @@ class TemiSystem(L.LightningModule):
             for p in (self.student.last_v, self.student.last_g):
                 p.grad = None
 
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        m = self.momentum_at(self.global_step)
+    def optimizer_step(self, *args, **kwargs) -> None:
+        super().optimizer_step(*args, **kwargs)
+        # The teacher's EMA update belongs to the optimiser step, not to on_train_batch_end: callbacks'
+        # on_train_batch_end (a step checkpoint) runs before the module's, and would save a teacher one
+        # update behind. global_step counts this step only once the hook returns, hence the + 1.
+        m = self.momentum_at(self.global_step + 1)
         with torch.no_grad():
             for p_t, p_s in zip(self.teacher.parameters(), self.student.parameters(), strict=True):
                 p_t.mul_(m).add_(p_s.detach(), alpha=1.0 - m)
@@ -151,6 +155,23 @@ class TemiSystem(L.LightningModule):
         self.log("select_loss", select, on_epoch=True)
         self.log("train/loss_epoch", float(means.mean()), on_epoch=True)
         self.log("teacher_temp", self.teacher_temp_at(self.current_epoch), on_epoch=True)
+
+    # ---- checkpoints ---------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # the running per-head loss sums of the current epoch, so a mid-epoch restore ends the epoch
+        # with the same head losses, head choice and select_loss as an uninterrupted run
+        checkpoint["temi_epoch_sums"] = {"sum": self._sum.detach().cpu().clone(), "count": self._count}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        sums = checkpoint.get("temi_epoch_sums")
+        if sums is None:
+            if checkpoint["global_step"] % self.hparams.steps_per_epoch:
+                raise CheckpointError(
+                    f"mid-epoch checkpoint (step {checkpoint['global_step']}) without 'temi_epoch_sums' (written "
+                    f"by an older version); resume from an end-of-epoch checkpoint instead")
+            return  # an end-of-epoch checkpoint: the next epoch starts with fresh sums
+        self._sum = sums["sum"].to(self.device)
+        self._count = int(sums["count"])
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         decay = [p for n, p in self.student.named_parameters() if p.requires_grad and not n.startswith("b_")]

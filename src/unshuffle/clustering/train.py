@@ -6,11 +6,11 @@ import json
 import math
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
 
 from unshuffle.clustering.config import (
     TemiConfig,
@@ -31,28 +31,50 @@ class GpuOutOfMemory(UnshuffleError):
     """The accelerator ran out of memory; the message suggests a smaller batch."""
 
 
-class NeighbourPairs(Dataset):
-    """Index dataset; its :meth:`collate` turns a list of indices into ``(x, x_nn)`` feature batches.
+class NeighbourPairBatches:
+    """The training batches of one epoch: ``(x, x_nn)`` pairs, each (B, D) float32.
+
+    The order of the images and the neighbour drawn for each (one of its first ``knn``, uniformly)
+    are a pure function of ``(seed, epoch)``, so no RNG state needs saving. Lightning sees a resumable
+    loader (``state_dict``/``load_state_dict``, with no state): ``len()`` is the whole epoch, and the
+    position in the stream follows from the optimiser steps taken (``position()``, normally
+    ``trainer.global_step``), so after a mid-epoch restore the batches already trained on are skipped
+    and a resumed run ends with the weights of an uninterrupted one.
 
     Args:
-        feats: (N, D) float32 features; neighbors: (N, k0) int64, self excluded; ``knn`` <= k0 of
-        them are used, one drawn uniformly per image and per epoch (torch's global RNG, seeded).
+        feats: (N, D) float32 features; neighbors: (N, k0) int64, self excluded; batch_size: B.
     """
 
-    def __init__(self, feats: torch.Tensor, neighbors: torch.Tensor, knn: int):
+    def __init__(self, feats: torch.Tensor, neighbors: torch.Tensor, knn: int, batch_size: int, seed: int):
         self.feats = feats
         self.neighbors = neighbors[:, :knn]
+        self.batch_size = batch_size
+        self.seed = seed
+        self.position: Callable[[], int] = lambda: 0  # optimiser steps taken so far; set to the trainer's
 
     def __len__(self) -> int:
-        return self.feats.shape[0]
+        return math.ceil(self.feats.shape[0] / self.batch_size)
 
-    def __getitem__(self, i: int) -> int:
-        return i
+    def epoch_order(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(order (N,) int64: image indices in batch order, pick (N,) int64: neighbour column per image)."""
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        order = torch.randperm(self.feats.shape[0], generator=gen)
+        pick = torch.randint(self.neighbors.shape[1], (self.feats.shape[0],), generator=gen)
+        return order, pick
 
-    def collate(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.as_tensor(indices, dtype=torch.long)
-        pick = torch.randint(self.neighbors.shape[1], (len(idx),))
-        return self.feats[idx], self.feats[self.neighbors[idx, pick]]
+    def __iter__(self):
+        epoch, done = divmod(self.position(), len(self))
+        order, pick = self.epoch_order(epoch)
+        for start in range(done * self.batch_size, order.shape[0], self.batch_size):
+            idx = order[start:start + self.batch_size]
+            yield self.feats[idx], self.feats[self.neighbors[idx, pick[idx]]]
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state:
+            raise CheckpointError(f"unexpected TEMI data loader state in the checkpoint: {sorted(state)}")
 
 
 def _check_inputs(cfg: TemiConfig, features, neighbors) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -75,7 +97,8 @@ def _check_inputs(cfg: TemiConfig, features, neighbors) -> tuple[torch.Tensor, t
 
 
 def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path, *, resume: bool = False,
-               overwrite: bool = False, record: dict | None = None, progress: bool = False) -> dict:
+               overwrite: bool = False, record: dict | None = None, progress: bool = False,
+               callbacks: list | None = None) -> dict:
     """Train TEMI heads on ``features`` (N, D) float32 with ``neighbors`` (N, k) int64; return metrics.
 
     Writes into ``run_dir`` (see :class:`unshuffle.runs.layout.RunDir`): config.json (resolved config
@@ -83,7 +106,10 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
     checkpoints/{last,best,epochNNNN}.ckpt, model.pt (teacher heads of the label-free best checkpoint,
     loadable without Lightning) and assignments.npz (cluster, confidence per training image).
     With ``resume`` the run continues from checkpoints/last.ckpt using the run's saved config;
-    ``cfg`` may then be None, and any difference from the saved config is refused.
+    ``cfg`` may then be None, and any difference from the saved config is refused. A mid-epoch
+    checkpoint (``checkpoint_every_steps``, Ctrl+C) resumes exactly: the batches are a function of
+    (seed, epoch, step) and the epoch's running head losses are in the checkpoint. ``callbacks`` are
+    extra Lightning callbacks (tests).
     """
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
@@ -122,8 +148,7 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
     scale = batch_size / 256  # linear scaling rule of the reference code
 
     # ============ data ============
-    pairs = NeighbourPairs(feats, nbrs, knn)
-    loader = DataLoader(pairs, batch_size=batch_size, shuffle=True, collate_fn=pairs.collate, num_workers=0)
+    loader = NeighbourPairBatches(feats, nbrs, knn, batch_size, cfg.seed)
 
     # ============ model and loss ============
     student = MultiHeadMLP(feats.shape[1], cfg.clusters, n_heads=cfg.head.n_heads, hidden_dim=cfg.head.hidden_dim,
@@ -143,17 +168,25 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
     # ============ checkpoints, logs, trainer ============
     best_cb = ModelCheckpoint(dirpath=run.checkpoints, filename="best", monitor="select_loss", mode="min",
                               save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False)
-    last_cb = ModelCheckpoint(dirpath=run.checkpoints, save_last=True, save_top_k=0)
+    # with checkpoint_every=1 the periodic callback also writes last.ckpt: two epoch-end ModelCheckpoints
+    # with the same trigger would share a state key, which Lightning refuses
+    every_epoch = cfg.checkpoint_every == 1
+    last_cbs = [] if every_epoch else [ModelCheckpoint(dirpath=run.checkpoints, save_last=True, save_top_k=0)]
     periodic_cb = ModelCheckpoint(dirpath=run.checkpoints, filename="epoch{epoch:04d}", save_top_k=-1,
-                                  every_n_epochs=cfg.checkpoint_every, auto_insert_metric_name=False)
+                                  every_n_epochs=cfg.checkpoint_every, auto_insert_metric_name=False,
+                                  save_last=every_epoch or None)
+    step_cbs = [ModelCheckpoint(dirpath=run.checkpoints, save_last=True, save_top_k=0,
+                                every_n_train_steps=cfg.checkpoint_every_steps)] if cfg.checkpoint_every_steps else []
     interrupt_cb = InterruptCheckpoint(run.last_checkpoint)
     trainer = L.Trainer(
         max_epochs=cfg.optim.epochs, accelerator=cfg.accelerator, devices=1, precision="32-true",
         logger=TensorBoardLogger(save_dir=run.path, name="tensorboard", version="", default_hp_metric=False),
-        callbacks=[best_cb, EpochLog(run), last_cb, periodic_cb, interrupt_cb],  # best_cb first: trainer.checkpoint_callback
+        callbacks=[best_cb, EpochLog(run), *last_cbs, *step_cbs, periodic_cb, interrupt_cb, *(callbacks or [])],
+        # best_cb first: it is trainer.checkpoint_callback
         plugins=[AtomicCheckpointIO()], gradient_clip_val=cfg.optim.clip_grad or None,
         gradient_clip_algorithm="norm", enable_progress_bar=progress, enable_model_summary=False,
         log_every_n_steps=max(1, min(50, steps_per_epoch)), num_sanity_val_steps=0, default_root_dir=run.path)
+    loader.position = lambda: trainer.global_step  # read when an epoch's iteration starts, after any restore
 
     # ============ loop ============
     start = time.perf_counter()
