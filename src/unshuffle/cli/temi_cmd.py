@@ -36,6 +36,9 @@ def register(s: argparse._SubParsersAction) -> None:
     p.add_argument("run", help="run folder of `cluster train`")
     p.add_argument("--cache-dir", default=None, help="feature cache folder (default: the one recorded)")
     p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True, help="write PNGs")
+    p.add_argument("--backbone", default=None, metavar="SPEC",
+                   help="needed when the run used a custom 'module:factory' backbone and its features are not "
+                        "cached: repeat that spec to confirm you trust its code (built-in backbones need nothing)")
     p.set_defaults(handler=evaluate_command)
 
     p = s.add_parser("predict", help="assign new images to the clusters of a trained run (CSV)")
@@ -90,7 +93,7 @@ def evaluate_command(args: argparse.Namespace) -> dict:
     from unshuffle.clustering.pipeline import evaluate_run
     from unshuffle.evaluation.report import format_table
 
-    report = evaluate_run(args.run, cache_dir=args.cache_dir, plots=args.plots)
+    report = evaluate_run(args.run, cache_dir=args.cache_dir, plots=args.plots, backbone=args.backbone)
     print(format_table(report))
     return report
 

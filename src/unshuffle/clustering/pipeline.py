@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 
 from unshuffle.clustering.config import TemiConfig, neighbours_for
-from unshuffle.errors import CheckpointError
+from unshuffle.errors import CheckpointError, ConfigError
 
 
 def prepare_features(data: str | Path, backbone: str, *, knn: int, clusters: int, split: str | None = None,
-                     cache_dir: str | Path | None = None, force: bool = False, progress: bool = False):
+                     cache_dir: str | Path | None = None, force: bool = False, progress: bool = False,
+                     before_extract=None):
     """Open ``data``, get its cached backbone features and mine ``knn`` neighbours per image
     (``knn=0``: the auto count of :func:`neighbours_for` for ``clusters`` clusters).
 
@@ -19,26 +20,56 @@ def prepare_features(data: str | Path, backbone: str, *, knn: int, clusters: int
     """
     from unshuffle.clustering.neighbors import mine_neighbors
 
-    images, feats, spec = features_for(data, backbone, split=split, cache_dir=cache_dir, force=force, progress=progress)
+    images, feats, spec = features_for(data, backbone, split=split, cache_dir=cache_dir, force=force, progress=progress,
+                                       before_extract=before_extract)
     neighbors = np.asarray(mine_neighbors(feats, neighbours_for(knn, len(feats), clusters), progress=progress),
                            dtype=np.int64)
     return images, feats, neighbors, spec
 
 
 def features_for(data: str | Path, backbone, *, split: str | None, cache_dir: str | Path | None,
-                 force: bool = False, progress: bool = False):
-    """(images: ImageSet, feats: (N, D) float32 from the feature cache, spec: BackboneSpec) of ``data``."""
+                 force: bool = False, progress: bool = False, before_extract=None):
+    """(images: ImageSet, feats: (N, D) float32 from the feature cache, spec: BackboneSpec) of ``data``;
+    ``before_extract()`` runs before the backbone would be loaded on a cache miss."""
     from unshuffle.data import open_images
     from unshuffle.features.backbones import resolve_spec
     from unshuffle.features.cache import cached_features
 
     images = open_images(data, split=split)
     spec = resolve_spec(backbone)
-    kwargs = {"backbone": spec, "force": force, "progress": progress, "split": split}
+    kwargs = {"backbone": spec, "force": force, "progress": progress, "split": split,
+              "before_extract": before_extract}
     if cache_dir is not None:
         kwargs["cache_dir"] = cache_dir
     feats = np.asarray(cached_features(images, **kwargs), dtype=np.float32)
     return images, feats, spec
+
+
+def recorded_backbone(run_dir: str | Path, saved: dict, backbone: str | None, api: str):
+    """(spec: BackboneSpec recorded in the run's config, before_extract guard or None).
+
+    A recorded custom ``module:factory`` imports and runs code, so a run folder alone must not make
+    us rebuild it: unless ``backbone`` names that same spec, the guard raises UnsafeFileError on a
+    feature-cache miss (a hit runs no backbone code). A ``backbone`` that differs from the recorded
+    one is refused at once (ConfigError). Same rule as :func:`unshuffle.clustering.predict.predict_images`.
+    """
+    from unshuffle.clustering.predict import _check_backbone_trusted
+    from unshuffle.features.backbones import BackboneSpec
+
+    try:
+        spec = BackboneSpec.from_dict(saved["backbone"])
+    except (KeyError, ConfigError, TypeError, ValueError, AttributeError) as e:
+        raise CheckpointError(f"{run_dir}: the recorded backbone is not a valid spec ({e})") from e
+    if backbone is not None:
+        _check_backbone_trusted(run_dir, spec, backbone, api)
+        return spec, None
+    if spec.kind != "custom":
+        return spec, None
+
+    def refuse() -> None:
+        _check_backbone_trusted(run_dir, spec, None, api)
+
+    return spec, refuse
 
 
 def run_record(data, split, cache_dir, spec, images) -> dict:
@@ -53,7 +84,9 @@ def train_on_images(data: str | Path, cfg: TemiConfig | None, out: str | Path, *
                     resume: bool = False, overwrite: bool = False, progress: bool = False) -> dict:
     """Features, neighbours and TEMI training for the images at ``data`` into run folder ``out``.
 
-    With ``resume`` the backbone, data and settings are read back from the run folder.
+    With ``resume`` the backbone, data and settings are read back from the run folder; a recorded
+    custom backbone is rebuilt (on a feature-cache miss) only when ``backbone`` names it
+    (see :func:`recorded_backbone`).
     """
     if resume:
         from unshuffle.runs.layout import RunDir
@@ -61,16 +94,15 @@ def train_on_images(data: str | Path, cfg: TemiConfig | None, out: str | Path, *
         saved = RunDir(Path(out)).read_config()["config"]
         data, split = saved["data"]["path"], saved["data"]["split"]
         cache_dir = saved.get("cache_dir") if cache_dir is None else cache_dir
-        from unshuffle.features.backbones import BackboneSpec
-
-        spec_or_name = BackboneSpec.from_dict(saved["backbone"])
+        spec_or_name, guard = recorded_backbone(out, saved, backbone, "train_on_images")
         knn, clusters = int(saved["temi"]["knn"]), int(saved["temi"]["clusters"])
     else:
         if cfg is None or backbone is None:
             raise CheckpointError("a new run needs a config and a backbone")
-        spec_or_name, knn, clusters = backbone, cfg.knn, cfg.clusters
+        spec_or_name, guard, knn, clusters = backbone, None, cfg.knn, cfg.clusters
     images, feats, neighbors, spec = prepare_features(data, spec_or_name, knn=knn, clusters=clusters, split=split,
-                                                      cache_dir=cache_dir, force=force, progress=progress)
+                                                      cache_dir=cache_dir, force=force, progress=progress,
+                                                      before_extract=guard)
     from unshuffle.clustering.train import train_temi
 
     return train_temi(cfg, feats, neighbors, out, resume=resume, overwrite=overwrite,
@@ -78,10 +110,12 @@ def train_on_images(data: str | Path, cfg: TemiConfig | None, out: str | Path, *
 
 
 def evaluate_run(run_dir: str | Path, *, images=None, feats: np.ndarray | None = None,
-                 cache_dir: str | Path | None = None, plots: bool = True) -> dict:
+                 cache_dir: str | Path | None = None, plots: bool = True, backbone: str | None = None) -> dict:
     """Report of a trained run: TEMI's label-free assignments vs k-means on the same features, the
     leave-one-out kNN reference, cluster statistics, and (with labels) per-head accuracies as oracle
-    diagnostics. Writes RUN/report.json and, with ``plots``, RUN/plots/{curves,gallery,sizes}.png."""
+    diagnostics. Writes RUN/report.json and, with ``plots``, RUN/plots/{curves,gallery,sizes}.png.
+    Features come from the cache; on a miss a recorded custom backbone is rebuilt only when
+    ``backbone`` names it (see :func:`recorded_backbone`)."""
     from unshuffle.clustering.baseline import kmeans_labels
     from unshuffle.clustering.predict import TemiHeads
     from unshuffle.clustering.train import load_assignments
@@ -94,10 +128,9 @@ def evaluate_run(run_dir: str | Path, *, images=None, feats: np.ndarray | None =
     saved = run.read_config()["config"]
     cfg = saved["temi"]
     if images is None or feats is None:
-        from unshuffle.features.backbones import BackboneSpec
-
-        images, feats, _ = features_for(saved["data"]["path"], BackboneSpec.from_dict(saved["backbone"]),
-                                     split=saved["data"]["split"], cache_dir=cache_dir or saved.get("cache_dir"))
+        spec, guard = recorded_backbone(run.path, saved, backbone, "evaluate_run")
+        images, feats, _ = features_for(saved["data"]["path"], spec, split=saved["data"]["split"],
+                                        cache_dir=cache_dir or saved.get("cache_dir"), before_extract=guard)
     clusters, confidence = load_assignments(run.path)
     if len(clusters) != len(feats):
         raise CheckpointError(f"{run.path}: {len(clusters)} assignments for {len(feats)} images")
@@ -139,5 +172,5 @@ def cluster_all(data: str | Path, cfg: TemiConfig | None, out: str | Path, *, ba
     """extract -> neighbours -> train -> evaluate -> plots; returns {"train": ..., "report": ...}."""
     summary = train_on_images(data, cfg, out, backbone=backbone, split=split, cache_dir=cache_dir, force=force,
                               resume=resume, overwrite=overwrite, progress=progress)
-    report = evaluate_run(out, cache_dir=cache_dir)
+    report = evaluate_run(out, cache_dir=cache_dir, backbone=backbone)
     return {"train": summary, "report": report}

@@ -119,13 +119,14 @@ def predict_images(run_dir: str | Path, images: str | Path, out_csv: str | Path,
     return {"images": len(ds), "clusters_used": int(len(np.unique(clusters))), "out": str(out_csv)}
 
 
-def _check_backbone_trusted(run_dir, spec, backbone: str | None) -> None:
-    """Refuse to rebuild a custom ``module:factory`` backbone the caller did not name explicitly."""
+def _check_backbone_trusted(run_dir, spec, backbone: str | None, api: str = "predict_images") -> None:
+    """Refuse to rebuild a custom ``module:factory`` backbone the caller did not name explicitly;
+    ``api`` is the library function named in the message."""
     if spec.kind == "custom" and backbone is None:
         raise UnsafeFileError(
             run_dir, f"the run records the custom backbone {spec.source!r}, which imports and runs that "
             f"module's code; refusing unless you name it: if you trust it, pass --backbone {spec.source} "
-            f"(library: predict_images(..., backbone={spec.source!r}))")
+            f"(library: {api}(..., backbone={spec.source!r}))")
     allowed = (spec.source,) if spec.kind == "custom" else (spec.source, spec.name)  # custom: the code itself
     if backbone is not None and backbone not in allowed:
         raise ConfigError(f"{run_dir}: --backbone {backbone!r} does not match the run's backbone "

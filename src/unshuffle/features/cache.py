@@ -20,6 +20,7 @@ import platform
 import re
 import shutil
 import warnings
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -123,12 +124,15 @@ def build_feature_cache(
     onnx: bool = False,
     chunk_size: int = 1024,
     progress: bool = True,
+    before_extract: Callable[[], None] | None = None,
 ) -> Path:
     """Make sure the cache entry for (images, backbone, split) is complete; return its folder.
 
     An unchanged rerun only verifies the checksum (the backbone is not loaded). A checksum mismatch
     warns and rebuilds. ``force`` recomputes everything. ``devices > 1`` runs Lightning's predict loop
     under DDP (one process per device); ``onnx`` runs the backbone through ONNX Runtime (CPU).
+    ``before_extract`` is called just before the backbone would be loaded (a cache miss), e.g. to
+    refuse running a custom backbone's code that the user has not vouched for.
     """
     if chunk_size < 1 or batch_size < 1 or devices < 1:
         raise ConfigError(f"chunk_size={chunk_size}, batch_size={batch_size}, devices={devices}: all must be >= 1")
@@ -159,6 +163,8 @@ def build_feature_cache(
     chunks = [(s, min(n, s + chunk_size)) for s in range(0, n, chunk_size)]
     todo = [c for c in chunks if not _part_ok(parts, c, spec.dim)]
     engine = "torch"
+    if todo and before_extract is not None:
+        before_extract()
     if todo:
         if devices > 1:
             from unshuffle.features.distributed_extract import extract_parts_ddp
@@ -192,6 +198,7 @@ def cached_features(
     onnx: bool = False,
     chunk_size: int = 1024,
     progress: bool = True,
+    before_extract: Callable[[], None] | None = None,
 ) -> np.ndarray:
     """Features float32 (N, D) of ``images`` under ``backbone``, computed once and cached on disk.
 
@@ -199,7 +206,7 @@ def cached_features(
     """
     entry = build_feature_cache(images, backbone, cache_dir, split=split, force=force, batch_size=batch_size,
                                 device=device, devices=devices, onnx=onnx, chunk_size=chunk_size,
-                                progress=progress)
+                                progress=progress, before_extract=before_extract)
     return load_features(entry)[0]
 
 
