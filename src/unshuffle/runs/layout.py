@@ -78,12 +78,18 @@ class RunDir:
         """Append one JSON line to metrics.jsonl (flushed and fsynced)."""
         import os
 
-        self.path.mkdir(parents=True, exist_ok=True)
+        from unshuffle.errors import OutputError
+
         line = json.dumps(record, sort_keys=True) + "\n"
-        with open(self.metrics_path, "a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            with open(self.metrics_path, "a", encoding="utf-8") as f:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:  # a torn last line is skipped by read_metrics
+            raise OutputError(self.metrics_path, f"cannot append a metrics line ({e.strerror or e})",
+                              e.errno) from e
 
     def read_metrics(self) -> list[dict]:
         """All records of metrics.jsonl; a torn last line (killed writer) is skipped."""
