@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 import pytest
-
 from hostile import faults
+
 from unshuffle.cli.main import main
 from unshuffle.errors import OutputError
 from unshuffle.runs.checkpoints import load_checkpoint
