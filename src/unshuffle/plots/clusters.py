@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from unshuffle.data.imageset import ImageSet
+from unshuffle.plots.figure import save_png
 
 
 def cluster_gallery(images: ImageSet, clusters: np.ndarray, out: str | Path, *, confidence: np.ndarray | None = None,
@@ -51,11 +52,7 @@ def cluster_gallery(images: ImageSet, clusters: np.ndarray, out: str | Path, *, 
                                 fontsize=8)
     fig.suptitle(title or f"largest {len(shown)} clusters, most confident members first", fontsize=10)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return out
+    return save_png(fig, out, dpi=90)
 
 
 def cluster_size_plot(clusters: np.ndarray, n_clusters: int, out: str | Path, title: str = "") -> Path:
@@ -72,8 +69,4 @@ def cluster_size_plot(clusters: np.ndarray, n_clusters: int, out: str | Path, ti
     ax.set(xlabel="cluster (sorted by size)", ylabel="images", title=title or "cluster sizes")
     ax.legend()
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return save_png(fig, out, dpi=100)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from unshuffle.plots.figure import save_png
+
 
 def plot_training_curves(records: list[dict], out: str | Path, title: str = "TEMI training") -> Path:
     """Four panels: mean and per-head loss, selection loss, learning rate and teacher temperature,
@@ -42,8 +44,4 @@ def plot_training_curves(records: list[dict], out: str | Path, title: str = "TEM
     ax.set(title="entropy of p(k), selected head (nats)", xlabel="epoch", ylabel="entropy")
     fig.suptitle(title)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return save_png(fig, out, dpi=100)

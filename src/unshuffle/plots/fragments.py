@@ -76,7 +76,7 @@ def plot_grouping(bag: FragmentBag, solution: Solution | np.ndarray, save_path: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from unshuffle.runs.atomic import atomic_path
+    from unshuffle.plots.figure import save_png
 
     if not isinstance(solution, Solution):
         solution = Solution.grouping_only(np.asarray(solution))
@@ -107,8 +107,4 @@ def plot_grouping(bag: FragmentBag, solution: Solution | np.ndarray, save_path: 
     fig.suptitle(f"{title}  (red frame = fragment from another image; {total_wrong} of {m} wrong)".strip(),
                  fontsize=11)
     fig.tight_layout()
-    save_path = Path(save_path)
-    with atomic_path(save_path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return save_path
+    return save_png(fig, save_path, dpi=110)

@@ -60,7 +60,7 @@ def reassembly_figure(originals: np.ndarray, rows: dict[str, list[np.ndarray | N
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from unshuffle.runs.atomic import atomic_path
+    from unshuffle.plots.figure import save_png
 
     n = min(len(originals), max_columns)
     n_rows = 1 + len(rows)
@@ -82,8 +82,4 @@ def reassembly_figure(originals: np.ndarray, rows: dict[str, list[np.ndarray | N
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=110)
