@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from pathlib import Path
 
 from unshuffle.evaluation.metrics import grouping_scores
+from unshuffle.evaluation.placement import score_solution
 from unshuffle.fragments.baselines import random_assignment, raw_pixel_kmeans
 from unshuffle.fragments.sampling import FragmentSampler
 from unshuffle.fragments.solution import Solution
-
-
-def _solver_available() -> bool:
-    return importlib.util.find_spec("unshuffle.fragments.solver") is not None
+from unshuffle.fragments.solver import FragmentSolver
 
 
 def run_demo(out: str | Path, *, image_size: int = 64, grid: int = 4, seed: int = 0,
@@ -32,12 +29,9 @@ def run_demo(out: str | Path, *, image_size: int = 64, grid: int = 4, seed: int 
     n = bag.n_images
     solutions: dict[str, Solution] = {}
     seconds: dict[str, float] = {}
-    if _solver_available():
-        from unshuffle.fragments.solver import FragmentSolver
-
-        t = time.perf_counter()
-        solutions["solver (N, grid estimated)"] = FragmentSolver(seed=seed).solve(bag.fragments)
-        seconds["solver (N, grid estimated)"] = time.perf_counter() - t
+    t = time.perf_counter()
+    solutions["solver (N, grid estimated)"] = FragmentSolver(seed=seed).solve(bag.fragments)
+    seconds["solver (N, grid estimated)"] = time.perf_counter() - t
     t = time.perf_counter()
     solutions["raw-pixel KMeans (N given)"] = Solution.grouping_only(raw_pixel_kmeans(bag.fragments, n, seed))
     seconds["raw-pixel KMeans (N given)"] = time.perf_counter() - t
@@ -49,9 +43,7 @@ def run_demo(out: str | Path, *, image_size: int = 64, grid: int = 4, seed: int 
         sol.validate(len(bag))
         results[name] = {**grouping_scores(bag.source, sol.group), "groups": sol.n_groups,
                          "seconds": round(seconds[name], 4)}
-        if sol.placed and importlib.util.find_spec("unshuffle.evaluation.placement") is not None:
-            from unshuffle.evaluation.placement import score_solution
-
+        if sol.placed:
             full = score_solution(bag, sol)
             for key in ("perfect_rate", "placement_accuracy", "neighbour_accuracy"):
                 if key in full:
