@@ -22,6 +22,10 @@ def register(s: argparse._SubParsersAction) -> None:
                    "image; estimated when absent)")
     p.add_argument("--rotations", action=argparse.BooleanOptionalAction, default=False,
                    help="fragments may be turned by multiples of 90 degrees (default: no)")
+    p.add_argument("--measure", default=None, metavar="NAME", help="edge measure: prediction, mgc, combined, "
+                   "learned or hybrid (default: the solver's)")
+    p.add_argument("--pair-model", default=None, metavar="NPZ", help="edge pair model for learned/hybrid "
+                   "(default: the one shipped with unshuffle)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     p.set_defaults(handler=solve_command)
@@ -62,8 +66,19 @@ def register(s: argparse._SubParsersAction) -> None:
 def solve_command(args: argparse.Namespace) -> dict:
     from unshuffle.fragments.bag_io import solve_fragment_folder
 
+    solver = None
+    if args.measure is not None or args.pair_model is not None:
+        from unshuffle.errors import ConfigError
+        from unshuffle.fragments.solver import MEASURES, FragmentSolver
+
+        if args.measure is not None and args.measure not in MEASURES:
+            raise ConfigError(f"--measure must be one of {', '.join(MEASURES)}, got {args.measure!r}")
+        extra = {"measure": args.measure} if args.measure is not None else {}
+        solver = FragmentSolver(n_images=args.n_images, grid=args.grid, rotations=args.rotations, seed=args.seed,
+                                pair_model=args.pair_model, **extra)
     summary = solve_fragment_folder(args.input, args.out, n_images=args.n_images, grid=args.grid,
-                                    rotations=args.rotations, seed=args.seed, overwrite=args.overwrite)
+                                    rotations=args.rotations, seed=args.seed, overwrite=args.overwrite,
+                                    solver=solver)
     skipped = f" ({summary['skipped']} non-image files skipped)" if summary["skipped"] else ""
     print(f"{summary['fragments']} fragments{skipped} -> {summary['groups']} groups in {summary['out']}")
     return summary

@@ -105,6 +105,32 @@ def relation_features(fragments: np.ndarray, measure: str = "mgc", eps: float = 
     return [edge_features(lab, measure, eps), edge_features(lab.transpose(0, 2, 1, 3), measure, eps)]
 
 
+def pair_scale(query: np.ndarray, key: np.ndarray, seed: int = 0, sample: int = 512) -> float:
+    """Median dissimilarity (clipped at 0) of up to ``sample`` x ``sample`` random ordered pairs.
+
+    Used to put two measures on one scale before adding them; a fixed seed keeps it deterministic.
+    """
+    rng = np.random.default_rng(seed)
+    n = query.shape[0]
+    a = rng.choice(n, min(n, sample), replace=False)
+    b = rng.choice(n, min(n, sample), replace=False)
+    d = np.maximum(query[a] @ key[b].T, 0.0)
+    return float(max(np.median(d), 1e-12))
+
+
+def combine_features(parts: list[tuple[np.ndarray, np.ndarray, float]], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Query/key of ``sum_m weight_m * D_m / scale_m`` for parts [(query_m, key_m, weight_m), ...].
+
+    Each measure is divided by its median over random pairs (``pair_scale``), so the weights say how
+    much each counts whatever its units; the sum still factorises as one dot product.
+    """
+    qs, ks = [], []
+    for q, k, w in parts:
+        qs.append(q * (w / pair_scale(q, k, seed)))
+        ks.append(k)
+    return np.concatenate(qs, axis=1), np.concatenate(ks, axis=1)
+
+
 def dissimilarity(query: np.ndarray, key: np.ndarray) -> np.ndarray:
     """Dense dissimilarity of every ordered pair: (M, F) x (M, F) -> (M, M), clipped at >= 0.
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import os
+
 import numpy as np
 import torch
 
@@ -16,6 +19,8 @@ from unshuffle.fragments.refine import dense_scores, trim_and_fill
 from unshuffle.fragments.solution import Solution
 
 PLACERS = ("greedy", "buddies")
+MEASURES = (*compat.MEASURES, "learned", "hybrid")
+GAP_CHOICES = (0, 1)  # gap="auto": touching neighbours or eroded borders, chosen by closed loops
 LOOP_K = 3  # partners per edge searched for 2x2 loops
 LOOP_MAX_SCORE = 0.99  # worst normalised edge score allowed in a merged loop
 EPS_CHOICES = (1.0, 10.0, 100.0)  # eps="auto" picks among these by the number of closed loops
@@ -43,6 +48,15 @@ class FragmentSolver:
         seed: kept for reproducibility records; the algorithm is deterministic.
         measure: edge dissimilarity: "mgc" (Gallagher), "prediction" (per-pixel extrapolation,
             Mahalanobis), or "combined" (sum).
+            "learned": the self-supervised edge pair model (``pair_model.py``); "hybrid":
+            prediction plus learned, each divided by its median over random pairs
+            (``compatibility.combine_features``), the learned part weighted by ``learned_weight``.
+        pair_model: the EdgePairModel (or the path of its ``.npz``) for "learned"/"hybrid"; None
+            loads the model shipped with unshuffle.
+        learned_weight: weight of the learned part in "hybrid".
+        gap: 0 when neighbouring fragments touched in the source image, 1 when their borders were
+            eroded (a gap separates them), or "auto": both are tried and the one closing the most
+            2x2 loops is kept. Only the learned measure uses it.
         eps: covariance regulariser of the measures (LAB units squared), or "auto": each of
             ``EPS_CHOICES`` is tried and the one closing the most 2x2 loops of candidate edges is
             kept (no labels; small values suit clean fragments, large ones noise and JPEG).
@@ -78,7 +92,7 @@ class FragmentSolver:
                  rotations: bool = False, seed: int = 0, measure: str = "prediction", eps: float | str = "auto",
                  k: int = 4, placer: str = "greedy", edge_max_score: float = 0.9, max_seam: float = 1.0, loops: bool = True,
                  count_max_cost: float = 3.0, count_min_share: float = 0.4, min_trust: float = 0.3,
-                 chunk: int = 2048):
+                 chunk: int = 2048, pair_model=None, learned_weight: float = 1.0, gap: int | str = "auto"):
         self.n_images = n_images
         self.grid = grid
         self.rotations = rotations
@@ -94,6 +108,9 @@ class FragmentSolver:
         self.count_min_share = count_min_share
         self.min_trust = min_trust
         self.chunk = chunk
+        self.pair_model = pair_model
+        self.learned_weight = learned_weight
+        self.gap = gap
 
     # ------------------------------------------------------------------ validation
     def _validate(self, fragments: np.ndarray) -> None:
@@ -112,8 +129,12 @@ class FragmentSolver:
             raise ConfigError(f"n_images must be None or an int >= 1, got {self.n_images!r}")
         if self.n_images is not None and self.n_images > fragments.shape[0]:
             raise ConfigError(f"n_images={self.n_images} but the bag holds only {fragments.shape[0]} fragments")
-        if self.measure not in compat.MEASURES:
-            raise ConfigError(f"measure must be one of {compat.MEASURES}, got {self.measure!r}")
+        if self.measure not in MEASURES:
+            raise ConfigError(f"measure must be one of {MEASURES}, got {self.measure!r}")
+        if self.gap != "auto" and self.gap not in GAP_CHOICES:
+            raise ConfigError(f"gap must be 'auto', 0 or 1, got {self.gap!r}")
+        if not (isinstance(self.learned_weight, (int, float)) and self.learned_weight >= 0):
+            raise ConfigError(f"learned_weight must be a number >= 0, got {self.learned_weight!r}")
         if self.placer not in PLACERS:
             raise ConfigError(f"placer must be one of {PLACERS}, got {self.placer!r}")
         if not (isinstance(self.k, (int, np.integer)) and self.k >= 1):
@@ -143,20 +164,21 @@ class FragmentSolver:
         pieces, owner, turn_of = self._pieces(fragments)
         rels = [compat.RIGHT] if self.rotations else [compat.RIGHT, compat.DOWN]
         lab = compat.rgb_to_lab(pieces)
-        choices = EPS_CHOICES if self.eps == "auto" else (float(self.eps),)
-        if len(choices) > 1 and m > AUTO_EPS_SUBSET:  # large bag: choose eps on a seeded subset
+        options = self._options()
+        if len(options) > 1 and m > AUTO_EPS_SUBSET:  # large bag: choose eps/gap on a seeded subset
             pick = np.random.default_rng(self.seed).choice(m, AUTO_EPS_SUBSET, replace=False)
             sub = np.isin(owner, pick)
-            counts = [self._loops(self._score_edges(lab[sub], rels, owner[sub], e)[1], owner[sub])[0].shape[0]
-                      for e in choices]
-            choices = (choices[int(np.argmax(counts))],)
-        best = None
-        for eps in choices:
-            feats, cands = self._score_edges(lab, rels, owner, eps)
+            counts = [self._loops(self._candidates(self._features(lab[sub], pieces[sub], rels, e, g, {}), owner[sub]),
+                                  owner[sub])[0].shape[0] for e, g in options]
+            options = [options[int(np.argmax(counts))]]
+        best, cache = None, {}
+        for eps, gap in options:
+            feats = self._features(lab, pieces, rels, eps, gap, cache)
+            cands = self._candidates(feats, owner)
             loops, loop_score = self._loops(cands, owner)
             if best is None or loops.shape[0] > best[0]:  # more closed loops = a sharper measure
-                best = (loops.shape[0], eps, feats, cands, loops, loop_score)
-        _, self.eps_, feats, cands, loops, loop_score = best
+                best = (loops.shape[0], (eps, gap), feats, cands, loops, loop_score)
+        _, (self.eps_, self.gap_), feats, cands, loops, loop_score = best
         edges = self._edge_table(cands, owner, turn_of, rels)
         scorer = PairScorer(feats, [(c.row_second, c.col_second) for c in cands], self.rotations)
         target = 1 if self.n_images is None else min(int(self.n_images), m)
@@ -200,6 +222,8 @@ class FragmentSolver:
     # ------------------------------------------------------------------ internals
     def _settings(self, grid: tuple[int, int], n_img: int) -> dict:
         return {"method": "fragment-solver", "measure": self.measure, "eps": self.eps, "eps_used": self.eps_, "k": self.k,
+                "gap": self.gap, "gap_used": self.gap_, "learned_weight": self.learned_weight,
+                "pair_model": self._model_name(),
                 "placer": self.placer, "edge_max_score": self.edge_max_score, "loops": self.loops, "max_seam": self.max_seam,
                 "count_max_cost": self.count_max_cost, "count_min_share": self.count_min_share,
                 "min_trust": self.min_trust, "rotations": self.rotations, "seed": self.seed,
@@ -247,16 +271,54 @@ class FragmentSolver:
                 return (g, g), asm
         raise AssertionError("unreachable: the best grid always qualifies")
 
-    def _score_edges(self, lab: np.ndarray, rels: list[int], owner: np.ndarray, eps: float):
-        """Query/key features and top-k candidates of each relation. lab: (P, s, s, 3) float32."""
-        feats, cands = [], []
+    def _options(self) -> list[tuple[float | None, int | None]]:
+        """The (eps, gap) settings to try: eps only matters to hand-made measures, gap to learned ones."""
+        hand = self.measure != "learned"
+        learned = self.measure in ("learned", "hybrid")
+        eps = (EPS_CHOICES if self.eps == "auto" else (float(self.eps),)) if hand else (None,)
+        gaps = (GAP_CHOICES if self.gap == "auto" else (int(self.gap),)) if learned else (None,)
+        return [(e, g) for e in eps for g in gaps]
+
+    def _model(self):
+        """The EdgePairModel in use (loaded once per process for the shipped default)."""
+        from unshuffle.fragments.pair_model import EdgePairModel
+
+        if isinstance(self.pair_model, EdgePairModel):
+            return self.pair_model
+        return _load_model(None if self.pair_model is None else str(self.pair_model))
+
+    def _model_name(self) -> str | None:
+        if self.measure not in ("learned", "hybrid"):
+            return None
+        if self.pair_model is None:
+            return "shipped"
+        return str(self.pair_model) if isinstance(self.pair_model, (str, os.PathLike)) else "given"
+
+    def _features(self, lab, pieces, rels, eps, gap, cache: dict) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Query/key features of each relation for one (eps, gap) setting. lab: (P, s, s, 3) float32;
+        pieces: (P, s, s, 3) uint8; cache holds learned features per (gap, relation)."""
+        feats = []
         for rel in rels:
-            view = lab if rel == compat.RIGHT else lab.transpose(0, 2, 1, 3)
-            q, key = compat.edge_features(view, self.measure, eps)
-            feats.append((q, key))
-            dtype = torch.float64 if len(owner) <= FLOAT64_MAX_PIECES else torch.float32
-            cands.append(top_candidates(q, key, owner, k=self.k, chunk=self.chunk, dtype=dtype))
-        return feats, cands
+            parts = []
+            if self.measure != "learned":
+                view = lab if rel == compat.RIGHT else lab.transpose(0, 2, 1, 3)
+                hand = "prediction" if self.measure == "hybrid" else self.measure
+                parts.append((*compat.edge_features(view, hand, eps), 1.0))
+            if self.measure in ("learned", "hybrid"):
+                if (gap, rel) not in cache:
+                    from unshuffle.fragments.pair_model import learned_features
+
+                    view = pieces if rel == compat.RIGHT else pieces.transpose(0, 2, 1, 3)
+                    cache[gap, rel] = learned_features(self._model(), view, gap)
+                weight = self.learned_weight if self.measure == "hybrid" else 1.0
+                parts.append((*cache[gap, rel], weight))
+            feats.append(parts[0][:2] if len(parts) == 1 else compat.combine_features(parts, self.seed))
+        return feats
+
+    def _candidates(self, feats, owner: np.ndarray) -> list:
+        """Top-k candidates of each relation from its query/key features."""
+        dtype = torch.float64 if len(owner) <= FLOAT64_MAX_PIECES else torch.float32
+        return [top_candidates(q, key, owner, k=self.k, chunk=self.chunk, dtype=dtype) for q, key in feats]
 
     def _loops(self, cands, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Closed 2x2 loops of candidate edges (L, 4) and their worst edge score (L,), best first."""
@@ -273,6 +335,13 @@ class FragmentSolver:
         table = np.concatenate(rows, axis=0) if rows else np.zeros((0, 6))
         order = np.argsort(table[:, 0], kind="stable")
         return table[order]
+
+
+@functools.lru_cache(maxsize=4)
+def _load_model(path: str | None):
+    from unshuffle.fragments.pair_model import load_pair_model
+
+    return load_pair_model(path)
 
 
 def _union_groups(edges: np.ndarray, m: int, n_images: int | None, max_score: float,
@@ -372,4 +441,4 @@ def _confidence(scorer: PairScorer, asm: Assembler) -> np.ndarray:
     return np.clip(conf * asm.trust, 0.0, 1.0)
 
 
-__all__ = ["FragmentSolver", "PLACERS"]
+__all__ = ["FragmentSolver", "MEASURES", "PLACERS"]

@@ -1,0 +1,1 @@
+"""Files shipped with unshuffle (the trained edge pair model)."""
