@@ -159,3 +159,28 @@ def test_degenerate_bags_give_valid_solutions(case, rotations):
 def test_bad_input_is_refused_with_config_error(frags, kwargs, match):
     with pytest.raises(ConfigError, match=match):
         FragmentSolver(**kwargs).solve(frags)
+
+
+def test_auto_measure_adds_the_learned_one_only_when_hand_made_edges_are_weak(demo):
+    from unshuffle.evaluation.metrics import ari
+    from unshuffle.fragments.damage import apply_damage, parse_condition
+
+    bag = FragmentSampler(demo, 5, 4, seed=3).sample(0)
+    clean = FragmentSolver(n_images=5, grid=4).fit(bag.fragments)
+    assert clean.measure_ == "prediction" and clean.gap_ is None  # sharp edges: learned model skipped
+    noisy = apply_damage(bag, parse_condition("noise=12+jpeg=60"), seed=0, index=0)
+    auto = FragmentSolver(n_images=5, grid=4).fit(noisy.fragments)
+    hand = FragmentSolver(n_images=5, grid=4, measure="prediction").fit(noisy.fragments)
+    assert auto.measure_ == "hybrid" and auto.n_loops_ > hand.n_loops_
+    assert auto.solution_.settings["measure_used"] == "hybrid"
+    assert auto.solution_.settings["pair_model"] == "shipped" and auto.solution_.settings["gap_used"] in (0, 1)
+    assert ari(noisy.source, auto.solution_.group) > ari(noisy.source, hand.solution_.group) + 0.1
+
+
+def test_hybrid_measure_groups_clean_photos_perfectly(demo):
+    from unshuffle.evaluation.metrics import ari
+
+    bag = FragmentSampler(demo, 5, 4, seed=3).sample(0)
+    sol = FragmentSolver(n_images=5, grid=4, measure="hybrid").solve(bag.fragments)
+    sol.validate(len(bag))
+    assert ari(bag.source, sol.group) == 1.0

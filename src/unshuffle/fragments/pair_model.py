@@ -19,6 +19,7 @@ architecture as JSON, so a shipped or downloaded model can never run code when i
 from __future__ import annotations
 
 import json
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -124,8 +125,10 @@ def save_pair_model(model: EdgePairModel, path: str | Path, meta: dict | None = 
     arrays = {f"w:{k}": v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     header = {"format": FORMAT, "arch": model.arch(), "meta": meta or {}}
     arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.chmod(tmp, 0o644)  # a model file is meant to be shared (mkstemp creates 0600)
 
 
 def load_pair_model(path: str | Path | None = None) -> EdgePairModel:

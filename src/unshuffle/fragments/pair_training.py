@@ -112,20 +112,20 @@ def _system(model, config: dict, lr: float, weight_decay: float, total_steps: in
             target = torch.arange(logits.shape[0], device=logits.device)
             loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
             top1 = (logits.argmax(1) == target).float().mean()
-            return loss, top1
+            return loss, top1, logits.shape[0]
 
         def training_step(self, batch: dict, batch_idx: int):
-            loss, top1 = self._step(batch)
+            loss, top1, n = self._step(batch)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"training loss is {loss.item()} at step {self.global_step}")
-            self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
-            self.log("train_top1", top1, on_epoch=True, sync_dist=True)
+            self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True, batch_size=n)
+            self.log("train_top1", top1, on_epoch=True, sync_dist=True, batch_size=n)
             return loss
 
         def validation_step(self, batch: dict, batch_idx: int) -> None:
-            loss, top1 = self._step(batch)
-            self.log("val_loss", loss, on_epoch=True, prog_bar=True, sync_dist=True)
-            self.log("val_top1", top1, on_epoch=True, prog_bar=True, sync_dist=True)
+            loss, top1, n = self._step(batch)
+            self.log("val_loss", loss, on_epoch=True, prog_bar=True, sync_dist=True, batch_size=n)
+            self.log("val_top1", top1, on_epoch=True, prog_bar=True, sync_dist=True, batch_size=n)
 
         def configure_optimizers(self):
             opt = torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=weight_decay)

@@ -10,6 +10,7 @@ import torch
 
 from unshuffle.errors import ConfigError
 from unshuffle.fragments import compatibility as compat
+from unshuffle.fragments import finishing
 from unshuffle.fragments.candidates import top_candidates
 from unshuffle.fragments.estimate import count_images, estimate_grid
 from unshuffle.fragments.loops import merge_loops, neighbour_table, rotated_down_table, square_loops
@@ -19,7 +20,10 @@ from unshuffle.fragments.refine import dense_scores, trim_and_fill
 from unshuffle.fragments.solution import Solution
 
 PLACERS = ("greedy", "buddies")
-MEASURES = (*compat.MEASURES, "learned", "hybrid")
+MEASURES = ("auto", *compat.MEASURES, "learned", "hybrid")
+AUTO_LEARNED_BELOW = 0.25  # measure="auto" adds the learned measure when the hand-made one closes
+# fewer 2x2 loops than this per piece (a complete 4x4 puzzle has 9 loops per 16 pieces; clean bags
+# reach ~0.38, noisy or compressed ones < 0.1), and keeps whichever setting closes the most loops
 GAP_CHOICES = (0, 1)  # gap="auto": touching neighbours or eroded borders, chosen by closed loops
 LOOP_K = 3  # partners per edge searched for 2x2 loops
 LOOP_MAX_SCORE = 0.99  # worst normalised edge score allowed in a merged loop
@@ -46,7 +50,9 @@ class FragmentSolver:
         grid: g (int) or (rows, cols) of each source image, or None to estimate it.
         rotations: True when fragments may be turned by unknown multiples of 90 degrees.
         seed: kept for reproducibility records; the algorithm is deterministic.
-        measure: edge dissimilarity: "mgc" (Gallagher), "prediction" (per-pixel extrapolation,
+        measure: edge dissimilarity: "auto" (default: "prediction", and when it closes few 2x2
+            loops also "hybrid", keeping the setting that closes the most loops: no labels), "mgc"
+            (Gallagher), "prediction" (per-pixel extrapolation,
             Mahalanobis), or "combined" (sum).
             "learned": the self-supervised edge pair model (``pair_model.py``); "hybrid":
             prediction plus learned, each divided by its median over random pairs
@@ -89,7 +95,7 @@ class FragmentSolver:
     """
 
     def __init__(self, n_images: int | None = None, grid: int | tuple[int, int] | None = None,
-                 rotations: bool = False, seed: int = 0, measure: str = "prediction", eps: float | str = "auto",
+                 rotations: bool = False, seed: int = 0, measure: str = "auto", eps: float | str = "auto",
                  k: int = 4, placer: str = "greedy", edge_max_score: float = 0.9, max_seam: float = 1.0, loops: bool = True,
                  count_max_cost: float = 3.0, count_min_share: float = 0.4, min_trust: float = 0.3,
                  chunk: int = 2048, pair_model=None, learned_weight: float = 1.0, gap: int | str = "auto"):
@@ -164,21 +170,14 @@ class FragmentSolver:
         pieces, owner, turn_of = self._pieces(fragments)
         rels = [compat.RIGHT] if self.rotations else [compat.RIGHT, compat.DOWN]
         lab = compat.rgb_to_lab(pieces)
-        options = self._options()
-        if len(options) > 1 and m > AUTO_EPS_SUBSET:  # large bag: choose eps/gap on a seeded subset
-            pick = np.random.default_rng(self.seed).choice(m, AUTO_EPS_SUBSET, replace=False)
-            sub = np.isin(owner, pick)
-            counts = [self._loops(self._candidates(self._features(lab[sub], pieces[sub], rels, e, g, {}), owner[sub]),
-                                  owner[sub])[0].shape[0] for e, g in options]
-            options = [options[int(np.argmax(counts))]]
+        stages = [self._options("prediction"), self._options("hybrid")] if self.measure == "auto" \
+            else [self._options(self.measure)]
         best, cache = None, {}
-        for eps, gap in options:
-            feats = self._features(lab, pieces, rels, eps, gap, cache)
-            cands = self._candidates(feats, owner)
-            loops, loop_score = self._loops(cands, owner)
-            if best is None or loops.shape[0] > best[0]:  # more closed loops = a sharper measure
-                best = (loops.shape[0], (eps, gap), feats, cands, loops, loop_score)
-        _, (self.eps_, self.gap_), feats, cands, loops, loop_score = best
+        for options in stages:
+            if best is not None and best[0] >= AUTO_LEARNED_BELOW * len(owner):
+                break  # the hand-made measure is sharp enough: skip the learned one
+            best = self._best_option(options, lab, pieces, rels, owner, cache, best)
+        self.n_loops_, (self.measure_, self.eps_, self.gap_), feats, cands, loops, loop_score = best
         edges = self._edge_table(cands, owner, turn_of, rels)
         scorer = PairScorer(feats, [(c.row_second, c.col_second) for c in cands], self.rotations)
         target = 1 if self.n_images is None else min(int(self.n_images), m)
@@ -189,7 +188,7 @@ class FragmentSolver:
             asm = self._confident(grid, loops, loop_score, edges, scorer, owner, turn_of, m, target)
         cells = grid[0] * grid[1]
         if self.placer == "buddies":
-            group = _union_groups(edges, m, self.n_images, self.edge_max_score, grid)
+            group = finishing.union_groups(edges, m, self.n_images, self.edge_max_score, grid)
             n_img = int(group.max()) + 1
             sol = Solution.grouping_only(group, self._settings(grid, n_img))
             sol.confidence = np.zeros(m)
@@ -203,14 +202,14 @@ class FragmentSolver:
             exhaustive_merge(asm, scorer, target=n_img)
             if asm.n_clusters > n_img:  # pieces cut off by missing neighbours: lift the frame
                 cluster_merge(asm, edges, scorer, target=n_img, frame=False, room=cells)
-            _force_merge(asm, n_img, _colour_stats(lab, owner), cells)
+            finishing.force_merge(asm, n_img, finishing.colour_stats(lab, owner), cells)
             # refill only complete bags: with fragments missing, free cells are legitimate holes
             if self.min_trust > 0 and len(owner) <= DENSE_MAX_PIECES and m >= n_img * cells:
                 tables = [dense_scores(q, key, c.row_second, c.col_second, owner)
                           for (q, key), c in zip(feats, cands, strict=True)]
                 trim_and_fill(asm, tables, self.rotations, self.min_trust)
             group, row, col, turn, shapes = asm.layout()
-            conf = _confidence(scorer, asm)
+            conf = finishing.confidence(scorer, asm)
             sol = Solution(group, row, col, turn, conf, shapes, self._settings(grid, n_img))
         self.n_images_, self.grid_, self.solution_ = n_img, grid, sol
         return self
@@ -221,7 +220,7 @@ class FragmentSolver:
 
     # ------------------------------------------------------------------ internals
     def _settings(self, grid: tuple[int, int], n_img: int) -> dict:
-        return {"method": "fragment-solver", "measure": self.measure, "eps": self.eps, "eps_used": self.eps_, "k": self.k,
+        return {"method": "fragment-solver", "measure": self.measure, "measure_used": self.measure_, "eps": self.eps, "eps_used": self.eps_, "k": self.k,
                 "gap": self.gap, "gap_used": self.gap_, "learned_weight": self.learned_weight,
                 "pair_model": self._model_name(),
                 "placer": self.placer, "edge_max_score": self.edge_max_score, "loops": self.loops, "max_seam": self.max_seam,
@@ -263,7 +262,7 @@ class FragmentSolver:
         tried = []
         for g in range(max(lo, 1), hi + 1):
             asm = self._confident((g, g), loops, loop_score, edges, scorer, owner, turn_of, m, target)
-            seams = scorer.placed_scores(_seams(asm))
+            seams = scorer.placed_scores(finishing.seams(asm))
             tried.append((int((seams <= GRID_GOOD_SEAM).sum()), g, asm))
         most = max(t[0] for t in tried)
         for good, g, asm in tried:
@@ -271,13 +270,31 @@ class FragmentSolver:
                 return (g, g), asm
         raise AssertionError("unreachable: the best grid always qualifies")
 
-    def _options(self) -> list[tuple[float | None, int | None]]:
-        """The (eps, gap) settings to try: eps only matters to hand-made measures, gap to learned ones."""
-        hand = self.measure != "learned"
-        learned = self.measure in ("learned", "hybrid")
+    def _options(self, measure: str) -> list[tuple[str, float | None, int | None]]:
+        """The (measure, eps, gap) settings to try: eps matters to hand-made measures, gap to learned ones."""
+        hand = measure != "learned"
+        learned = measure in ("learned", "hybrid")
         eps = (EPS_CHOICES if self.eps == "auto" else (float(self.eps),)) if hand else (None,)
         gaps = (GAP_CHOICES if self.gap == "auto" else (int(self.gap),)) if learned else (None,)
-        return [(e, g) for e in eps for g in gaps]
+        return [(measure, e, g) for e in eps for g in gaps]
+
+    def _best_option(self, options, lab, pieces, rels, owner, cache: dict, best=None):
+        """The setting closing the most 2x2 loops, as (loops, option, feats, cands, loops, loop_score);
+        ``best`` (from an earlier stage) is kept unless beaten. Large bags choose on a seeded subset."""
+        m = int(owner.max()) + 1
+        if len(options) > 1 and m > AUTO_EPS_SUBSET:
+            pick = np.random.default_rng(self.seed).choice(m, AUTO_EPS_SUBSET, replace=False)
+            sub = np.isin(owner, pick)
+            counts = [self._loops(self._candidates(self._features(lab[sub], pieces[sub], rels, opt, {}), owner[sub]),
+                                  owner[sub])[0].shape[0] for opt in options]
+            options = [options[int(np.argmax(counts))]]
+        for opt in options:
+            feats = self._features(lab, pieces, rels, opt, cache)
+            cands = self._candidates(feats, owner)
+            loops, loop_score = self._loops(cands, owner)
+            if best is None or loops.shape[0] > best[0]:  # more closed loops = a sharper measure
+                best = (loops.shape[0], opt, feats, cands, loops, loop_score)
+        return best
 
     def _model(self):
         """The EdgePairModel in use (loaded once per process for the shipped default)."""
@@ -288,29 +305,30 @@ class FragmentSolver:
         return _load_model(None if self.pair_model is None else str(self.pair_model))
 
     def _model_name(self) -> str | None:
-        if self.measure not in ("learned", "hybrid"):
+        if self.measure_ not in ("learned", "hybrid"):
             return None
         if self.pair_model is None:
             return "shipped"
         return str(self.pair_model) if isinstance(self.pair_model, (str, os.PathLike)) else "given"
 
-    def _features(self, lab, pieces, rels, eps, gap, cache: dict) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Query/key features of each relation for one (eps, gap) setting. lab: (P, s, s, 3) float32;
-        pieces: (P, s, s, 3) uint8; cache holds learned features per (gap, relation)."""
+    def _features(self, lab, pieces, rels, option, cache: dict) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Query/key features of each relation for one (measure, eps, gap) setting. lab: (P, s, s, 3)
+        float32; pieces: (P, s, s, 3) uint8; cache holds learned features per (gap, relation)."""
+        measure, eps, gap = option
         feats = []
         for rel in rels:
             parts = []
-            if self.measure != "learned":
+            if measure != "learned":
                 view = lab if rel == compat.RIGHT else lab.transpose(0, 2, 1, 3)
-                hand = "prediction" if self.measure == "hybrid" else self.measure
+                hand = "prediction" if measure == "hybrid" else measure
                 parts.append((*compat.edge_features(view, hand, eps), 1.0))
-            if self.measure in ("learned", "hybrid"):
+            if measure in ("learned", "hybrid"):
                 if (gap, rel) not in cache:
                     from unshuffle.fragments.pair_model import learned_features
 
                     view = pieces if rel == compat.RIGHT else pieces.transpose(0, 2, 1, 3)
                     cache[gap, rel] = learned_features(self._model(), view, gap)
-                weight = self.learned_weight if self.measure == "hybrid" else 1.0
+                weight = self.learned_weight if measure == "hybrid" else 1.0
                 parts.append((*cache[gap, rel], weight))
             feats.append(parts[0][:2] if len(parts) == 1 else compat.combine_features(parts, self.seed))
         return feats
@@ -342,103 +360,6 @@ def _load_model(path: str | None):
     from unshuffle.fragments.pair_model import load_pair_model
 
     return load_pair_model(path)
-
-
-def _union_groups(edges: np.ndarray, m: int, n_images: int | None, max_score: float,
-                  grid: tuple[int, int]) -> np.ndarray:
-    """Ablation grouper: union-find along edges in order, no geometry. With ``n_images`` given it
-    unites until that many groups remain; otherwise it unites along edges scoring at most
-    ``max_score`` and keeps the components (their count is the N estimate)."""
-    parent = np.arange(m)
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    n = m
-    target = 1 if n_images is None else n_images
-    for row in edges:
-        if n <= target or (n_images is None and row[0] > max_score):
-            break
-        a, b = find(int(row[1])), find(int(row[3]))
-        if a != b:
-            parent[max(a, b)] = min(a, b)
-            n -= 1
-    roots = np.array([find(x) for x in range(m)])
-    _, group = np.unique(roots, return_inverse=True)
-    return group.astype(np.int64)
-
-
-def _force_merge(asm: Assembler, target: int, colour: np.ndarray, cells: int) -> None:
-    """Last resort for clusters that share no seam with anything left (cut off by missing pieces):
-    join the smallest cluster to the cluster of most similar colour statistics that still has room
-    for it (any cluster if none has), in free cells of its frame when the guest fits there without
-    collision, else beside its canvas. colour: (M, D) float per-fragment colour statistics."""
-    while asm.n_clusters > target:
-        ids = sorted(asm.clusters, key=lambda h: (len(asm.clusters[h].pos), h))
-        guest_id = ids[0]
-        guest = asm.clusters[guest_id]
-        g_mean = colour[list(guest.pos)].mean(axis=0)
-        hosts = [h for h in ids[1:] if len(asm.clusters[h].pos) + len(guest.pos) <= cells] or ids[1:]
-        dist = [float(np.linalg.norm(colour[list(asm.clusters[h].pos)].mean(axis=0) - g_mean)) for h in hosts]
-        host_id = hosts[int(np.argmin(dist))]
-        host = asm.clusters[host_id]
-        grmin, grmax, gcmin, gcmax = guest.extent()
-        hrmin, hrmax, hcmin, hcmax = host.extent()
-        moved = None
-        for tr in range(hrmax - grmax - 2 * cells, hrmin - grmin + 2 * cells + 1):
-            for tc in range(hcmax - gcmax - 2 * cells, hcmin - gcmin + 2 * cells + 1):
-                cand = [(f, r + tr, c + tc, t) for f, (r, c, t) in guest.pos.items()]
-                if any((r, c) in host.cells for _, r, c, _ in cand):
-                    continue
-                if asm._fits(min(hrmin, grmin + tr), max(hrmax, grmax + tr), min(hcmin, gcmin + tc),
-                             max(hcmax, gcmax + tc)):
-                    moved = cand
-                    break
-            if moved is not None:
-                break
-        if moved is None:
-            moved = [(f, r - grmin + hrmin, c - gcmin + hcmax + 1, t) for f, (r, c, t) in guest.pos.items()]
-        asm.apply(host_id, guest_id, moved, quality=0.0)
-
-
-def _colour_stats(lab: np.ndarray, owner: np.ndarray) -> np.ndarray:
-    """(M, 6) mean and std of L, a, b per fragment. lab: (P, s, s, 3) pieces; owner: (P,)."""
-    first = np.unique(owner, return_index=True)[1]
-    x = lab[first].reshape(first.shape[0], -1, 3)
-    return np.concatenate([x.mean(axis=1), x.std(axis=1)], axis=1)
-
-
-def _seams(asm: Assembler) -> list[tuple[int, int, int, int, bool]]:
-    """Every placed adjacency (f, turn_f, g, turn_g, vertical), g right of or below f."""
-    pairs = []
-    for cl in asm.clusters.values():
-        for f, (r, c, t) in cl.pos.items():
-            for dr, dc in ((0, 1), (1, 0)):
-                nb = cl.cells.get((r + dr, c + dc))
-                if nb is not None:
-                    pairs.append((f, t, nb, cl.pos[nb][2], dr == 1))
-    return pairs
-
-
-def _confidence(scorer: PairScorer, asm: Assembler) -> np.ndarray:
-    """(M,) confidence in [0, 1]: seam evidence times merge-path trust.
-
-    Each adjacency scores ``1 / (1 + d / second_best)``; a fragment takes its best adjacency (one
-    with no neighbour scores 0). This is multiplied by ``asm.trust``, the weakest merge that moved
-    the fragment (a part joined by a doubtful merge is misplaced as a block even when its inner
-    seams are perfect).
-    """
-    pairs = _seams(asm)
-    conf = np.zeros(len(asm.owner))
-    if pairs:
-        v = 1.0 / (1.0 + scorer.placed_scores(pairs))
-        p = np.array(pairs, dtype=np.int64)
-        np.maximum.at(conf, p[:, 0], v)
-        np.maximum.at(conf, p[:, 2], v)
-    return np.clip(conf * asm.trust, 0.0, 1.0)
 
 
 __all__ = ["FragmentSolver", "MEASURES", "PLACERS"]

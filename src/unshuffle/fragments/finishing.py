@@ -1,0 +1,105 @@
+"""Last steps of the solver: forced joins of cut-off clusters, the buddies ablation, seams and confidence."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from unshuffle.fragments.merging import PairScorer
+from unshuffle.fragments.placement import Assembler
+
+
+def union_groups(edges: np.ndarray, m: int, n_images: int | None, max_score: float,
+                  grid: tuple[int, int]) -> np.ndarray:
+    """Ablation grouper: union-find along edges in order, no geometry. With ``n_images`` given it
+    unites until that many groups remain; otherwise it unites along edges scoring at most
+    ``max_score`` and keeps the components (their count is the N estimate)."""
+    parent = np.arange(m)
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    n = m
+    target = 1 if n_images is None else n_images
+    for row in edges:
+        if n <= target or (n_images is None and row[0] > max_score):
+            break
+        a, b = find(int(row[1])), find(int(row[3]))
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+            n -= 1
+    roots = np.array([find(x) for x in range(m)])
+    _, group = np.unique(roots, return_inverse=True)
+    return group.astype(np.int64)
+
+
+def force_merge(asm: Assembler, target: int, colour: np.ndarray, cells: int) -> None:
+    """Last resort for clusters that share no seam with anything left (cut off by missing pieces):
+    join the smallest cluster to the cluster of most similar colour statistics that still has room
+    for it (any cluster if none has), in free cells of its frame when the guest fits there without
+    collision, else beside its canvas. colour: (M, D) float per-fragment colour statistics."""
+    while asm.n_clusters > target:
+        ids = sorted(asm.clusters, key=lambda h: (len(asm.clusters[h].pos), h))
+        guest_id = ids[0]
+        guest = asm.clusters[guest_id]
+        g_mean = colour[list(guest.pos)].mean(axis=0)
+        hosts = [h for h in ids[1:] if len(asm.clusters[h].pos) + len(guest.pos) <= cells] or ids[1:]
+        dist = [float(np.linalg.norm(colour[list(asm.clusters[h].pos)].mean(axis=0) - g_mean)) for h in hosts]
+        host_id = hosts[int(np.argmin(dist))]
+        host = asm.clusters[host_id]
+        grmin, grmax, gcmin, gcmax = guest.extent()
+        hrmin, hrmax, hcmin, hcmax = host.extent()
+        moved = None
+        for tr in range(hrmax - grmax - 2 * cells, hrmin - grmin + 2 * cells + 1):
+            for tc in range(hcmax - gcmax - 2 * cells, hcmin - gcmin + 2 * cells + 1):
+                cand = [(f, r + tr, c + tc, t) for f, (r, c, t) in guest.pos.items()]
+                if any((r, c) in host.cells for _, r, c, _ in cand):
+                    continue
+                if asm._fits(min(hrmin, grmin + tr), max(hrmax, grmax + tr), min(hcmin, gcmin + tc),
+                             max(hcmax, gcmax + tc)):
+                    moved = cand
+                    break
+            if moved is not None:
+                break
+        if moved is None:
+            moved = [(f, r - grmin + hrmin, c - gcmin + hcmax + 1, t) for f, (r, c, t) in guest.pos.items()]
+        asm.apply(host_id, guest_id, moved, quality=0.0)
+
+
+def colour_stats(lab: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """(M, 6) mean and std of L, a, b per fragment. lab: (P, s, s, 3) pieces; owner: (P,)."""
+    first = np.unique(owner, return_index=True)[1]
+    x = lab[first].reshape(first.shape[0], -1, 3)
+    return np.concatenate([x.mean(axis=1), x.std(axis=1)], axis=1)
+
+
+def seams(asm: Assembler) -> list[tuple[int, int, int, int, bool]]:
+    """Every placed adjacency (f, turn_f, g, turn_g, vertical), g right of or below f."""
+    pairs = []
+    for cl in asm.clusters.values():
+        for f, (r, c, t) in cl.pos.items():
+            for dr, dc in ((0, 1), (1, 0)):
+                nb = cl.cells.get((r + dr, c + dc))
+                if nb is not None:
+                    pairs.append((f, t, nb, cl.pos[nb][2], dr == 1))
+    return pairs
+
+
+def confidence(scorer: PairScorer, asm: Assembler) -> np.ndarray:
+    """(M,) confidence in [0, 1]: seam evidence times merge-path trust.
+
+    Each adjacency scores ``1 / (1 + d / second_best)``; a fragment takes its best adjacency (one
+    with no neighbour scores 0). This is multiplied by ``asm.trust``, the weakest merge that moved
+    the fragment (a part joined by a doubtful merge is misplaced as a block even when its inner
+    seams are perfect).
+    """
+    pairs = seams(asm)
+    conf = np.zeros(len(asm.owner))
+    if pairs:
+        v = 1.0 / (1.0 + scorer.placed_scores(pairs))
+        p = np.array(pairs, dtype=np.int64)
+        np.maximum.at(conf, p[:, 0], v)
+        np.maximum.at(conf, p[:, 2], v)
+    return np.clip(conf * asm.trust, 0.0, 1.0)
