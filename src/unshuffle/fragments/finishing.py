@@ -54,11 +54,11 @@ def force_merge(asm: Assembler, target: int, colour: np.ndarray, cells: int) -> 
         moved = None
         for tr in range(hrmax - grmax - 2 * cells, hrmin - grmin + 2 * cells + 1):
             for tc in range(hcmax - gcmax - 2 * cells, hcmin - gcmin + 2 * cells + 1):
+                if not asm._fits(min(hrmin, grmin + tr), max(hrmax, grmax + tr), min(hcmin, gcmin + tc),
+                                 max(hcmax, gcmax + tc)):
+                    continue  # the cheap frame test first: most shifts fail it
                 cand = [(f, r + tr, c + tc, t) for f, (r, c, t) in guest.pos.items()]
-                if any((r, c) in host.cells for _, r, c, _ in cand):
-                    continue
-                if asm._fits(min(hrmin, grmin + tr), max(hrmax, grmax + tr), min(hcmin, gcmin + tc),
-                             max(hcmax, gcmax + tc)):
+                if not any((r, c) in host.cells for _, r, c, _ in cand):
                     moved = cand
                     break
             if moved is not None:
