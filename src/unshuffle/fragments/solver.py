@@ -6,7 +6,6 @@ import functools
 import os
 
 import numpy as np
-import torch
 
 from unshuffle.errors import ConfigError
 from unshuffle.fragments import compatibility as compat
@@ -335,7 +334,7 @@ class FragmentSolver:
 
     def _candidates(self, feats, owner: np.ndarray) -> list:
         """Top-k candidates of each relation from its query/key features."""
-        dtype = torch.float64 if len(owner) <= FLOAT64_MAX_PIECES else torch.float32
+        dtype = np.float64 if len(owner) <= FLOAT64_MAX_PIECES else np.float32
         return [top_candidates(q, key, owner, k=self.k, chunk=self.chunk, dtype=dtype) for q, key in feats]
 
     def _loops(self, cands, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
