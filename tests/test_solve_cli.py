@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import tarfile
 import zipfile
 
@@ -280,3 +282,28 @@ def test_grouping_only_solution_folder_and_mode_conversion(tmp_path):
     assert files == ["a.png", "b.png"] and not back.placed and back.shapes == []
     sheet = np.asarray(Image.open(out / "group_000.png"))  # unplaced: tiled in order, 2 columns
     assert sheet.shape == (4, 8, 3) and np.array_equal(sheet[:, 4:], folder.fragments[1])
+
+
+# runs ``python -m unshuffle.cli.main ARGS`` and reports at exit whether torch was ever imported
+SOLVE_PROBE = """
+import atexit, runpy, sys
+atexit.register(lambda: print("TORCH=" + str("torch" in sys.modules)))
+sys.argv = ["unshuffle", *sys.argv[1:]]
+runpy.run_module("unshuffle.cli.main", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_solve_cli_on_a_clean_bag_does_not_import_torch(smooth_images, tmp_path):
+    """Clean bags never use the learned edge measure, so ``fragments solve`` starts without torch."""
+    from unshuffle.cli.main import main
+
+    np.savez(tmp_path / "images.npz", images=smooth_images[:5])
+    assert main(["fragments", "cut", str(tmp_path / "images.npz"), "--out", str(tmp_path / "bag"),
+                 "--images-per-sample", "3", "--grid", "4"]) == 0
+    (tmp_path / "probe.py").write_text(SOLVE_PROBE)
+    out = subprocess.run([sys.executable, str(tmp_path / "probe.py"), "fragments", "solve", str(tmp_path / "bag"),
+                          "--out", str(tmp_path / "sol")], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "TORCH=False" in out.stdout, out.stdout + out.stderr
+    files, solution = read_solution_folder(tmp_path / "sol")
+    assert files == read_fragment_folder(tmp_path / "bag").files and solution.placed

@@ -10,6 +10,7 @@ not depend on the block size.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -66,7 +67,7 @@ def _smallest(d: np.ndarray, n: int, axis: int) -> tuple[np.ndarray, np.ndarray]
     if n <= 0:
         return np.zeros((lanes, 0), dtype=d.dtype), np.zeros((lanes, 0), dtype=np.int64)
     edges = (np.arange(n + 1) * size) // n
-    t = np.max([_span(d, a, b, axis).min(axis=axis) for a, b in zip(edges[:-1], edges[1:])], axis=0)
+    t = np.max([_span(d, a, b, axis).min(axis=axis) for a, b in pairwise(edges.tolist())], axis=0)
     mask = d <= (t[:, None] if axis == 1 else t[None, :])
     heavy = np.flatnonzero(np.count_nonzero(mask, axis=axis) > 4 * n + 64)
     if heavy.size:
