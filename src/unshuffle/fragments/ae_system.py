@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 
 from unshuffle.fragments.autoencoder import FragmentAutoencoder
-from unshuffle.runs.checkpoints import rng_state, set_rng_state
+from unshuffle.runs.checkpoints import RunStateHooks
 
 
-class AutoencoderSystem(L.LightningModule):
+class AutoencoderSystem(RunStateHooks, L.LightningModule):
     """Trains ``model`` to reconstruct fragments; logs ``train_loss`` and ``val_loss`` (MSE).
 
     Checkpoints carry, besides Lightning's weights/optimiser/counters, the resolved ``config`` (with
@@ -58,11 +58,3 @@ class AutoencoderSystem(L.LightningModule):
             out = Path(self.record_dir)
             out.mkdir(parents=True, exist_ok=True)
             (out / f"rank{self.global_rank}.json").write_text(json.dumps(sorted(self._drawn)))
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["config"] = self.config
-        checkpoint["rng_states"] = rng_state()
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        if "rng_states" in checkpoint:
-            set_rng_state(checkpoint["rng_states"])

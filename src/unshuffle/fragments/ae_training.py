@@ -145,11 +145,7 @@ def train_autoencoder(cfg: AutoencoderTrainConfig, callbacks: list | None = None
     # ---- config and derived values
     cfg.validate()
     run_path = Path(cfg.output_dir)
-    ckpt_path = None
-    if cfg.resume is not None:
-        ckpt_path = str(RunDir(run_path).last_checkpoint) if cfg.resume == "last" else cfg.resume
-        if not Path(ckpt_path).is_file():
-            raise ConfigError(f"resume: checkpoint {ckpt_path} not found")
+    ckpt_path = RunDir(run_path).resume_checkpoint(cfg.resume)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     # ---- data

@@ -97,9 +97,9 @@ def _system(model, config: dict, lr: float, weight_decay: float, total_steps: in
     import torch
     import torch.nn.functional as F
 
-    from unshuffle.runs.checkpoints import rng_state, set_rng_state
+    from unshuffle.runs.checkpoints import RunStateHooks
 
-    class PairSystem(L.LightningModule):
+    class PairSystem(RunStateHooks, L.LightningModule):
         """Symmetric InfoNCE over the (B, B) logits of left edges against right edges."""
 
         def __init__(self):
@@ -139,14 +139,6 @@ def _system(model, config: dict, lr: float, weight_decay: float, total_steps: in
 
             sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-        def on_save_checkpoint(self, checkpoint: dict) -> None:
-            checkpoint["config"] = self.config
-            checkpoint["rng_states"] = rng_state()
-
-        def on_load_checkpoint(self, checkpoint: dict) -> None:
-            if "rng_states" in checkpoint:
-                set_rng_state(checkpoint["rng_states"])
 
     return PairSystem()
 
@@ -198,11 +190,7 @@ def train_pair_model(cfg: PairTrainConfig, callbacks: list | None = None) -> dic
 
     cfg.validate()
     run_path = Path(cfg.output_dir)
-    ckpt_path = None
-    if cfg.resume is not None:
-        ckpt_path = str(RunDir(run_path).last_checkpoint) if cfg.resume == "last" else cfg.resume
-        if not Path(ckpt_path).is_file():
-            raise ConfigError(f"resume: checkpoint {ckpt_path} not found")
+    ckpt_path = RunDir(run_path).resume_checkpoint(cfg.resume)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     train, val = load_pool(cfg)
     model = EdgePairModel(cfg.width, cfg.dim, cfg.band, cfg.fragment_size)

@@ -80,6 +80,21 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class RunStateHooks:
+    """LightningModule mixin: checkpoints also carry ``self.config`` and the RNG states, which are
+    restored on load (list it before ``L.LightningModule`` in the bases)."""
+
+    config: dict
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["config"] = self.config
+        checkpoint["rng_states"] = rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "rng_states" in checkpoint:
+            set_rng_state(checkpoint["rng_states"])
+
+
 def _atomic_checkpoint_io() -> type:
     """Build :class:`AtomicCheckpointIO` on first use, so importing this module does not import Lightning
     (a process that only saves or loads checkpoints, such as a writer killed in the atomicity test,

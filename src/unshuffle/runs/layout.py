@@ -65,6 +65,18 @@ class RunDir:
     def tensorboard(self) -> Path:
         return self.path / "tensorboard"
 
+    def resume_checkpoint(self, resume: str | None) -> str | None:
+        """The checkpoint a ``--resume`` value names: None (fresh run), "last" (this run's
+        last.ckpt) or a path; a ConfigError says when that file does not exist."""
+        if resume is None:
+            return None
+        path = str(self.last_checkpoint) if resume == "last" else resume
+        if not Path(path).is_file():
+            from unshuffle.errors import ConfigError
+
+            raise ConfigError(f"resume: checkpoint {path} not found")
+        return path
+
     def read_config(self) -> dict:
         """The saved config.json; a CheckpointError names the file when it is missing or broken."""
         try:
