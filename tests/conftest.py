@@ -20,3 +20,40 @@ def smooth_images() -> np.ndarray:
 
     imgs = zoom(coarse, (1, 64 / 5, 64 / 5, 1), order=3)
     return np.clip(imgs, 0, 255).astype(np.uint8)
+
+
+COLOUR_GRID_BACKBONE = '''"""Test backbone: mean colour of a 4x4 grid of cells, (B, 3, 32, 32) -> (B, 48); no weights."""
+import pathlib
+
+from torch import nn
+
+{marker_line}
+
+
+class ColourGrid(nn.Module):
+    image_size = 32
+    resize_size = 32
+    feature_dim = 48
+
+    def forward(self, x):
+        return nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
+
+
+def make():
+    return ColourGrid()
+'''
+
+
+@pytest.fixture
+def write_backbone():
+    """Writer of an importable custom-backbone module ``FOLDER/MODULE.py`` (factory ``make``); with
+    ``marker`` the module writes that file when imported, which proves whether it ran."""
+
+    def write(folder, module: str, marker=None):
+        line = f"pathlib.Path({str(marker)!r}).write_text('imported')" if marker is not None else ""
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{module}.py"
+        path.write_text(COLOUR_GRID_BACKBONE.format(marker_line=line))
+        return path
+
+    return write

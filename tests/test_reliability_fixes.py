@@ -145,32 +145,14 @@ def test_good_temi_heads_file_loads(tmp_path):
 
 # ---------------------------------------------------------------- custom backbones named by a run folder
 
-FACTORY = """
-    import pathlib, torch
-    from torch import nn
-    pathlib.Path({marker!r}).write_text("imported")
-
-    class ColourGrid(nn.Module):
-        image_size = 32
-        resize_size = 32
-        feature_dim = 48
-        def forward(self, x):
-            return nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
-
-    def make():
-        return ColourGrid()
-"""
-
-
 @pytest.fixture
-def hostile_run(tmp_path):
+def hostile_run(tmp_path, write_backbone):
     """A run folder whose model.pt names ``rf_factory_mod:make``, the module (writes a marker when
     imported), and a folder of 4 images."""
     from unshuffle.features.backbones import IMAGENET_MEAN, IMAGENET_STD, BackboneSpec
 
     marker = tmp_path / "imported"
-    (tmp_path / "mods").mkdir()
-    (tmp_path / "mods" / "rf_factory_mod.py").write_text(textwrap.dedent(FACTORY.format(marker=str(marker))))
+    write_backbone(tmp_path / "mods", "rf_factory_mod", marker)
     spec = BackboneSpec("rf_factory_mod:make", "custom", "rf_factory_mod:make", 32, 32, IMAGENET_MEAN,
                         IMAGENET_STD, 48, "bicubic", "custom")
     run = _heads_file(tmp_path / "run", record={"backbone": spec.to_dict()})

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -18,35 +17,19 @@ from unshuffle.clustering.pipeline import evaluate_run, train_on_images
 from unshuffle.errors import ConfigError, UnsafeFileError
 
 MOD = "trust_temi_backbone"
-FACTORY = """
-    import pathlib
-    from torch import nn
-    pathlib.Path({marker!r}).write_text("imported")
-
-    class ColourGrid(nn.Module):
-        image_size = 32
-        resize_size = 32
-        feature_dim = 48
-        def forward(self, x):
-            return nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
-
-    def make():
-        return ColourGrid()
-"""
 TINY = ["clusters=2", "head.n_heads=2", "head.hidden_dim=8", "head.bottleneck_dim=4", "optim.epochs=2",
         "optim.batch_size=8", "optim.warmup_epochs=1", "loss.teacher_temp_warmup_epochs=1", "knn=3",
         "checkpoint_every=2", "accelerator=cpu"]
 
 
 @pytest.fixture
-def trained(tmp_path, monkeypatch):
+def trained(tmp_path, monkeypatch, write_backbone):
     """A finished run on 12 images with the custom backbone MOD:make, its feature cache deleted and
     the module forgotten: (run folder, images, marker file written when the module is imported)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     marker = tmp_path / "imported"
-    (tmp_path / "mods").mkdir()
-    (tmp_path / "mods" / f"{MOD}.py").write_text(textwrap.dedent(FACTORY.format(marker=str(marker))))
+    write_backbone(tmp_path / "mods", MOD, marker)
     monkeypatch.syspath_prepend(str(tmp_path / "mods"))
     rng = np.random.default_rng(0)
     for c, name in enumerate(["red", "blue"]):

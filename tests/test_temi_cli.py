@@ -17,22 +17,6 @@ from PIL import Image
 
 from unshuffle.cli.main import main
 
-BACKBONE = """
-    import torch
-    from torch import nn
-
-    class ColourGrid(nn.Module):
-        '''Mean colour of a 4x4 grid of cells: (B, 3, 32, 32) -> (B, 48); no weights.'''
-        image_size = 32
-        resize_size = 32
-        feature_dim = 48
-        def forward(self, x):
-            return nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
-
-    def make():
-        return ColourGrid()
-"""
-
 TINY = ["head.n_heads=2", "head.hidden_dim=16", "head.bottleneck_dim=8", "optim.epochs=4", "optim.batch_size=32",
         "optim.warmup_epochs=1", "loss.teacher_temp_warmup_epochs=1", "knn=4", "checkpoint_every=2",
         "accelerator=cpu"]
@@ -47,10 +31,9 @@ def _one_thread():
 
 
 @pytest.fixture
-def image_folder(tmp_path, monkeypatch):
+def image_folder(tmp_path, monkeypatch, write_backbone):
     """48 images in 3 class folders (red-ish, green-ish, blue-ish with noise) and the backbone module."""
-    (tmp_path / "mods").mkdir()
-    (tmp_path / "mods" / "tiny_temi_backbone.py").write_text(textwrap.dedent(BACKBONE))
+    write_backbone(tmp_path / "mods", "tiny_temi_backbone")
     monkeypatch.syspath_prepend(str(tmp_path / "mods"))
     rng = np.random.default_rng(0)
     root = tmp_path / "imgs"
