@@ -314,23 +314,26 @@ class FragmentSolver:
 
     def _features(self, lab, pieces, rels, option, cache: dict) -> list[tuple[np.ndarray, np.ndarray]]:
         """Query/key features of each relation for one (measure, eps, gap) setting. lab: (P, s, s, 3)
-        float32; pieces: (P, s, s, 3) uint8; cache holds learned features per (gap, relation)."""
+        float32; pieces: (P, s, s, 3) uint8; ``cache`` keeps each relation's hand-made features per
+        (measure, eps) and learned features per gap, so "auto" computes none of them twice."""
         measure, eps, gap = option
         feats = []
         for rel in rels:
             parts = []
             if measure != "learned":
-                view = lab if rel == compat.RIGHT else lab.transpose(0, 2, 1, 3)
                 hand = "prediction" if measure == "hybrid" else measure
-                parts.append((*compat.edge_features(view, hand, eps), 1.0))
+                if (hand, eps, rel) not in cache:
+                    view = lab if rel == compat.RIGHT else lab.transpose(0, 2, 1, 3)
+                    cache[hand, eps, rel] = compat.edge_features(view, hand, eps)
+                parts.append((*cache[hand, eps, rel], 1.0))
             if measure in ("learned", "hybrid"):
-                if (gap, rel) not in cache:
+                if ("learned", gap, rel) not in cache:
                     from unshuffle.fragments.pair_model import learned_features
 
                     view = pieces if rel == compat.RIGHT else pieces.transpose(0, 2, 1, 3)
-                    cache[gap, rel] = learned_features(self._model(), view, gap)
+                    cache["learned", gap, rel] = learned_features(self._model(), view, gap)
                 weight = self.learned_weight if measure == "hybrid" else 1.0
-                parts.append((*cache[gap, rel], weight))
+                parts.append((*cache["learned", gap, rel], weight))
             feats.append(parts[0][:2] if len(parts) == 1 else compat.combine_features(parts, self.seed))
         return feats
 
