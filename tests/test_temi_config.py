@@ -8,7 +8,9 @@ import pytest
 
 from unshuffle.clustering.config import (
     PRESETS,
+    OptimConfig,
     TemiConfig,
+    batch_for,
     config_from_dict,
     load_config,
     neighbours_for,
@@ -82,3 +84,14 @@ def test_auto_neighbour_count_reads_only_sizes():
     assert neighbours_for(0, 100, 50) == 5  # never below 5 ...
     assert neighbours_for(0, 4, 2) == 3  # ... nor N - 1
     assert neighbours_for(20, 10_000, 200) == 20  # an explicit count wins
+
+
+def test_batch_shrinks_on_small_collections_only():
+    ref = OptimConfig()  # batch 1024, at least 100 steps per epoch
+    assert batch_for(ref, 1_281_167) == (1024, 4.0)  # ImageNet: the reference recipe untouched
+    assert batch_for(ref, 50_000) == (256, 4.0)  # 196 steps; 512 would give 98
+    assert batch_for(ref, 10_000) == (64, 4.0)  # 157 steps; per-step rate of the configured batch kept
+    assert batch_for(ref, 2_000) == (64, 4.0)  # never below 64 ...
+    assert batch_for(OptimConfig(batch_size=40), 200) == (40, 40 / 256)  # ... nor above what was asked
+    assert batch_for(OptimConfig(min_steps_per_epoch=0), 10_000) == (1024, 4.0)  # 0 turns the rule off
+    assert batch_for(ref, 500) == (125, 500 / 256)  # a batch larger than the data is first cut to it

@@ -14,6 +14,7 @@ import torch
 
 from unshuffle.clustering.config import (
     TemiConfig,
+    batch_for,
     config_from_dict,
     flatten_settings,
     neighbours_for,
@@ -126,6 +127,8 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
     ckpt_path = None
     if resume:
         saved = RunDir(run_dir).read_config()["config"]
+        # runs made before optim.min_steps_per_epoch existed trained with the configured batch
+        saved["temi"].setdefault("optim", {}).setdefault("min_steps_per_epoch", 0)
         saved_cfg = config_from_dict(saved["temi"])
         if cfg is not None and cfg != saved_cfg:
             diff = {k for k, v in flatten_settings(cfg.to_dict()).items() if flatten_settings(saved["temi"]).get(k) != v}
@@ -143,9 +146,8 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
 
     # ============ derived values and device ============
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    batch_size = min(cfg.optim.batch_size, feats.shape[0])
+    batch_size, scale = batch_for(cfg.optim, feats.shape[0])  # small collections: smaller batch, more steps
     steps_per_epoch = math.ceil(feats.shape[0] / batch_size)
-    scale = batch_size / 256  # linear scaling rule of the reference code
 
     # ============ data ============
     loader = NeighbourPairBatches(feats, nbrs, knn, batch_size, cfg.seed)
