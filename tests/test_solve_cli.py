@@ -293,11 +293,13 @@ runpy.run_module("unshuffle.cli.main", run_name="__main__", alter_sys=True)
 """
 
 
-def test_solve_cli_on_a_clean_bag_does_not_import_torch(smooth_images, tmp_path):
-    """Clean bags never use the learned edge measure, so ``fragments solve`` starts without torch."""
+def test_solve_cli_on_a_clean_bag_does_not_import_torch(tmp_path):
+    """Clean photo bags never use the learned edge measure, so ``fragments solve`` starts without torch.
+    (Photos, not the spline-smoothed test images: their image borders read as per-fragment JPEG.)"""
     from unshuffle.cli.main import main
+    from unshuffle.data.embedded import demo_images
 
-    np.savez(tmp_path / "images.npz", images=smooth_images[:5])
+    np.savez(tmp_path / "images.npz", images=demo_images(64).images(np.arange(5)))
     assert main(["fragments", "cut", str(tmp_path / "images.npz"), "--out", str(tmp_path / "bag"),
                  "--images-per-sample", "3", "--grid", "4"]) == 0
     (tmp_path / "probe.py").write_text(SOLVE_PROBE)

@@ -168,10 +168,16 @@ def test_auto_measure_adds_the_learned_one_only_when_hand_made_edges_are_weak(de
     bag = FragmentSampler(demo, 5, 4, seed=3).sample(0)
     clean = FragmentSolver(n_images=5, grid=4).fit(bag.fragments)
     assert clean.measure_ == "prediction" and clean.gap_ is None  # sharp edges: learned model skipped
+    assert not clean.damage_["noise"] and not clean.damage_["jpeg"]
     noisy = apply_damage(bag, parse_condition("noise=12+jpeg=60"), seed=0, index=0)
     auto = FragmentSolver(n_images=5, grid=4).fit(noisy.fragments)
     hand = FragmentSolver(n_images=5, grid=4, measure="prediction").fit(noisy.fragments)
     assert auto.measure_ == "hybrid" and auto.n_loops_ > hand.n_loops_
+    assert auto.damage_["jpeg"] and auto.solution_.settings["damage"] == auto.damage_  # found, recorded
+    jpeg = apply_damage(bag, parse_condition("jpeg=75"), seed=0, index=0).fragments
+    seen = FragmentSolver(n_images=5, grid=4).fit(jpeg)
+    blind = FragmentSolver(n_images=5, grid=4, damage_check=False).fit(jpeg)
+    assert seen.damage_["jpeg"] and seen.measure_ == "hybrid" and blind.damage_ is None
     assert auto.solution_.settings["measure_used"] == "hybrid"
     assert auto.solution_.settings["pair_model"] == "shipped" and auto.solution_.settings["gap_used"] in (0, 1)
     assert ari(noisy.source, auto.solution_.group) > ari(noisy.source, hand.solution_.group) + 0.1

@@ -15,6 +15,7 @@ from unshuffle.fragments.estimate import count_images, estimate_grid
 from unshuffle.fragments.loops import merge_loops, neighbour_table, rotated_down_table, square_loops
 from unshuffle.fragments.merging import PairScorer, cluster_merge, exhaustive_merge
 from unshuffle.fragments.placement import Assembler, greedy_merge
+from unshuffle.fragments.quality import detect_damage
 from unshuffle.fragments.refine import dense_scores, trim_and_fill
 from unshuffle.fragments.solution import Solution
 
@@ -25,6 +26,8 @@ AUTO_LEARNED_BELOW = 0.15  # measure="auto" adds the learned measure when the ha
 # 4x4 puzzle has 9 loops per 16 pieces; on Tiny-ImageNet *train* bags the hand-made measure closes
 # ~0.38 per piece when clean, ~0.20 with 20% missing (where it beats the hybrid), < 0.1 under noise
 # sigma 8, JPEG q75 or eroded borders (where the hybrid wins)
+DAMAGED_MEASURES = ("hybrid",)  # measure="auto" goes straight to these when ``quality.detect_damage``
+# finds noise or per-fragment JPEG (loops alone kept some such bags on the hand-made measure)
 GAP_CHOICES = (0, 1)  # gap="auto": touching neighbours or eroded borders, chosen by closed loops
 LOOP_K = 3  # partners per edge searched for 2x2 loops
 LOOP_MAX_SCORE = 0.99  # worst normalised edge score allowed in a merged loop
@@ -51,7 +54,8 @@ class FragmentSolver:
         grid: g (int) or (rows, cols) of each source image, or None to estimate it.
         rotations: True when fragments may be turned by unknown multiples of 90 degrees.
         seed: kept for reproducibility records; the algorithm is deterministic.
-        measure: edge dissimilarity: "auto" (default: "prediction", and when it closes few 2x2
+        measure: edge dissimilarity: "auto" (default: "hybrid" when ``damage_check`` finds noise or
+            per-fragment JPEG in the bag, else "prediction", and when it closes few 2x2
             loops also "hybrid", keeping the setting that closes the most loops: no labels), "mgc"
             (Gallagher), "prediction" (per-pixel extrapolation,
             Mahalanobis), or "combined" (sum).
@@ -99,7 +103,8 @@ class FragmentSolver:
                  rotations: bool = False, seed: int = 0, measure: str = "auto", eps: float | str = "auto",
                  k: int = 4, placer: str = "greedy", edge_max_score: float = 0.9, max_seam: float = 1.0, loops: bool = True,
                  count_max_cost: float = 3.0, count_min_share: float = 0.4, min_trust: float = 0.3,
-                 chunk: int = 2048, pair_model=None, learned_weight: float = 1.0, gap: int | str = "auto"):
+                 chunk: int = 2048, pair_model=None, learned_weight: float = 1.0, gap: int | str = "auto",
+                 damage_check: bool = True):
         self.n_images = n_images
         self.grid = grid
         self.rotations = rotations
@@ -118,6 +123,7 @@ class FragmentSolver:
         self.pair_model = pair_model
         self.learned_weight = learned_weight
         self.gap = gap
+        self.damage_check = damage_check
 
     # ------------------------------------------------------------------ validation
     def _validate(self, fragments: np.ndarray) -> None:
@@ -171,9 +177,8 @@ class FragmentSolver:
         pieces, owner, turn_of = self._pieces(fragments)
         rels = [compat.RIGHT] if self.rotations else [compat.RIGHT, compat.DOWN]
         lab = compat.rgb_to_lab(pieces)
-        stages = [self._options("prediction"), self._options("hybrid")] if self.measure == "auto" \
-            else [self._options(self.measure)]
         best, cache = None, {}
+        stages = self._stages(fragments)
         for options in stages:
             if best is not None and best[0] >= AUTO_LEARNED_BELOW * len(owner):
                 break  # the hand-made measure is sharp enough: skip the learned one
@@ -222,7 +227,7 @@ class FragmentSolver:
     # ------------------------------------------------------------------ internals
     def _settings(self, grid: tuple[int, int], n_img: int) -> dict:
         return {"method": "fragment-solver", "measure": self.measure, "measure_used": self.measure_, "eps": self.eps, "eps_used": self.eps_, "k": self.k,
-                "gap": self.gap, "gap_used": self.gap_, "learned_weight": self.learned_weight,
+                "gap": self.gap, "gap_used": self.gap_, "damage_check": self.damage_check, "damage": self.damage_, "learned_weight": self.learned_weight,
                 "pair_model": self._model_name(),
                 "placer": self.placer, "edge_max_score": self.edge_max_score, "loops": self.loops, "max_seam": self.max_seam,
                 "count_max_cost": self.count_max_cost, "count_min_share": self.count_min_share,
@@ -270,6 +275,15 @@ class FragmentSolver:
             if good >= most - GRID_SEAM_SLACK * m:
                 return (g, g), asm
         raise AssertionError("unreachable: the best grid always qualifies")
+
+    def _stages(self, fragments: np.ndarray) -> list[list[tuple[str, float | None, int | None]]]:
+        """Option lists tried in turn (the next only while loops stay few); sets ``damage_``."""
+        self.damage_ = detect_damage(fragments) if self.measure == "auto" and self.damage_check else None
+        if self.measure != "auto":
+            return [self._options(self.measure)]
+        if self.damage_ is not None and (self.damage_["noise"] or self.damage_["jpeg"]):
+            return [[opt for m in DAMAGED_MEASURES for opt in self._options(m)]]
+        return [self._options("prediction"), self._options("hybrid")]
 
     def _options(self, measure: str) -> list[tuple[str, float | None, int | None]]:
         """The (measure, eps, gap) settings to try: eps matters to hand-made measures, gap to learned ones."""
