@@ -149,8 +149,11 @@ def test_interrupt_saves_checkpoint_and_resume_finishes(tmp_path, blobs, monkeyp
     monkeypatch.undo()
     with pytest.raises(ConfigError, match="differ"):
         train_temi(_cfg("optim.lr=0.5"), feats, nbrs, tmp_path / "run", resume=True)
-    out = train_temi(None, feats, nbrs, tmp_path / "run", resume=True)
-    assert out["epochs"] == 5
+    doc = json.loads(run.config_path.read_text())
+    del doc["config"]["temi"]["optim"]["min_steps_per_epoch"]  # as saved before the setting existed
+    run.config_path.write_text(json.dumps(doc))
+    out = train_temi(_cfg(), feats, nbrs, tmp_path / "run", resume=True)  # same settings: accepted
+    assert out["epochs"] == 5 and (out["batch_size"], out["steps_per_epoch"]) == (40, 3)
     assert [h["epoch"] for h in run.read_metrics()][-1] == 4
     assert "resumed_from" in json.loads(run.config_path.read_text())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import signal
@@ -127,8 +128,11 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
     ckpt_path = None
     if resume:
         saved = RunDir(run_dir).read_config()["config"]
-        # runs made before optim.min_steps_per_epoch existed trained with the configured batch
-        saved["temi"].setdefault("optim", {}).setdefault("min_steps_per_epoch", 0)
+        if "min_steps_per_epoch" not in saved["temi"].get("optim", {}):
+            # made before optim.min_steps_per_epoch existed: it trained with the configured batch
+            saved["temi"].setdefault("optim", {})["min_steps_per_epoch"] = 0
+            if cfg is not None:
+                cfg = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, min_steps_per_epoch=0))
         saved_cfg = config_from_dict(saved["temi"])
         if cfg is not None and cfg != saved_cfg:
             diff = {k for k, v in flatten_settings(cfg.to_dict()).items() if flatten_settings(saved["temi"]).get(k) != v}
@@ -198,7 +202,8 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
     except torch.cuda.OutOfMemoryError as e:
         raise GpuOutOfMemory(
             f"out of accelerator memory with optim.batch_size={batch_size} and head.n_heads={cfg.head.n_heads}; "
-            f"rerun with a smaller batch, e.g. --set optim.batch_size={max(2, batch_size // 2)} ({e})") from e
+            f"rerun with a smaller batch, e.g. --set optim.batch_size={max(2, batch_size // 2)}"
+            f"{' optim.min_steps_per_epoch=0' if batch_size < cfg.optim.batch_size else ''} ({e})") from e
     except SystemExit as e:  # Lightning exits after Ctrl+C; SIGTERM arrives as SIGTERMException
         if interrupt_cb.saved is None:
             raise
@@ -216,7 +221,8 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
     history = run.read_metrics()
     summary = {
         "run": str(run.path), "n_images": int(feats.shape[0]), "feature_dim": int(feats.shape[1]),
-        "clusters": cfg.clusters, "knn": knn, "best_checkpoint": best_path.name, "best_epoch": export["epoch"],
+        "clusters": cfg.clusters, "knn": knn, "batch_size": batch_size, "steps_per_epoch": steps_per_epoch,
+        "best_checkpoint": best_path.name, "best_epoch": export["epoch"],
         "best_head": export["best_head"], "select_loss": export["select_loss"],
         "epochs": int(trainer.current_epoch), "train_seconds": round(seconds, 2),
         "seconds_per_epoch": round(float(np.median([h["seconds"] for h in history])), 3) if history else None,
