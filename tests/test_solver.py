@@ -192,13 +192,16 @@ def test_damage_check_sends_noisy_and_jpeg_bags_to_the_learned_measure(demo, spe
     assert (seen.damage_["noise"] or seen.damage_["jpeg"]) and seen.measure_ == "hybrid"
 
 
-def test_damage_false_alarm_on_a_sharp_bag_keeps_the_hand_made_measure(smooth_images):
+def test_damage_false_alarm_on_a_sharp_bag_still_solves_it(smooth_images):
+    """Spline-smoothed images read as JPEG (flat image borders): a known false alarm. It costs the
+    learned measure's time, not the solution (keeping the hand-made measure on flagged bags with
+    many loops was tried and rejected: real JPEG bags close many wrong loops)."""
     from unshuffle.data.imageset import from_array
 
     bag = FragmentSampler(from_array(smooth_images), 3, 4, seed=0).sample(1)
     sol = FragmentSolver(n_images=3, grid=4).fit(bag.fragments)
-    assert sol.damage_["jpeg"]  # spline-smoothed images read as JPEG (flat image borders) ...
-    assert sol.measure_ == "prediction" and sol.n_loops_ >= 0.3 * len(bag)  # ... but their edges are sharp
+    assert sol.damage_["jpeg"] and sol.measure_ == "hybrid"
+    _check_exact(bag, sol.solution_)
 
 
 def test_hybrid_measure_groups_clean_photos_perfectly(demo):
