@@ -40,7 +40,8 @@ def main() -> None:
         steps = [r["step"] for r in rows]
         epochs = [r["epoch"] for r in rows]
         loss = [r["loss"] for r in rows]
-        name = f"{label or folder} (batch {cfg['optim']['batch_size']}, {cfg['head']['n_heads']} heads)"
+        per_epoch = steps[1] - steps[0] if len(steps) > 1 else steps[0]  # the batch used may be smaller than configured
+        name = f"{label or folder} ({per_epoch} steps per epoch, {cfg['head']['n_heads']} heads)"
         ax_s.plot(steps, loss, marker=".", label=name)
         ax_e.plot(epochs, loss, marker=".", label=name)
     for ax, xlabel in ((ax_s, "optimiser step (end of epoch)"), (ax_e, "epoch")):
