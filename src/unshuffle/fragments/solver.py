@@ -183,8 +183,8 @@ class FragmentSolver:
         rels = [compat.RIGHT] if self.rotations else [compat.RIGHT, compat.DOWN]
         lab = compat.rgb_to_lab(pieces)
         best, cache = None, {}
-        for options, enough, keep in self._stages(fragments):
-            best = self._best_option(options, lab, pieces, rels, owner, cache, best if keep else None)
+        for options, enough in self._stages(fragments):
+            best = self._best_option(options, lab, pieces, rels, owner, cache, best)
             if best[0] >= enough * len(owner):
                 break  # sharp enough: the later stages (the learned measure) are skipped
         self.n_loops_, (self.measure_, self.eps_, self.gap_), feats, cands, loops, loop_score = best
@@ -280,15 +280,14 @@ class FragmentSolver:
                 return (g, g), asm
         raise AssertionError("unreachable: the best grid always qualifies")
 
-    def _stages(self, fragments: np.ndarray) -> list[tuple[list, float, bool]]:
-        """(options, enough loops per piece to stop, keep the earlier stages' best?) tried in turn; sets ``damage_``."""
+    def _stages(self, fragments: np.ndarray) -> list[tuple[list, float]]:
+        """(options, loops per piece that stop before the next stage) tried in turn; sets ``damage_``."""
         self.damage_ = detect_damage(fragments) if self.measure == "auto" and self.damage_check else None
         if self.measure != "auto":
-            return [(self._options(self.measure), np.inf, True)]
-        learned = [opt for m in DAMAGED_MEASURES for opt in self._options(m)]
+            return [(self._options(self.measure), np.inf)]
         if self.damage_ is not None and (self.damage_["noise"] or self.damage_["jpeg"]):
-            return [(learned, np.inf, False)]
-        return [(self._options("prediction"), AUTO_LEARNED_BELOW, True), (self._options("hybrid"), np.inf, True)]
+            return [([opt for m in DAMAGED_MEASURES for opt in self._options(m)], np.inf)]
+        return [(self._options("prediction"), AUTO_LEARNED_BELOW), (self._options("hybrid"), np.inf)]
 
     def _options(self, measure: str) -> list[tuple[str, float | None, int | None]]:
         """The (measure, eps, gap) settings to try: eps matters to hand-made measures, gap to learned ones."""
