@@ -9,7 +9,7 @@ import torch
 
 from unshuffle.data.embedded import demo_images
 from unshuffle.evaluation.metrics import ari
-from unshuffle.fragments.sampling import FragmentSampler
+from unshuffle.fragments.bags.sampling import FragmentSampler
 from unshuffle.fragments.solver import FragmentSolver
 
 sys.path.insert(0, "benchmarks")

@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 
 from unshuffle.data.imageset import from_array
 from unshuffle.evaluation.metrics import ari
-from unshuffle.fragments.sampling import FragmentSampler
+from unshuffle.fragments.bags.sampling import FragmentSampler
 from unshuffle.fragments.solver import FragmentSolver
 
 

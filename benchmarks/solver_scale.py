@@ -11,7 +11,7 @@ import torch
 
 from unshuffle.data.imageset import from_array
 from unshuffle.evaluation.metrics import ari
-from unshuffle.fragments.sampling import FragmentSampler
+from unshuffle.fragments.bags.sampling import FragmentSampler
 from unshuffle.fragments.solver import FragmentSolver
 
 

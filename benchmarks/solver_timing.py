@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from unshuffle.data import open_images
-from unshuffle.fragments.sampling import FragmentSampler
+from unshuffle.fragments.bags.sampling import FragmentSampler
 from unshuffle.fragments.solver import FragmentSolver
 from unshuffle.runs.measure import code_version
 

@@ -6,7 +6,7 @@ import sys
 
 import lightning as L
 
-from unshuffle.fragments.ae_training import AutoencoderTrainConfig, train_autoencoder
+from unshuffle.fragments.baseline.ae_training import AutoencoderTrainConfig, train_autoencoder
 
 
 class KillAt(L.Callback):

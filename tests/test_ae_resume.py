@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from unshuffle.fragments.ae_training import AutoencoderTrainConfig, train_autoencoder
+from unshuffle.fragments.baseline.ae_training import AutoencoderTrainConfig, train_autoencoder
 
 SCRIPT = Path(__file__).with_name("ae_kill_script.py")
 

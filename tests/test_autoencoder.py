@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from unshuffle.errors import CheckpointError, ConfigError
-from unshuffle.fragments.ae_training import AutoencoderTrainConfig, split_holdout, train_autoencoder
-from unshuffle.fragments.autoencoder import (
+from unshuffle.data.loaders import split_holdout
+from unshuffle.fragments.baseline.ae_training import AutoencoderTrainConfig, train_autoencoder
+from unshuffle.fragments.baseline.autoencoder import (
     FragmentAutoencoder,
     embed_fragments,
     group_with_autoencoder,

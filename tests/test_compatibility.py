@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from unshuffle.fragments import compatibility as compat
-from unshuffle.fragments.candidates import top_candidates
-from unshuffle.fragments.loops import neighbour_table, square_loops
+from unshuffle.fragments.solver import compatibility as compat
+from unshuffle.fragments.solver.candidates import top_candidates
+from unshuffle.fragments.solver.loops import neighbour_table, square_loops
 
 
 def _smooth_image(size: int, seed: int) -> np.ndarray:

@@ -10,7 +10,7 @@ from PIL import Image
 
 from unshuffle.data.imageset import from_array
 from unshuffle.errors import ConfigError
-from unshuffle.fragments.damage import (
+from unshuffle.fragments.bags.damage import (
     Condition,
     add_noise,
     apply_damage,
@@ -18,7 +18,7 @@ from unshuffle.fragments.damage import (
     parse_condition,
     turn_fragments,
 )
-from unshuffle.fragments.sampling import FragmentBag, FragmentSampler
+from unshuffle.fragments.bags.sampling import FragmentBag, FragmentSampler
 
 
 def _bag(m: int = 40, s: int = 6, seed: int = 0) -> FragmentBag:

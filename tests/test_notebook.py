@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from nbclient import NotebookClient
 
-from unshuffle.fragments.ae_training import AutoencoderTrainConfig, train_autoencoder
+from unshuffle.fragments.baseline.ae_training import AutoencoderTrainConfig, train_autoencoder
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "fragment_inference.ipynb"
 

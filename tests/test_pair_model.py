@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from unshuffle.errors import CheckpointError
-from unshuffle.fragments.pair_data import DamageMix, draw_batch
-from unshuffle.fragments.pair_model import (
+from unshuffle.fragments.learned.pair_data import DamageMix, draw_batch
+from unshuffle.fragments.learned.pair_model import (
     EdgePairModel,
     learned_features,
     load_pair_model,
@@ -121,7 +121,7 @@ def test_loader_refuses_weights_of_another_shape(tmp_path):
 
 def test_shipped_model_loads_and_ranks_true_neighbours_first():
     from unshuffle.data.embedded import demo_images
-    from unshuffle.fragments.sampling import cut_grid
+    from unshuffle.fragments.bags.sampling import cut_grid
 
     model = load_pair_model(None)
     imgs = demo_images(64).images(np.arange(3))

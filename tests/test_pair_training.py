@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from unshuffle.errors import ConfigError
-from unshuffle.fragments.pair_model import load_pair_model, pair_model_from_checkpoint
-from unshuffle.fragments.pair_training import PairTrainConfig, train_pair_model
+from unshuffle.fragments.learned.pair_model import load_pair_model, pair_model_from_checkpoint
+from unshuffle.fragments.learned.pair_training import PairTrainConfig, train_pair_model
 
 
 @pytest.fixture

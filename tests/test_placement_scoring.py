@@ -10,9 +10,9 @@ import pytest
 from unshuffle.errors import ConfigError
 from unshuffle.evaluation.metrics import grouping_scores
 from unshuffle.evaluation.placement import aggregate_scores, rotate_cells, score_solution
-from unshuffle.fragments.damage import turn_fragments
-from unshuffle.fragments.sampling import FragmentBag
-from unshuffle.fragments.solution import Solution
+from unshuffle.fragments.bags.damage import turn_fragments
+from unshuffle.fragments.bags.sampling import FragmentBag
+from unshuffle.fragments.bags.solution import Solution
 
 
 def make_bag(n_images: int = 2, g: int = 2, s: int = 3, seed: int = 0, turns: bool = False) -> FragmentBag:

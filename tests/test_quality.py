@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from unshuffle.fragments.damage import apply_damage, parse_condition
-from unshuffle.fragments.quality import detect_damage, jpeg_ring_ratio, noise_levels
-from unshuffle.fragments.sampling import FragmentSampler
+from unshuffle.fragments.bags.damage import apply_damage, parse_condition
+from unshuffle.fragments.solver.quality import detect_damage, jpeg_ring_ratio, noise_levels
+from unshuffle.fragments.bags.sampling import FragmentSampler
 
 
 def test_noise_level_is_zero_on_planes_and_sigma_on_white_noise():
@@ -21,7 +21,7 @@ def test_noise_level_is_zero_on_planes_and_sigma_on_white_noise():
 
 
 def test_jpeg_ring_is_near_one_for_crops_and_low_for_fragments_saved_alone():
-    from unshuffle.fragments.damage import jpeg_roundtrip
+    from unshuffle.fragments.bags.damage import jpeg_roundtrip
 
     rng = np.random.default_rng(1)
     yy, xx = np.mgrid[0:64, 0:64] / 64.0

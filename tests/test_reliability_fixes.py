@@ -16,7 +16,8 @@ from hostile import corpus as hc
 from unshuffle.cli.main import main
 from unshuffle.data import archives
 from unshuffle.errors import CheckpointError, ConfigError, DataFormatError, UnsafeFileError
-from unshuffle.fragments.bag_io import read_fragment_folder, solve_fragment_folder
+from unshuffle.fragments.bags.folders import read_fragment_folder
+from unshuffle.fragments.solver import FragmentSolver, solve_fragment_folder
 
 # ---------------------------------------------------------------- fragments solve inputs
 

@@ -29,8 +29,9 @@ from unshuffle.clustering.config import load_config
 from unshuffle.data import open_images
 from unshuffle.data.detect import open_path_with_skipped
 from unshuffle.errors import ConfigError, DataFormatError, UnshuffleError
-from unshuffle.fragments.autoencoder import load_autoencoder
-from unshuffle.fragments.bag_io import GROUPS_FILE, solve_fragment_folder
+from unshuffle.fragments.baseline.autoencoder import load_autoencoder
+from unshuffle.fragments.bags.solution_io import GROUPS_FILE
+from unshuffle.fragments.solver import FragmentSolver, solve_fragment_folder
 from unshuffle.runs.checkpoints import load_checkpoint
 
 LIMIT_S = 10
@@ -310,7 +311,7 @@ def test_fragments_solve_on_random_bags(tmp_path, files, n_images, grid, contain
     out = root / "solved"
     with time_limit():
         try:
-            summary = solve_fragment_folder(src, out, n_images=n_images, grid=grid)
+            summary = solve_fragment_folder(src, out, FragmentSolver(n_images=n_images, grid=grid))
         except UnshuffleError as e:
             _names_file(e, src)
             event(f"solve refused: {type(e).__name__}")

@@ -5,7 +5,7 @@ import pytest
 
 from unshuffle.data.imageset import from_array
 from unshuffle.errors import ConfigError
-from unshuffle.fragments.sampling import FragmentSampler, cut_grid
+from unshuffle.fragments.bags.sampling import FragmentSampler, cut_grid
 
 
 def _images(n=30, size=64, seed=0):

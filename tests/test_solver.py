@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from unshuffle.errors import ConfigError
-from unshuffle.fragments.sampling import FragmentSampler
-from unshuffle.fragments.solver import EPS_CHOICES, FragmentSolver
+from unshuffle.fragments.bags.sampling import FragmentSampler
+from unshuffle.fragments.solver import FragmentSolver
+from unshuffle.fragments.solver.fragment_solver import EPS_CHOICES
 
 PHOTOS = ("astronaut", "coffee", "chelsea")
 
@@ -165,7 +166,7 @@ def test_bad_input_is_refused_with_config_error(frags, kwargs, match):
 
 def test_auto_measure_adds_the_learned_one_only_when_hand_made_edges_are_weak(demo):
     from unshuffle.evaluation.metrics import ari
-    from unshuffle.fragments.damage import apply_damage, parse_condition
+    from unshuffle.fragments.bags.damage import apply_damage, parse_condition
 
     bag = FragmentSampler(demo, 5, 4, seed=3).sample(0)
     clean = FragmentSolver(n_images=5, grid=4).fit(bag.fragments)
@@ -183,7 +184,7 @@ def test_auto_measure_adds_the_learned_one_only_when_hand_made_edges_are_weak(de
 
 @pytest.mark.parametrize("spec", ["noise=8", "jpeg=75"])
 def test_damage_check_sends_noisy_and_jpeg_bags_to_the_learned_measure(demo, spec):
-    from unshuffle.fragments.damage import apply_damage, parse_condition
+    from unshuffle.fragments.bags.damage import apply_damage, parse_condition
 
     bag = apply_damage(FragmentSampler(demo, 5, 4, seed=0).sample(0), parse_condition(spec), seed=0, index=0)
     seen = FragmentSolver(n_images=5, grid=4).fit(bag.fragments)

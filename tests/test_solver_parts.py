@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from unshuffle.fragments import compatibility as compat
-from unshuffle.fragments.candidates import top_candidates
-from unshuffle.fragments.estimate import count_images
-from unshuffle.fragments.placement import Assembler, rotate_offset
-from unshuffle.fragments.refine import dense_scores, trim_and_fill
+from unshuffle.fragments.solver import compatibility as compat
+from unshuffle.fragments.solver.candidates import top_candidates
+from unshuffle.fragments.solver.estimate import count_images
+from unshuffle.fragments.solver.placement import Assembler, rotate_offset
+from unshuffle.fragments.solver.refine import dense_scores, trim_and_fill
 
 
 def _photo_pieces(g: int = 4, size: int = 64) -> np.ndarray:

@@ -86,8 +86,8 @@ def _sample_args(p: argparse.ArgumentParser, index: bool = True) -> None:
 
 def cut_command(args: argparse.Namespace) -> str:
     from unshuffle.data import open_images
-    from unshuffle.fragments.bag_io import write_bag
-    from unshuffle.fragments.sampling import FragmentSampler
+    from unshuffle.fragments.bags.folders import write_bag
+    from unshuffle.fragments.bags.sampling import FragmentSampler
 
     images = open_images(args.data, split=args.split, size=args.image_size)
     bag = FragmentSampler(images, args.images_per_sample, args.grid, args.seed).sample(args.index)
@@ -98,7 +98,7 @@ def cut_command(args: argparse.Namespace) -> str:
 
 
 def train_command(args: argparse.Namespace) -> dict:
-    from unshuffle.fragments.ae_training import AutoencoderTrainConfig, train_autoencoder
+    from unshuffle.fragments.baseline.ae_training import AutoencoderTrainConfig, train_autoencoder
 
     if args.gpus is not None:
         accelerator, devices = ("cpu", 1) if args.gpus == 0 else ("gpu", args.gpus)
@@ -122,7 +122,7 @@ def train_command(args: argparse.Namespace) -> dict:
 def evaluate_command(args: argparse.Namespace) -> dict:
     import unshuffle
     from unshuffle.data import open_images
-    from unshuffle.fragments.evaluate import autoencoder_method, baseline_methods, evaluate_grouping
+    from unshuffle.fragments.baseline.evaluate import autoencoder_method, baseline_methods, evaluate_grouping
     from unshuffle.runs.atomic import atomic_write_json
 
     if args.ckpt is None and not args.with_baselines:
@@ -130,7 +130,7 @@ def evaluate_command(args: argparse.Namespace) -> dict:
     images = open_images(args.val_dir, split=args.split, size=args.image_size)
     methods = {}
     if args.ckpt is not None:
-        from unshuffle.fragments.autoencoder import load_autoencoder
+        from unshuffle.fragments.baseline.autoencoder import load_autoencoder
 
         methods["model"] = autoencoder_method(load_autoencoder(args.ckpt))
     if args.with_baselines:
@@ -151,8 +151,9 @@ def evaluate_command(args: argparse.Namespace) -> dict:
 def visualize_command(args: argparse.Namespace) -> str:
     from unshuffle.data import open_images
     from unshuffle.evaluation.metrics import grouping_scores
-    from unshuffle.fragments.autoencoder import group_with_autoencoder, load_autoencoder
-    from unshuffle.fragments.sampling import FragmentSampler
+    from unshuffle.fragments.baseline.autoencoder import group_with_autoencoder, load_autoencoder
+    from unshuffle.fragments.bags.sampling import FragmentSampler
+    from unshuffle.fragments.bags.solution import Solution
     from unshuffle.plots.fragments import plot_grouping
 
     images = open_images(args.val_dir, split=args.split, size=args.image_size)
@@ -160,7 +161,7 @@ def visualize_command(args: argparse.Namespace) -> str:
     labels = group_with_autoencoder(load_autoencoder(args.ckpt), bag.fragments, bag.n_images, args.seed)
     sc = grouping_scores(bag.source, labels)
     title = f"autoencoder + KMeans, bag {args.index}: ARI {sc['ari']:.3f}, NMI {sc['nmi']:.3f}, purity {sc['purity']:.3f}"
-    path = plot_grouping(bag, labels, args.save_path, title=title)
+    path = plot_grouping(bag, Solution.grouping_only(labels), args.save_path, title=title)
     print(f"{title}\nwrote {path}")
     return str(path)
 

@@ -39,7 +39,7 @@ def register(s: argparse._SubParsersAction) -> None:
 
 
 def train_pairs_command(args: argparse.Namespace) -> dict:
-    from unshuffle.fragments.pair_training import PairTrainConfig, train_pair_model
+    from unshuffle.fragments.learned.pair_training import PairTrainConfig, train_pair_model
 
     cfg = PairTrainConfig(
         train_dir=args.train_dir, output_dir=args.out, split=args.split, max_images=args.max_images,

@@ -22,8 +22,8 @@ def register(s: argparse._SubParsersAction) -> None:
                    "image; estimated when absent)")
     p.add_argument("--rotations", action=argparse.BooleanOptionalAction, default=False,
                    help="fragments may be turned by multiples of 90 degrees (default: no)")
-    p.add_argument("--measure", default=None, metavar="NAME", help="edge measure: prediction, mgc, combined, "
-                   "learned or hybrid (default: the solver's)")
+    p.add_argument("--measure", default="auto", metavar="NAME", help="edge measure: auto, prediction, mgc, "
+                   "combined, learned or hybrid (default: auto)")
     p.add_argument("--pair-model", default=None, metavar="NPZ", help="edge pair model for learned/hybrid "
                    "(default: the one shipped with unshuffle)")
     p.add_argument("--seed", type=int, default=0)
@@ -63,33 +63,39 @@ def register(s: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=bench_command)
 
 
+_SOLVE_FLAGS = {"n_images": "--n-images", "grid": "--grid", "rotations": "--rotations", "measure": "--measure",
+                "pair_model": "--pair-model", "seed": "--seed", "overwrite=True": "--overwrite"}
+
+
 def solve_command(args: argparse.Namespace) -> dict:
-    from unshuffle.fragments.bag_io import solve_fragment_folder
+    from unshuffle.errors import ConfigError
+    from unshuffle.fragments.solver import FragmentSolver, solve_fragment_folder
 
-    solver = None
-    if args.measure is not None or args.pair_model is not None:
-        from unshuffle.errors import ConfigError
-        from unshuffle.fragments.solver import MEASURES, FragmentSolver
-
-        if args.measure is not None and args.measure not in MEASURES:
-            raise ConfigError(f"--measure must be one of {', '.join(MEASURES)}, got {args.measure!r}")
-        extra = {"measure": args.measure} if args.measure is not None else {}
-        solver = FragmentSolver(n_images=args.n_images, grid=args.grid, rotations=args.rotations, seed=args.seed,
-                                pair_model=args.pair_model, **extra)
-    summary = solve_fragment_folder(args.input, args.out, n_images=args.n_images, grid=args.grid,
-                                    rotations=args.rotations, seed=args.seed, overwrite=args.overwrite,
-                                    solver=solver)
+    solver = FragmentSolver(n_images=args.n_images, grid=args.grid, rotations=args.rotations, seed=args.seed,
+                            measure=args.measure, pair_model=args.pair_model)
+    try:
+        summary = solve_fragment_folder(args.input, args.out, solver, overwrite=args.overwrite)
+    except ConfigError as e:  # the library names its parameters; say which flag that is
+        raise ConfigError(_with_flags(str(e))) from None
     skipped = f" ({summary['skipped']} non-image files skipped)" if summary["skipped"] else ""
     print(f"{summary['fragments']} fragments{skipped} -> {summary['groups']} groups in {summary['out']}")
     return summary
 
 
+def _with_flags(message: str) -> str:
+    for param, flag in _SOLVE_FLAGS.items():
+        if message.startswith(f"{param} ") or message.startswith(f"{param}="):
+            return f"{flag}{message[len(param):]}"
+        message = message.replace(f"pass {param}", f"pass {flag}")
+    return message
+
+
 def score_command(args: argparse.Namespace) -> dict:
-    from unshuffle.evaluation.placement import score_solution_folder
+    from unshuffle.fragments.bags.truth import score_solution_folder
 
     scores = score_solution_folder(args.solution, args.truth, args.fragments, args.rotations)
     if args.out:
-        from unshuffle.fragments.bag_io import write_scores
+        from unshuffle.fragments.bags.solution_io import write_scores
 
         write_scores(args.out, scores)
     clean = {k: (None if isinstance(v, float) and v != v else v) for k, v in scores.items()}

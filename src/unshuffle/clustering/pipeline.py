@@ -53,21 +53,20 @@ def recorded_backbone(run_dir: str | Path, saved: dict, backbone: str | None, ap
     feature-cache miss (a hit runs no backbone code). A ``backbone`` that differs from the recorded
     one is refused at once (ConfigError). Same rule as :func:`unshuffle.clustering.predict.predict_images`.
     """
-    from unshuffle.clustering.predict import _check_backbone_trusted
-    from unshuffle.features.backbones import BackboneSpec
+    from unshuffle.features.backbones import BackboneSpec, check_backbone_trusted
 
     try:
         spec = BackboneSpec.from_dict(saved["backbone"])
     except (KeyError, ConfigError, TypeError, ValueError, AttributeError) as e:
         raise CheckpointError(f"{run_dir}: the recorded backbone is not a valid spec ({e})") from e
     if backbone is not None:
-        _check_backbone_trusted(run_dir, spec, backbone, api)
+        check_backbone_trusted(run_dir, spec, backbone, api)
         return spec, None
     if spec.kind != "custom":
         return spec, None
 
     def refuse() -> None:
-        _check_backbone_trusted(run_dir, spec, None, api)
+        check_backbone_trusted(run_dir, spec, None, api)
 
     return spec, refuse
 
@@ -86,8 +85,14 @@ def train_on_images(data: str | Path, cfg: TemiConfig | None, out: str | Path, *
 
     With ``resume`` the backbone, data and settings are read back from the run folder; a recorded
     custom backbone is rebuilt (on a feature-cache miss) only when ``backbone`` names it
-    (see :func:`recorded_backbone`).
+    (see :func:`recorded_backbone`). Returns the training summary.
     """
+    return _train(data, cfg, out, backbone=backbone, split=split, cache_dir=cache_dir, force=force,
+                  resume=resume, overwrite=overwrite, progress=progress)[0]
+
+
+def _train(data, cfg, out, *, backbone, split, cache_dir, force, resume, overwrite, progress):
+    """:func:`train_on_images`, also returning the images and features it trained on."""
     if resume:
         from unshuffle.runs.layout import RunDir
 
@@ -105,23 +110,25 @@ def train_on_images(data: str | Path, cfg: TemiConfig | None, out: str | Path, *
                                                       before_extract=guard)
     from unshuffle.clustering.train import train_temi
 
-    return train_temi(cfg, feats, neighbors, out, resume=resume, overwrite=overwrite,
-                      record=run_record(data, split, cache_dir, spec, images), progress=progress)
+    summary = train_temi(cfg, feats, neighbors, out, resume=resume, overwrite=overwrite,
+                         record=run_record(data, split, cache_dir, spec, images), progress=progress)
+    return summary, images, feats
 
 
 def evaluate_run(run_dir: str | Path, *, images=None, feats: np.ndarray | None = None,
                  cache_dir: str | Path | None = None, plots: bool = True, backbone: str | None = None) -> dict:
-    """Report of a trained run: TEMI's label-free assignments vs k-means on the same features, the
-    leave-one-out kNN reference, cluster statistics, and (with labels) per-head accuracies as oracle
-    diagnostics. Writes RUN/report.json and, with ``plots``, RUN/plots/{curves,gallery,sizes}.png.
-    Features come from the cache; on a miss a recorded custom backbone is rebuilt only when
-    ``backbone`` names it (see :func:`recorded_backbone`)."""
+    """Report of a trained run: TEMI's label-free assignments vs k-means on the same features, and,
+    where the data carries labels, the scores of ``evaluation.report.evaluate_clusterings``.
+    Writes RUN/report.json and, with ``plots``, RUN/plots/{curves,gallery,sizes}.png.
+    ``images``/``feats``: what the run trained on, when the caller holds them; otherwise features come
+    from the cache, and on a miss a recorded custom backbone is rebuilt only when ``backbone`` names
+    it (see :func:`recorded_backbone`)."""
+    import torch
+
     from unshuffle.clustering.baseline import kmeans_labels
     from unshuffle.clustering.predict import TemiHeads
     from unshuffle.clustering.train import load_assignments
-    from unshuffle.evaluation.knn import knn_loo_accuracy
-    from unshuffle.evaluation.metrics import hungarian_accuracy
-    from unshuffle.evaluation.report import build_report, write_report
+    from unshuffle.evaluation.report import evaluate_clusterings, write_report
     from unshuffle.runs.layout import RunDir
 
     run = RunDir(Path(run_dir))
@@ -136,25 +143,14 @@ def evaluate_run(run_dir: str | Path, *, images=None, feats: np.ndarray | None =
         raise CheckpointError(f"{run.path}: {len(clusters)} assignments for {len(feats)} images")
     k = int(cfg["clusters"])
     km = kmeans_labels(feats, k, seed=int(cfg["seed"]))
-    labels = images.labels
-    diagnostics, knn_acc = None, None
-    if labels is not None:
-        knn_acc = knn_loo_accuracy(feats, labels, k=min(20, len(labels) - 1))
-        heads = TemiHeads.load(run.path)
-        import torch
-
-        with torch.no_grad():
-            every = heads.heads(torch.as_tensor(feats)).argmax(-1).numpy()  # (H, N)
-        per_head = [hungarian_accuracy(labels, h) for h in every]
-        diagnostics = {"best_head_by_accuracy": int(np.argmax(per_head)),
-                       "best_head_accuracy": float(max(per_head)),
-                       "per_head_accuracy": [round(a, 4) for a in per_head]}
-    model_info = TemiHeads.load(run.path).info
-    report = build_report({"temi": clusters, "kmeans": km}, k, labels, knn_accuracy=knn_acc,
-                          diagnostics=diagnostics,
-                          info={"run": str(run.path), "backbone": saved["backbone"]["name"],
-                                "selected_head": model_info["best_head"], "selected_epoch": model_info["epoch"],
-                                "selection": "lowest training loss after the teacher-temperature warm-up"})
+    heads = TemiHeads.load(run.path)
+    with torch.no_grad():
+        every_head = heads.heads(torch.as_tensor(feats)).argmax(-1).numpy()  # (H, N)
+    report = evaluate_clusterings(
+        {"temi": clusters, "kmeans": km}, k, images.labels, feats, head_clusters=every_head,
+        info={"run": str(run.path), "backbone": saved["backbone"]["name"],
+              "selected_head": heads.info["best_head"], "selected_epoch": heads.info["epoch"],
+              "selection": "lowest training loss after the teacher-temperature warm-up"})
     write_report(report, run.path / "report.json")
     if plots:
         from unshuffle.plots.clusters import cluster_gallery, cluster_size_plot
@@ -169,8 +165,9 @@ def evaluate_run(run_dir: str | Path, *, images=None, feats: np.ndarray | None =
 def cluster_all(data: str | Path, cfg: TemiConfig | None, out: str | Path, *, backbone: str | None,
                 split: str | None = None, cache_dir: str | Path | None = None, force: bool = False,
                 resume: bool = False, overwrite: bool = False, progress: bool = False) -> dict:
-    """extract -> neighbours -> train -> evaluate -> plots; returns {"train": ..., "report": ...}."""
-    summary = train_on_images(data, cfg, out, backbone=backbone, split=split, cache_dir=cache_dir, force=force,
-                              resume=resume, overwrite=overwrite, progress=progress)
-    report = evaluate_run(out, cache_dir=cache_dir, backbone=backbone)
+    """extract -> neighbours -> train -> evaluate -> plots; returns {"train": ..., "report": ...}.
+    The features held after training are passed to the evaluation (the data is not reopened)."""
+    summary, images, feats = _train(data, cfg, out, backbone=backbone, split=split, cache_dir=cache_dir,
+                                    force=force, resume=resume, overwrite=overwrite, progress=progress)
+    report = evaluate_run(out, images=images, feats=feats, backbone=backbone)
     return {"train": summary, "report": report}

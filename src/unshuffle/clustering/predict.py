@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from unshuffle.clustering.heads import MultiHeadMLP
-from unshuffle.errors import CheckpointError, ConfigError, UnsafeFileError
+from unshuffle.errors import CheckpointError, ConfigError
 from unshuffle.runs.checkpoints import load_checkpoint
 
 MODEL_FORMAT = "unshuffle.temi-heads.v1"
@@ -99,7 +99,7 @@ def predict_images(run_dir: str | Path, images: str | Path, out_csv: str | Path,
     must match the recorded one. Returns a summary (count, clusters used, output path).
     """
     from unshuffle.data import open_images
-    from unshuffle.features.backbones import BackboneSpec, load_backbone
+    from unshuffle.features.backbones import BackboneSpec, check_backbone_trusted, load_backbone
     from unshuffle.features.extract import extract_features
 
     model = TemiHeads.load(run_dir)
@@ -110,27 +110,13 @@ def predict_images(run_dir: str | Path, images: str | Path, out_csv: str | Path,
         spec = BackboneSpec.from_dict(spec_dict)
     except (ConfigError, TypeError, ValueError, AttributeError) as e:
         raise CheckpointError(f"{run_dir}: the recorded backbone is not a valid spec ({e})") from e
-    _check_backbone_trusted(run_dir, spec, backbone)
+    check_backbone_trusted(run_dir, spec, backbone)
     net, spec = _unpack(load_backbone(spec), spec)
     ds = open_images(images, split=split)
     feats = extract_features(ds, net, spec, batch_size=batch_size, device=device)
     clusters, confidence = model.assign(feats)
     write_predictions(out_csv, ds.names, clusters, confidence)
     return {"images": len(ds), "clusters_used": int(len(np.unique(clusters))), "out": str(out_csv)}
-
-
-def _check_backbone_trusted(run_dir, spec, backbone: str | None, api: str = "predict_images") -> None:
-    """Refuse to rebuild a custom ``module:factory`` backbone the caller did not name explicitly;
-    ``api`` is the library function named in the message."""
-    if spec.kind == "custom" and backbone is None:
-        raise UnsafeFileError(
-            run_dir, f"the run records the custom backbone {spec.source!r}, which imports and runs that "
-            f"module's code; refusing unless you name it: if you trust it, pass --backbone {spec.source} "
-            f"(library: {api}(..., backbone={spec.source!r}))")
-    allowed = (spec.source,) if spec.kind == "custom" else (spec.source, spec.name)  # custom: the code itself
-    if backbone is not None and backbone not in allowed:
-        raise ConfigError(f"{run_dir}: --backbone {backbone!r} does not match the run's backbone "
-                          f"{spec.source if spec.kind == 'custom' else spec.name!r}")
 
 
 def _unpack(loaded, spec):

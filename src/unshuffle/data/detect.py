@@ -173,3 +173,19 @@ def _open_archive(path: Path, kind: str, split: str | None, label_set: str) -> t
         class_names=layout.class_names,
     )
     return ds, sorted(layout.skipped + store.links)
+
+
+def open_images(
+    path: str | Path, *, split: str | None = None, size: int | None = None, label_set: str = "fine"
+) -> ImageSet:
+    """Open any supported image collection at ``path``, detecting its format.
+
+    Formats: Downsampled-ImageNet pickle batches (folder, file or zip), CIFAR-10/100 python pickles
+    (folder or ``cifar-*-python.tar.gz``), folders of image files (optional class sub-folders, a
+    top-level ``train``/``val``/``test`` is a split), .tar/.tar.gz/.zip archives of images, and .npz
+    holding a uint8 (N, H, W, 3) array. ``split`` picks ``train``/``val``/``test`` where the data has
+    splits; ``size`` centre-crops and resizes every image on read; ``label_set`` is ``"fine"`` or
+    ``"coarse"`` (CIFAR-100's 20 superclasses).
+    """
+    ds = open_path(Path(path), split=split, label_set=label_set)
+    return ds.with_size(size) if size is not None else ds

@@ -25,15 +25,54 @@ Definitions (higher is better for every metric; placement metrics are nan for gr
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from unshuffle.errors import ConfigError
 from unshuffle.evaluation.metrics import grouping_scores
-from unshuffle.fragments.damage import turn_fragments
-from unshuffle.fragments.sampling import FragmentBag
-from unshuffle.fragments.solution import Solution
+
+
+class TruthRecord(Protocol):
+    """Where each fragment of a bag came from (a ``FragmentBag`` is one).
+
+    fragments: (M, s, s, 3) uint8 as given to the method; source, row, col: (M,) int64 true image and
+    cell; turn: (M,) int64, the stored fragment is ``np.rot90(upright, k=turn)``; grid: (rows, cols).
+    """
+
+    fragments: np.ndarray
+    source: np.ndarray
+    row: np.ndarray
+    col: np.ndarray
+    turn: np.ndarray
+    grid: tuple[int, int]
+
+
+class PlacementRecord(Protocol):
+    """A method's answer (a ``Solution`` is one): group, row, col, turn, confidence (M,) arrays and
+    one (rows, cols) canvas shape per group (empty when it only groups)."""
+
+    group: np.ndarray
+    row: np.ndarray
+    col: np.ndarray
+    turn: np.ndarray
+    confidence: np.ndarray
+    shapes: list[tuple[int, int]]
+
+    @property
+    def n_groups(self) -> int: ...
+
+    @property
+    def placed(self) -> bool: ...
+
+    def validate(self, n_fragments: int) -> None: ...
+
+
+def _turned(fragments: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """out[i] = np.rot90(fragments[i], k=k[i]) for (M, s, s, C) fragments and (M,) quarter turns."""
+    k = np.asarray(k, dtype=np.int64) % 4
+    return np.stack([np.rot90(f, k=int(q)) for f, q in zip(fragments, k, strict=True)]) if len(k) else fragments
+
 
 METRICS = ("ari", "nmi", "purity", "placement_accuracy", "perfect_rate", "neighbour_accuracy",
            "upright_accuracy", "confidence_auroc", "exact_n", "n_groups", "n_images", "n_fragments")
@@ -52,20 +91,20 @@ def rotate_cells(r: np.ndarray, c: np.ndarray, q: np.ndarray | int) -> tuple[np.
     return rr, cc
 
 
-def _content_classes(bag: FragmentBag, turn_pred: np.ndarray, qs: tuple[int, ...]):
+def _content_classes(bag: TruthRecord, turn_pred: np.ndarray, qs: tuple[int, ...]):
     """Class id of each fragment's upright content, and of each fragment shown turned by t' - q."""
     m = len(bag)
-    upright = turn_fragments(bag.fragments, bag.turn).reshape(m, -1)
+    upright = _turned(bag.fragments, bag.turn).reshape(m, -1)
     ids: dict[bytes, int] = {}
     up_class = np.array([ids.setdefault(r.tobytes(), len(ids)) for r in upright], np.int64)
     shown = np.full((m, len(qs)), -1, np.int64)
     for k, q in enumerate(qs):
-        turned = turn_fragments(bag.fragments, turn_pred - q).reshape(m, -1)
+        turned = _turned(bag.fragments, turn_pred - q).reshape(m, -1)
         shown[:, k] = [ids.get(r.tobytes(), -1) for r in turned]
     return up_class, shown
 
 
-def _placement(bag: FragmentBag, sol: Solution, rotations: bool):
+def _placement(bag: TruthRecord, sol: PlacementRecord, rotations: bool):
     """Per-fragment correctness and the chosen (source, q, dr, dc) per group."""
     qs = (0, 1, 2, 3) if rotations else (0,)
     up_class, shown = _content_classes(bag, sol.turn, qs)
@@ -100,7 +139,7 @@ def _placement(bag: FragmentBag, sol: Solution, rotations: bool):
     return correct, anchor, upright
 
 
-def _neighbours(bag: FragmentBag, sol: Solution, rotations: bool) -> float:
+def _neighbours(bag: TruthRecord, sol: PlacementRecord, rotations: bool) -> float:
     gr, gc = bag.grid
     pos = np.full((int(bag.source.max()) + 1, gr, gc), -1, np.int64)
     pos[bag.source, bag.row, bag.col] = np.arange(len(bag))
@@ -117,7 +156,7 @@ def _neighbours(bag: FragmentBag, sol: Solution, rotations: bool) -> float:
     return hits / total if total else float("nan")
 
 
-def score_solution(bag: FragmentBag, solution: Solution, rotations: bool = False) -> dict[str, float]:
+def score_solution(bag: TruthRecord, solution: PlacementRecord, rotations: bool = False) -> dict[str, float]:
     """Every metric of the module docstring for one bag and one solution (dict of floats).
 
     bag: the (damaged) bag the method was given, with its provenance; ``bag.turn`` is the truth.
@@ -182,36 +221,3 @@ def aggregate_scores(per_sample: list[dict[str, float]]) -> dict[str, dict[str, 
         else:
             out[k] = {"mean": float("nan"), "std": float("nan"), "median": float("nan"), "n": 0}
     return out
-
-
-def score_solution_folder(solution: str | Path, truth: str | Path, fragments: str | Path | None = None,
-                          rotations: bool | None = None) -> dict:
-    """Score a ``solve`` output folder (or its groups.json) against a ``truth.json``.
-
-    fragments: folder/archive holding the fragment images (for the pixel-identical rule); None = the
-    truth file's folder. rotations: None = the solution's ``settings["rotations"]`` when recorded,
-    else whether any true turn is non-zero. Returns the metrics plus the paths and the rotations used.
-    """
-    from unshuffle.fragments.bag_io import (
-        bag_from_truth,
-        match_to_truth,
-        read_fragment_folder,
-        read_solution_folder,
-        read_truth,
-    )
-
-    files, sol = read_solution_folder(solution)
-    truth_files, *_ = read_truth(truth)
-    folder = read_fragment_folder(fragments if fragments is not None else Path(truth).parent)
-    pixels = {k: folder.fragments[i]
-              for i, k in enumerate(match_to_truth(folder.files, truth_files, folder.source))}
-    keys = match_to_truth(files, truth_files, truth)
-    missing = [f for f, k in zip(files, keys, strict=True) if k not in pixels]
-    if missing:
-        raise ConfigError(f"no image for {missing[:3]} under {folder.source}")
-    bag = bag_from_truth(truth, files, np.stack([pixels[k] for k in keys]))
-    if rotations is None:
-        recorded = sol.settings.get("rotations")
-        rotations = bool(recorded) if isinstance(recorded, bool) else bool((bag.turn != 0).any())
-    out = score_solution(bag, sol, rotations=rotations)
-    return {**out, "rotations": rotations, "solution": str(solution), "truth": str(truth)}

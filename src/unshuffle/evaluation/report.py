@@ -95,3 +95,25 @@ def format_table(report: dict) -> str:
 def write_report(report: dict, path: str | Path) -> None:
     """Write ``report`` as indented JSON, atomically."""
     atomic_write_json(path, report)
+
+
+def evaluate_clusterings(clusterings: dict[str, np.ndarray], n_clusters: int, labels: np.ndarray | None,
+                         feats: np.ndarray, *, head_clusters: np.ndarray | None = None,
+                         info: dict | None = None) -> dict:
+    """The report of several clusterings of the same images, with every label-based number in one place.
+
+    feats: (N, D) float32 features, for the leave-one-out kNN accuracy (a supervised reference);
+    head_clusters: (H, N) int64 cluster ids of each head of a multi-head model, scored per head as
+    oracle diagnostics (never used to choose). Without ``labels`` only cluster statistics are filled in.
+    """
+    from unshuffle.evaluation.knn import knn_loo_accuracy
+
+    knn_acc, diagnostics = None, None
+    if labels is not None:
+        knn_acc = knn_loo_accuracy(feats, labels, k=min(20, len(labels) - 1))
+        if head_clusters is not None:
+            per_head = [hungarian_accuracy(labels, h) for h in head_clusters]
+            diagnostics = {"best_head_by_accuracy": int(np.argmax(per_head)),
+                           "best_head_accuracy": float(max(per_head)),
+                           "per_head_accuracy": [round(a, 4) for a in per_head]}
+    return build_report(clusterings, n_clusters, labels, knn_accuracy=knn_acc, diagnostics=diagnostics, info=info)

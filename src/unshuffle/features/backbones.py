@@ -11,7 +11,7 @@ from typing import Any
 
 from torch import nn
 
-from unshuffle.errors import ConfigError, UnshuffleError
+from unshuffle.errors import ConfigError, UnsafeFileError, UnshuffleError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -327,3 +327,17 @@ def _custom_build(source: str) -> tuple[nn.Module, BackboneSpec]:
                         str(opt("pooling", "custom")))
     spec.validate()
     return model, spec
+
+
+def check_backbone_trusted(run_dir, spec, backbone: str | None, api: str = "predict_images") -> None:
+    """Refuse to rebuild a custom ``module:factory`` backbone the caller did not name explicitly;
+    ``api`` is the library function named in the message."""
+    if spec.kind == "custom" and backbone is None:
+        raise UnsafeFileError(
+            run_dir, f"the run records the custom backbone {spec.source!r}, which imports and runs that "
+            f"module's code; refusing unless you name it: if you trust it, pass --backbone {spec.source} "
+            f"(library: {api}(..., backbone={spec.source!r}))")
+    allowed = (spec.source,) if spec.kind == "custom" else (spec.source, spec.name)  # custom: the code itself
+    if backbone is not None and backbone not in allowed:
+        raise ConfigError(f"{run_dir}: --backbone {backbone!r} does not match the run's backbone "
+                          f"{spec.source if spec.kind == 'custom' else spec.name!r}")

@@ -31,7 +31,8 @@ from tqdm.auto import tqdm
 from unshuffle.data.imageset import ImageSet, from_array
 from unshuffle.errors import ConfigError, DataFormatError
 from unshuffle.features.backbones import BackboneSpec, load_backbone, resolve_spec
-from unshuffle.runs.atomic import atomic_path, atomic_write_json
+from unshuffle.features.parts import part_ok, part_path, save_npy, write_part
+from unshuffle.runs.atomic import atomic_write_json
 
 FORMAT_VERSION = 1
 FEATURES_FILE, META_FILE, PARTS_DIR = "features.npy", "meta.json", "parts"
@@ -77,12 +78,6 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 22), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def save_npy(path: Path, array: np.ndarray) -> None:
-    """Write ``array`` as .npy atomically (temporary file, fsync, rename)."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.save(f, array, allow_pickle=False)
 
 
 def load_features(entry: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
@@ -161,7 +156,7 @@ def build_feature_cache(
         _remove_outputs(entry)
 
     chunks = [(s, min(n, s + chunk_size)) for s in range(0, n, chunk_size)]
-    todo = [c for c in chunks if not _part_ok(parts, c, spec.dim)]
+    todo = [c for c in chunks if not part_ok(parts, c, spec.dim)]
     engine = "torch"
     if todo and before_extract is not None:
         before_extract()
@@ -174,7 +169,7 @@ def build_feature_cache(
         else:
             engine = _extract_parts(images, spec, todo, parts, n, batch_size, device, onnx,
                                     Path(cache_dir), progress)
-    missing = [c for c in chunks if not _part_ok(parts, c, spec.dim)]
+    missing = [c for c in chunks if not part_ok(parts, c, spec.dim)]
     if missing:
         raise DataFormatError(parts, f"{len(missing)} chunk(s) still missing after extraction, first {missing[0]}")
 
@@ -208,32 +203,6 @@ def cached_features(
                                 device=device, devices=devices, onnx=onnx, chunk_size=chunk_size,
                                 progress=progress, before_extract=before_extract)
     return load_features(entry)[0]
-
-
-def part_path(parts: Path, chunk: tuple[int, int]) -> Path:
-    """File of the chunk of image indices [start, stop)."""
-    return parts / f"part-{chunk[0]:010d}-{chunk[1]:010d}.npy"
-
-
-def write_part(parts: Path, chunk: tuple[int, int], feats: np.ndarray) -> None:
-    """Store float32 (stop - start, D) features of one chunk atomically."""
-    save_npy(part_path(parts, chunk), np.ascontiguousarray(feats, dtype=np.float32))
-
-
-def _part_ok(parts: Path, chunk: tuple[int, int], dim: int) -> bool:
-    path = part_path(parts, chunk)
-    if not path.is_file():
-        return False
-    try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as e:  # not a readable .npy: recompute this chunk, and say so
-        warnings.warn(f"{path}: unreadable chunk ({e}); recomputing it", stacklevel=3)
-        return False
-    if arr.dtype != np.float32 or arr.shape != (chunk[1] - chunk[0], dim):
-        warnings.warn(f"{path}: chunk has {arr.dtype} {arr.shape}, expected float32 "
-                      f"({chunk[1] - chunk[0]}, {dim}); recomputing it", stacklevel=3)
-        return False
-    return True
 
 
 def _remove_outputs(entry: Path) -> None:

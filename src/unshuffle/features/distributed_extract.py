@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 from unshuffle.data.imageset import ImageSet
 from unshuffle.errors import ConfigError
 from unshuffle.features.backbones import BackboneSpec, load_backbone
-from unshuffle.features.cache import write_part
+from unshuffle.features.parts import write_part
 from unshuffle.features.preprocess import preprocess
 
 

@@ -1,5 +1,7 @@
-"""Fragment bags: cutting images into shuffled grid pieces, and putting them back together."""
+"""Fragments: bags of square pieces cut from several images, grouped by source and reassembled.
 
-from unshuffle.fragments.sampling import FragmentBag, FragmentSampler, cut_grid
-
-__all__ = ["FragmentBag", "FragmentSampler", "cut_grid"]
+Sub-packages by stage: ``bags`` (cutting, damage, reading and writing fragment folders, solutions),
+``solver`` (the boundary-matching solver), ``learned`` (the self-supervised edge pair model),
+``baseline`` (the case study's autoencoder + KMeans); ``bench`` and ``demo`` run them side by side.
+May import ``data``, ``evaluation``, ``plots``, ``runs`` and ``errors``; nothing outside imports it but ``cli``.
+"""

@@ -26,9 +26,10 @@ import numpy as np
 from unshuffle.data.imageset import ImageSet
 from unshuffle.errors import CheckpointError, ConfigError, UnshuffleError
 from unshuffle.evaluation.placement import aggregate_scores, score_solution
-from unshuffle.fragments.damage import Condition, apply_damage, parse_condition
-from unshuffle.fragments.sampling import FragmentBag, FragmentSampler
-from unshuffle.fragments.solution import Solution
+from unshuffle.fragments.bags.damage import Condition, apply_damage, parse_condition
+from unshuffle.fragments.bags.sampling import FragmentBag, FragmentSampler
+from unshuffle.fragments.bags.solution import Solution
+from unshuffle.fragments.bags.solution_io import json_ready
 from unshuffle.runs.atomic import atomic_write_json, atomic_write_text
 from unshuffle.runs.measure import PeakRSS, code_version
 
@@ -122,12 +123,12 @@ def build_method(name: str, ae_ckpt: str | None = None) -> BenchMethod:
     if base == "autoencoder":
         if ae_ckpt is None:
             raise ConfigError("method 'autoencoder' needs an autoencoder checkpoint (--ae-ckpt)")
-        from unshuffle.fragments.autoencoder import group_with_autoencoder, load_autoencoder
+        from unshuffle.fragments.baseline.autoencoder import group_with_autoencoder, load_autoencoder
 
         model = load_autoencoder(ae_ckpt)
         return BenchMethod(name, lambda fr, n, g, rot, seed: Solution.grouping_only(
             group_with_autoencoder(model, fr, n, seed), {"method": name}), oracle_n=True)
-    from unshuffle.fragments.baselines import random_assignment, raw_pixel_kmeans
+    from unshuffle.fragments.baseline.baselines import random_assignment, raw_pixel_kmeans
 
     if base == "kmeans":
         return BenchMethod(name, lambda fr, n, g, rot, seed: Solution.grouping_only(
@@ -240,7 +241,7 @@ def open_bench_data(data: str, image_size: int | None = None) -> ImageSet:
         from unshuffle.data.embedded import demo_images
 
         return demo_images(image_size or 64)
-    from unshuffle.data.imageset import open_images
+    from unshuffle.data import open_images
 
     return open_images(data, size=image_size)
 
@@ -301,7 +302,7 @@ def run_bench(cfg: BenchConfig, images: ImageSet | None = None, progress: bool =
         if torch is not None and torch_threads is not None:
             torch.set_num_threads(torch_threads)
     result = {"config": asdict(cfg), "environment": {**_environment(), **code}, "rows": rows}
-    atomic_write_json(out / "results.json", _nan_to_none(result))
+    atomic_write_json(out / "results.json", json_ready(result))
     note = "" if cfg.ae_ckpt or "autoencoder" not in cfg.methods else \
         "\nThe autoencoder row is left out: no checkpoint was given (--ae-ckpt).\n"
     atomic_write_text(out / "results.md", markdown_table(rows, cfg) + note)
@@ -339,7 +340,8 @@ def _load_part(path: Path, key: dict, code: str, weights: str | None = None) -> 
 
 
 def _picture(path: Path, sampler: FragmentSampler, cond: Condition, cfg: BenchConfig, parts: Path) -> None:
-    from unshuffle.plots.reassembly import assemble_group, best_group_per_source, reassembly_figure
+    from unshuffle.fragments.bags.solution import assemble_group
+    from unshuffle.plots.reassembly import best_group_per_source, reassembly_figure
 
     bag = apply_damage(sampler.sample(0), cond, cfg.seed, 0)
     originals = sampler.images.images(bag.image_ids)
@@ -360,13 +362,3 @@ def _picture(path: Path, sampler: FragmentSampler, cond: Condition, cfg: BenchCo
         reassembly_figure(originals, rows, path, max_columns=10,
                           title=f"{cond.name}: sample 0 (N={cfg.images_per_sample}, grid {cfg.grid}x{cfg.grid}"
                                 f"{shown}); each column: the group holding most of that image")
-
-
-def _nan_to_none(obj):
-    if isinstance(obj, dict):
-        return {k: _nan_to_none(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_nan_to_none(v) for v in obj]
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from unshuffle.fragments.sampling import FragmentBag
-from unshuffle.fragments.solution import Solution
+from unshuffle.evaluation.placement import PlacementRecord, TruthRecord
 
 GOOD = np.array([40, 170, 60], dtype=np.uint8)
 BAD = np.array([220, 30, 30], dtype=np.uint8)
@@ -37,7 +36,7 @@ def mosaic(cells: list[list[np.ndarray | None]], size: int, pad: int,
     return out
 
 
-def group_canvas(bag: FragmentBag, solution: Solution, g: int, pad: int = 1) -> tuple[np.ndarray, int, int]:
+def group_canvas(bag: TruthRecord, solution: PlacementRecord, g: int, pad: int = 1) -> tuple[np.ndarray, int, int]:
     """Canvas of group ``g``: placed fragments at (row, col) upright, or wrapped when not placed.
 
     Frames are green for fragments of the group's majority source, red for the others.
@@ -47,7 +46,7 @@ def group_canvas(bag: FragmentBag, solution: Solution, g: int, pad: int = 1) -> 
     src = bag.source[idx]
     major = np.bincount(src).argmax()
     wrong = src != major
-    s = bag.fragment_size
+    s = bag.fragments.shape[1]
     if solution.placed:
         rows, cols = solution.shapes[g]
         cells: list[list] = [[None] * cols for _ in range(rows)]
@@ -68,9 +67,10 @@ def group_canvas(bag: FragmentBag, solution: Solution, g: int, pad: int = 1) -> 
     return mosaic(cells, s, pad, colors), len(idx), int(wrong.sum())
 
 
-def plot_grouping(bag: FragmentBag, solution: Solution | np.ndarray, save_path: str | Path,
-                  title: str = "") -> Path:
-    """Draw the shuffled bag, then each predicted group (wrong fragments framed red). Writes a PNG."""
+def plot_grouping(bag: TruthRecord, solution: PlacementRecord, save_path: str | Path, title: str = "") -> Path:
+    """Draw the shuffled bag, then each predicted group (wrong fragments framed red). Writes a PNG.
+
+    bag: a FragmentBag; solution: a Solution (``Solution.grouping_only(labels)`` for bare labels)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,9 +78,7 @@ def plot_grouping(bag: FragmentBag, solution: Solution | np.ndarray, save_path: 
 
     from unshuffle.plots.figure import save_png
 
-    if not isinstance(solution, Solution):
-        solution = Solution.grouping_only(np.asarray(solution))
-    m, s = len(bag), bag.fragment_size
+    m, s = len(bag.fragments), bag.fragments.shape[1]
     cols = math.ceil(math.sqrt(m))
     flat = [bag.fragments[i] for i in range(m)]
     bag_cells = [flat[r * cols : (r + 1) * cols] for r in range(math.ceil(m / cols))]

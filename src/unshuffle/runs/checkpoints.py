@@ -123,3 +123,28 @@ def __getattr__(name: str) -> Any:
         globals()[name] = cls
         return cls
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def epoch_metrics_callback(run):
+    """A Lightning callback appending one line per epoch to ``run``'s metrics.jsonl (rank zero only):
+    epoch, step, seconds since start, and ``train_loss`` / ``val_loss`` when logged. run: a RunDir."""
+    import time
+
+    import lightning as L
+
+    class MetricsLog(L.Callback):
+        def __init__(self):
+            self._t0 = time.time()
+
+        def on_train_epoch_end(self, trainer, pl_module):
+            if trainer.sanity_checking or not trainer.is_global_zero:
+                return
+            m = trainer.callback_metrics
+            rec = {"epoch": trainer.current_epoch, "step": trainer.global_step,
+                   "seconds": round(time.time() - self._t0, 3)}
+            for key in ("train_loss_epoch", "val_loss"):
+                if key in m:
+                    rec[key.removesuffix("_epoch")] = float(m[key])
+            run.append_metrics(rec)
+
+    return MetricsLog()

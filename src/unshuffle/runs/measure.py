@@ -41,9 +41,9 @@ class PeakRSS:
 
 
 def code_version() -> dict:
-    """What produced the numbers: sha256 of the package's fragments/ and evaluation/ sources (the
-    harness bench.py and bag_io.py excluded) and, inside a git checkout, the commit and whether those
-    folders have uncommitted changes (None outside git)."""
+    """What produced the numbers: sha256 of every source file of the package (``src/unshuffle``, the
+    bench harness ``fragments/bench.py`` excluded) and, inside a git checkout, the commit and whether
+    the package has uncommitted changes (None outside git)."""
     import hashlib
     import subprocess
 
@@ -51,15 +51,15 @@ def code_version() -> dict:
 
     root = Path(unshuffle.__file__).parent
     h = hashlib.sha256()
-    for sub in ("fragments", "evaluation"):
-        for f in sorted((root / sub).glob("*.py")):
-            if f.name not in ("bench.py", "bag_io.py"):
-                h.update(f.name.encode() + b"\0" + f.read_bytes())
+    for f in sorted(root.rglob("*.py")):
+        rel = f.relative_to(root).as_posix()
+        if rel != "fragments/bench.py":
+            h.update(rel.encode() + b"\0" + f.read_bytes())
     out = {"code_sha256": h.hexdigest()[:16], "git_commit": None, "git_dirty": None}
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
                                 timeout=10)
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "fragments", "evaluation"],
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "."],
                                capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return out  # no git executable: commit unknown, recorded as None

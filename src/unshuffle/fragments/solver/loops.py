@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from unshuffle.fragments.candidates import Candidates
+from unshuffle.fragments.solver.candidates import Candidates
 
 
 def neighbour_table(c: Candidates, n_pieces: int, k: int, max_score: float) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from unshuffle.fragments.damage import add_noise, jpeg_roundtrip
+from unshuffle.fragments.bags.damage import add_noise, jpeg_roundtrip
 
 
 @dataclass(frozen=True)

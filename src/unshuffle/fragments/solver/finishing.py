@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from unshuffle.fragments.merging import PairScorer
-from unshuffle.fragments.placement import Assembler
+from unshuffle.fragments.solver.merging import PairScorer
+from unshuffle.fragments.solver.placement import Assembler
 
 
 def union_groups(edges: np.ndarray, m: int, n_images: int | None, max_score: float,

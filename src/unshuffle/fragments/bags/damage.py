@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from unshuffle.errors import ConfigError
-from unshuffle.fragments.sampling import FragmentBag
+from unshuffle.fragments.bags.sampling import FragmentBag
 
 # name -> (field, default parameter when the name is given without "=value", parameter type)
 _KINDS: dict[str, tuple[str, float | int | bool, type]] = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from unshuffle.fragments.loops import merge_loops
-from unshuffle.fragments.placement import Assembler
+from unshuffle.fragments.solver.loops import merge_loops
+from unshuffle.fragments.solver.placement import Assembler
 
 N_MIN_SHARE = 0.25  # a cluster counts as an image when it holds at least this share of the g*g cells
 GRID_MIN_SUPPORT = 0.2  # share of the multi-piece clusters that must reach the estimated extent

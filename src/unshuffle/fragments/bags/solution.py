@@ -1,4 +1,4 @@
-"""Solution: what any fragment-grouping method returns (groups, placements, turns, confidences)."""
+"""Solution: what any fragment-grouping method returns (groups, placements, turns, confidences) and its pictures."""
 
 from __future__ import annotations
 
@@ -71,3 +71,31 @@ class Solution:
             raise ValueError("two fragments share one cell")
         if ((self.turn < 0) | (self.turn > 3)).any():
             raise ValueError("turn must be in 0..3")
+
+
+EMPTY_GREY = 128  # value of the pixels of an empty cell
+
+
+def assemble_group(fragments: np.ndarray, solution: Solution, group: int, gap: int = 0) -> np.ndarray:
+    """The canvas of one group: each fragment turned upright (``np.rot90(f, k=turn)``) in its cell.
+
+    fragments: (M, s, s, 3) uint8, the bag the solution is for. Empty cells are grey. A solution
+    that only groups (not placed) is tiled in fragment order into a near-square sheet instead.
+    ``gap`` grey pixels separate the cells. Returns (R*(s+gap)-gap, C*(s+gap)-gap, 3) uint8.
+    """
+    members = np.flatnonzero(solution.group == group)
+    s = fragments.shape[1]
+    if solution.placed:
+        rows, cols = solution.shapes[group]
+        cells = [(int(solution.row[i]), int(solution.col[i])) for i in members]
+        turns = solution.turn[members]
+    else:
+        cols = max(1, int(np.ceil(np.sqrt(len(members)))))
+        rows = max(1, int(np.ceil(len(members) / cols)))
+        cells = [divmod(k, cols) for k in range(len(members))]
+        turns = np.zeros(len(members), dtype=np.int64)
+    step = s + gap
+    canvas = np.full((rows * step - gap, cols * step - gap, 3), EMPTY_GREY, dtype=np.uint8)
+    for i, (r, c), t in zip(members, cells, turns, strict=True):
+        canvas[r * step : r * step + s, c * step : c * step + s] = np.rot90(fragments[i], k=int(t))
+    return canvas

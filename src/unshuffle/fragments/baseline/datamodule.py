@@ -1,4 +1,4 @@
-"""LightningDataModule serving bags of fragments drawn by FragmentSampler (fresh bags every epoch)."""
+"""The autoencoder's LightningDataModule: bags of fragments drawn by FragmentSampler (fresh bags every epoch)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from unshuffle.data.imageset import ImageSet
-from unshuffle.fragments.sampling import FragmentSampler
+from unshuffle.data.loaders import ResumableLoader
+from unshuffle.fragments.bags.sampling import FragmentSampler
 
 
 class FragmentBagDataset(Dataset):
@@ -28,31 +29,6 @@ class FragmentBagDataset(Dataset):
         bag = self.sampler.sample(index)
         x = torch.from_numpy(bag.fragments).permute(0, 3, 1, 2).float().div_(255.0)
         return {"fragments": x, "index": index}
-
-
-class ResumableLoader(DataLoader):
-    """A DataLoader Lightning treats as resumable: ``len()`` is the whole epoch, and the first pass
-    after a mid-epoch restore drops the ``dataset.skip_batches`` batches that were already trained on.
-
-    The skip count lives on the dataset so it survives Lightning re-creating the loader with a
-    DistributedSampler; the loader itself has no state to save (bags are a function of the index).
-    """
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        if state:
-            raise ValueError(f"unexpected data loader state {state!r}")
-
-    def __iter__(self):
-        it = super().__iter__()
-        skip = getattr(self.dataset, "skip_batches", 0)
-        if skip:
-            self.dataset.skip_batches = 0
-            for _ in range(skip):
-                next(it)
-        return it
 
 
 class FragmentDataModule(L.LightningDataModule):

@@ -8,16 +8,16 @@ import os
 import numpy as np
 
 from unshuffle.errors import ConfigError
-from unshuffle.fragments import compatibility as compat
-from unshuffle.fragments import finishing
-from unshuffle.fragments.candidates import top_candidates
-from unshuffle.fragments.estimate import count_images, estimate_grid
-from unshuffle.fragments.loops import merge_loops, neighbour_table, rotated_down_table, square_loops
-from unshuffle.fragments.merging import PairScorer, cluster_merge, exhaustive_merge
-from unshuffle.fragments.placement import Assembler, greedy_merge
-from unshuffle.fragments.quality import detect_damage
-from unshuffle.fragments.refine import dense_scores, trim_and_fill
-from unshuffle.fragments.solution import Solution
+from unshuffle.fragments.solver import compatibility as compat
+from unshuffle.fragments.solver import finishing
+from unshuffle.fragments.solver.candidates import top_candidates
+from unshuffle.fragments.solver.estimate import count_images, estimate_grid
+from unshuffle.fragments.solver.loops import merge_loops, neighbour_table, rotated_down_table, square_loops
+from unshuffle.fragments.solver.merging import PairScorer, cluster_merge, exhaustive_merge
+from unshuffle.fragments.solver.placement import Assembler, greedy_merge
+from unshuffle.fragments.solver.quality import detect_damage
+from unshuffle.fragments.solver.refine import dense_scores, trim_and_fill
+from unshuffle.fragments.bags.solution import Solution
 
 PLACERS = ("greedy", "buddies")
 MEASURES = ("auto", *compat.MEASURES, "learned", "hybrid")
@@ -131,22 +131,10 @@ class FragmentSolver:
         self.damage_check = damage_check
 
     # ------------------------------------------------------------------ validation
-    def _validate(self, fragments: np.ndarray) -> None:
-        if not isinstance(fragments, np.ndarray) or fragments.ndim != 4 or fragments.shape[-1] != 3:
-            shape = getattr(fragments, "shape", type(fragments).__name__)
-            raise ConfigError(f"fragments must be an (M, s, s, 3) uint8 array, got {shape}")
-        if fragments.dtype != np.uint8:
-            raise ConfigError(f"fragments must be uint8, got dtype {fragments.dtype}")
-        if fragments.shape[1] != fragments.shape[2]:
-            raise ConfigError(f"fragments must be square, got {fragments.shape[1]}x{fragments.shape[2]}")
-        if fragments.shape[1] < 2:
-            raise ConfigError(f"fragment size must be >= 2 px to have an edge gradient, got {fragments.shape[1]}")
-        if fragments.shape[0] < 1:
-            raise ConfigError("fragments is empty: nothing to solve")
+    def validate_params(self) -> None:
+        """Check the constructor's parameters (ConfigError naming the parameter); ``fit`` calls it too."""
         if self.n_images is not None and not (isinstance(self.n_images, (int, np.integer)) and self.n_images >= 1):
             raise ConfigError(f"n_images must be None or an int >= 1, got {self.n_images!r}")
-        if self.n_images is not None and self.n_images > fragments.shape[0]:
-            raise ConfigError(f"n_images={self.n_images} but the bag holds only {fragments.shape[0]} fragments")
         if self.measure not in MEASURES:
             raise ConfigError(f"measure must be one of {MEASURES}, got {self.measure!r}")
         if self.gap != "auto" and self.gap not in GAP_CHOICES:
@@ -162,6 +150,22 @@ class FragmentSolver:
         if not (isinstance(self.chunk, (int, np.integer)) and self.chunk >= 1):
             raise ConfigError(f"chunk must be an int >= 1, got {self.chunk!r}")
         self._grid_param()
+
+    def _validate(self, fragments: np.ndarray) -> None:
+        if not isinstance(fragments, np.ndarray) or fragments.ndim != 4 or fragments.shape[-1] != 3:
+            shape = getattr(fragments, "shape", type(fragments).__name__)
+            raise ConfigError(f"fragments must be an (M, s, s, 3) uint8 array, got {shape}")
+        if fragments.dtype != np.uint8:
+            raise ConfigError(f"fragments must be uint8, got dtype {fragments.dtype}")
+        if fragments.shape[1] != fragments.shape[2]:
+            raise ConfigError(f"fragments must be square, got {fragments.shape[1]}x{fragments.shape[2]}")
+        if fragments.shape[1] < 2:
+            raise ConfigError(f"fragment size must be >= 2 px to have an edge gradient, got {fragments.shape[1]}")
+        if fragments.shape[0] < 1:
+            raise ConfigError("fragments is empty: nothing to solve")
+        self.validate_params()
+        if self.n_images is not None and self.n_images > fragments.shape[0]:
+            raise ConfigError(f"n_images={self.n_images} but the bag holds only {fragments.shape[0]} fragments")
 
     def _grid_param(self) -> tuple[int, int] | None:
         g = self.grid
@@ -325,7 +329,7 @@ class FragmentSolver:
 
     def _model(self):
         """The EdgePairModel in use (loaded once per process for the shipped default)."""
-        from unshuffle.fragments.pair_model import EdgePairModel
+        from unshuffle.fragments.learned.pair_model import EdgePairModel
 
         if isinstance(self.pair_model, EdgePairModel):
             return self.pair_model
@@ -354,7 +358,7 @@ class FragmentSolver:
                 parts.append((*cache[hand, eps, rel], 1.0))
             if measure in ("learned", "hybrid"):
                 if ("learned", gap, rel) not in cache:
-                    from unshuffle.fragments.pair_model import learned_features
+                    from unshuffle.fragments.learned.pair_model import learned_features
 
                     view = pieces if rel == compat.RIGHT else pieces.transpose(0, 2, 1, 3)
                     cache["learned", gap, rel] = learned_features(self._model(), view, gap)
@@ -387,7 +391,7 @@ class FragmentSolver:
 
 @functools.lru_cache(maxsize=4)
 def _load_model(path: str | None):
-    from unshuffle.fragments.pair_model import load_pair_model
+    from unshuffle.fragments.learned.pair_model import load_pair_model
 
     return load_pair_model(path)
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from unshuffle.errors import ConfigError
 
@@ -84,44 +82,15 @@ class AutoencoderTrainConfig:
         return dataclasses.asdict(self)
 
 
-def split_holdout(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded split of range(n) into (train, held-out) index arrays; held-out has ceil(n*fraction)."""
-    perm = np.random.default_rng(np.random.SeedSequence([seed, 7919])).permutation(n)
-    k = max(1, math.ceil(n * fraction))
-    return np.sort(perm[k:]), np.sort(perm[:k])
-
-
 def _open_data(cfg: AutoencoderTrainConfig):
     from unshuffle.data import open_images
+    from unshuffle.data.loaders import split_holdout
 
     train = open_images(cfg.train_dir, split=cfg.split, size=cfg.image_size)
     if cfg.val_dir is not None:
         return train, open_images(cfg.val_dir, size=cfg.image_size)
     keep, held = split_holdout(len(train), cfg.val_fraction, cfg.seed)
     return train.subset(keep), train.subset(held)
-
-
-def _metrics_callback(run):
-    import lightning as L
-
-    class MetricsLog(L.Callback):
-        """Appends one line per epoch to metrics.jsonl (rank zero only)."""
-
-        def __init__(self):
-            self._t0 = time.time()
-
-        def on_train_epoch_end(self, trainer, pl_module):
-            if trainer.sanity_checking or not trainer.is_global_zero:
-                return
-            m = trainer.callback_metrics
-            rec = {"epoch": trainer.current_epoch, "step": trainer.global_step,
-                   "seconds": round(time.time() - self._t0, 3)}
-            for key in ("train_loss_epoch", "val_loss"):
-                if key in m:
-                    rec[key.removesuffix("_epoch")] = float(m[key])
-            run.append_metrics(rec)
-
-    return MetricsLog()
 
 
 def train_autoencoder(cfg: AutoencoderTrainConfig, callbacks: list | None = None) -> dict:
@@ -135,11 +104,11 @@ def train_autoencoder(cfg: AutoencoderTrainConfig, callbacks: list | None = None
     from lightning.pytorch.loggers import TensorBoardLogger
     from lightning.pytorch.utilities import rank_zero_only
 
-    from unshuffle.data.datamodule import FragmentDataModule
-    from unshuffle.fragments.ae_system import AutoencoderSystem
-    from unshuffle.fragments.autoencoder import FragmentAutoencoder
-    from unshuffle.fragments.sampling import FragmentSampler
-    from unshuffle.runs.checkpoints import AtomicCheckpointIO
+    from unshuffle.fragments.baseline.datamodule import FragmentDataModule
+    from unshuffle.fragments.baseline.ae_system import AutoencoderSystem
+    from unshuffle.fragments.baseline.autoencoder import FragmentAutoencoder
+    from unshuffle.fragments.bags.sampling import FragmentSampler
+    from unshuffle.runs.checkpoints import AtomicCheckpointIO, epoch_metrics_callback
     from unshuffle.runs.layout import RunDir, create_run
 
     # ---- config and derived values
@@ -186,7 +155,7 @@ def train_autoencoder(cfg: AutoencoderTrainConfig, callbacks: list | None = None
         accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
         precision=cfg.precision, max_epochs=cfg.max_epochs,
         logger=TensorBoardLogger(save_dir=str(run.path), name="tensorboard", version=""),
-        callbacks=[*ckpt_callbacks, _metrics_callback(run), *(callbacks or [])],
+        callbacks=[*ckpt_callbacks, epoch_metrics_callback(run), *(callbacks or [])],
         plugins=[AtomicCheckpointIO()],
         reload_dataloaders_every_n_epochs=1, enable_progress_bar=cfg.progress,
         log_every_n_steps=max(1, min(50, cfg.steps_per_epoch // 2)), num_sanity_val_steps=0,

@@ -9,7 +9,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from unshuffle.fragments.autoencoder import FragmentAutoencoder
+from unshuffle.fragments.baseline.autoencoder import FragmentAutoencoder
 from unshuffle.runs.checkpoints import RunStateHooks
 
 

@@ -12,7 +12,7 @@ import heapq
 
 import numpy as np
 
-from unshuffle.fragments.placement import Assembler, rotate_offset
+from unshuffle.fragments.solver.placement import Assembler, rotate_offset
 
 # A proposal is ranked by sum(score - ADJ_BONUS) over its new adjacencies: every boundary that
 # matches better than this counts as evidence, so a merge closing many good seams beats one lucky edge.

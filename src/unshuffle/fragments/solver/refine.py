@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from unshuffle.fragments.merging import ADJ_BONUS
-from unshuffle.fragments.placement import Assembler
+from unshuffle.fragments.solver.merging import ADJ_BONUS
+from unshuffle.fragments.solver.placement import Assembler
 
 
 def dense_scores(query: np.ndarray, key: np.ndarray, row_second: np.ndarray, col_second: np.ndarray,

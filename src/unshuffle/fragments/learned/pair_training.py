@@ -77,7 +77,7 @@ def _first(batch: list) -> dict:
 def load_pool(cfg: PairTrainConfig) -> tuple[np.ndarray, np.ndarray]:
     """(train, val) uint8 image arrays: the seeded ``max_images`` choice, ``val_fraction`` held aside."""
     from unshuffle.data import open_images
-    from unshuffle.fragments.ae_training import split_holdout
+    from unshuffle.data.loaders import split_holdout
 
     images = open_images(cfg.train_dir, split=cfg.split)
     n = len(images)
@@ -146,8 +146,8 @@ def _system(model, config: dict, lr: float, weight_decay: float, total_steps: in
 def _datamodule(train: np.ndarray, val: np.ndarray, cfg: PairTrainConfig):
     import lightning as L
 
-    from unshuffle.data.datamodule import ResumableLoader
-    from unshuffle.fragments.pair_data import PairBatches
+    from unshuffle.data.loaders import ResumableLoader
+    from unshuffle.fragments.learned.pair_data import PairBatches
 
     kw = {"images_per_batch": cfg.images_per_batch, "pairs_per_image": cfg.pairs_per_image,
           "size": cfg.fragment_size}
@@ -179,13 +179,12 @@ def train_pair_model(cfg: PairTrainConfig, callbacks: list | None = None) -> dic
     from lightning.pytorch.loggers import TensorBoardLogger
     from lightning.pytorch.utilities import rank_zero_only
 
-    from unshuffle.fragments.ae_training import _metrics_callback
-    from unshuffle.fragments.pair_model import (
+    from unshuffle.fragments.learned.pair_model import (
         EdgePairModel,
         pair_model_from_checkpoint,
         save_pair_model,
     )
-    from unshuffle.runs.checkpoints import AtomicCheckpointIO
+    from unshuffle.runs.checkpoints import AtomicCheckpointIO, epoch_metrics_callback
     from unshuffle.runs.layout import RunDir, create_run
 
     cfg.validate()
@@ -205,7 +204,7 @@ def train_pair_model(cfg: PairTrainConfig, callbacks: list | None = None) -> dic
         accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy, precision=cfg.precision,
         max_epochs=cfg.max_epochs,
         logger=TensorBoardLogger(save_dir=str(run.path), name="tensorboard", version=""),
-        callbacks=[best, _metrics_callback(run), *(callbacks or [])], plugins=[AtomicCheckpointIO()],
+        callbacks=[best, epoch_metrics_callback(run), *(callbacks or [])], plugins=[AtomicCheckpointIO()],
         reload_dataloaders_every_n_epochs=1, enable_progress_bar=cfg.progress,
         log_every_n_steps=max(1, min(50, cfg.steps_per_epoch // 4)), num_sanity_val_steps=0, deterministic=True,
     )

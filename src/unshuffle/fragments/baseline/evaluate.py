@@ -9,8 +9,8 @@ from tqdm.auto import tqdm
 
 from unshuffle.data.imageset import ImageSet
 from unshuffle.evaluation.metrics import grouping_scores, summarize
-from unshuffle.fragments.baselines import random_assignment, raw_pixel_kmeans
-from unshuffle.fragments.sampling import FragmentBag, FragmentSampler
+from unshuffle.fragments.baseline.baselines import random_assignment, raw_pixel_kmeans
+from unshuffle.fragments.bags.sampling import FragmentBag, FragmentSampler
 
 # A grouping method maps (bag, per-sample seed) to (M,) int64 group labels. It sees the fragments
 # and the number of images N (given, as in the case study), never the provenance.
@@ -27,7 +27,7 @@ def baseline_methods() -> dict[str, GroupingMethod]:
 
 def autoencoder_method(model) -> GroupingMethod:
     """The case study's method: KMeans (k = N) on the autoencoder's codes."""
-    from unshuffle.fragments.autoencoder import group_with_autoencoder
+    from unshuffle.fragments.baseline.autoencoder import group_with_autoencoder
 
     return lambda bag, seed: group_with_autoencoder(model, bag.fragments, bag.n_images, seed)
 

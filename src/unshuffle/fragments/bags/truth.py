@@ -1,0 +1,89 @@
+"""Truth files of cut bags: reading ``truth.json``, matching files to it, scoring a solution folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from unshuffle.errors import ConfigError, DataFormatError
+from unshuffle.evaluation.placement import score_solution
+from unshuffle.fragments.bags.folders import read_fragment_folder
+from unshuffle.fragments.bags.sampling import FragmentBag
+from unshuffle.fragments.bags.solution_io import read_solution_folder
+
+
+def read_truth(path: str | Path) -> tuple[dict[str, dict[str, int]], tuple[int, int], int, list[int]]:
+    """Read ``truth.json``: (files -> {source, row, col, turn}, grid, n_images, image_ids)."""
+    path = Path(path)
+    try:
+        d = json.loads(path.read_text())
+        files = {str(k): {f: int(v[f]) for f in ("source", "row", "col", "turn")} for k, v in d["files"].items()}
+        grid = (int(d["grid"][0]), int(d["grid"][1]))
+        return files, grid, int(d["n_images"]), [int(x) for x in d["image_ids"]]
+    except FileNotFoundError:
+        raise DataFormatError(path, "no such truth file") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, IndexError) as e:
+        raise DataFormatError(path, f"not a valid truth.json ({type(e).__name__}: {e})") from None
+
+
+def match_to_truth(files: list[str], truth_keys, where: str | Path) -> list[str]:
+    """The truth key of each file: its own path, or else its base name when base names are unique."""
+    truth_keys = set(truth_keys)
+    by_base = {PurePosixPath(k).name: k for k in truth_keys}
+    unique_base = len(by_base) == len(truth_keys)
+    keys = []
+    for f in files:
+        if f in truth_keys:
+            keys.append(f)
+        elif unique_base and PurePosixPath(f).name in by_base:
+            keys.append(by_base[PurePosixPath(f).name])
+        else:
+            raise DataFormatError(where, f"fragment {f!r} is not in the truth")
+    return keys
+
+
+def bag_from_truth(truth_path: str | Path, files: list[str], fragments: np.ndarray) -> FragmentBag:
+    """The FragmentBag of ``files`` (with their pixels) using provenance from ``truth.json``.
+
+    Files are matched with :func:`match_to_truth`. fragments: (M, s, s, 3) uint8 in ``files`` order.
+    Every file must be in the truth and vice versa.
+    """
+    truth, grid, n_images, image_ids = read_truth(truth_path)
+    keys = match_to_truth(files, truth, truth_path)
+    if len(set(keys)) != len(keys) or len(keys) != len(truth):
+        missing = sorted(set(truth) - set(keys))[:3]
+        raise DataFormatError(truth_path, f"solution has {len(files)} fragments, truth {len(truth)}; "
+                                          f"e.g. not in the solution: {missing}")
+    if len(fragments) != len(files):
+        raise ConfigError(f"{len(fragments)} fragment images for {len(files)} files")
+    col = {k: np.array([truth[f][k] for f in keys], dtype=np.int64) for k in ("source", "row", "col", "turn")}
+    return FragmentBag(np.asarray(fragments, np.uint8), col["source"], col["row"], col["col"], col["turn"],
+                       np.asarray(image_ids, np.int64), grid)
+
+
+def score_solution_folder(solution: str | Path, truth: str | Path, fragments: str | Path | None = None,
+                          rotations: bool | None = None) -> dict:
+    """Score a ``solve`` output folder (or its groups.json) against a ``truth.json``.
+
+    fragments: folder/archive holding the fragment images (for the pixel-identical rule); None = the
+    truth file's folder. rotations: None = the solution's ``settings["rotations"]`` when recorded,
+    else whether any true turn is non-zero. Returns the metrics of
+    :func:`unshuffle.evaluation.placement.score_solution` plus the paths and the rotations used.
+    """
+    files, sol = read_solution_folder(solution)
+    truth_files, *_ = read_truth(truth)
+    folder = read_fragment_folder(fragments if fragments is not None else Path(truth).parent)
+    pixels = {k: folder.fragments[i]
+              for i, k in enumerate(match_to_truth(folder.files, truth_files, folder.source))}
+    keys = match_to_truth(files, truth_files, truth)
+    missing = [f for f, k in zip(files, keys, strict=True) if k not in pixels]
+    if missing:
+        raise ConfigError(f"no image for {missing[:3]} under {folder.source}")
+    bag = bag_from_truth(truth, files, np.stack([pixels[k] for k in keys]))
+    if rotations is None:
+        recorded = sol.settings.get("rotations")
+        rotations = bool(recorded) if isinstance(recorded, bool) else bool((bag.turn != 0).any())
+    out = score_solution(bag, sol, rotations=rotations)
+    return {**out, "rotations": rotations, "solution": str(solution), "truth": str(truth)}
