@@ -20,7 +20,7 @@ import pytest
 
 from unshuffle.runs.checkpoints import load_checkpoint
 
-WRITER = Path(__file__).parent / "hostile" / "kill_writer.py"
+WRITER = Path(__file__).parents[1] / "hostile" / "kill_writer.py"
 KILLS = 40
 START_TIMEOUT = 180.0  # importing torch in a fresh process takes long on a loaded 2-core machine
 LINE_TIMEOUT = 30.0
