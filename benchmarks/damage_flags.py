@@ -18,10 +18,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from fragments_bench import SUITES  # noqa: E402
 
-from unshuffle.fragments.bench import open_bench_data  # noqa: E402
 from unshuffle.fragments.bags.damage import apply_damage, parse_condition  # noqa: E402
-from unshuffle.fragments.solver.quality import detect_damage  # noqa: E402
 from unshuffle.fragments.bags.sampling import FragmentSampler  # noqa: E402
+from unshuffle.fragments.bench import open_bench_data  # noqa: E402
+from unshuffle.fragments.solver.quality import detect_damage  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,10 +17,10 @@ import sys
 import numpy as np
 
 from unshuffle.data import open_images
-from unshuffle.fragments.solver import compatibility as compat
 from unshuffle.fragments.bags.damage import apply_damage, parse_condition
-from unshuffle.fragments.learned.pair_model import learned_features, load_pair_model
 from unshuffle.fragments.bags.sampling import FragmentSampler
+from unshuffle.fragments.learned.pair_model import learned_features, load_pair_model
+from unshuffle.fragments.solver import compatibility as compat
 
 
 def _truth(bag, rel: int) -> tuple[np.ndarray, np.ndarray]:

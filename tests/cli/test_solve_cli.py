@@ -16,10 +16,10 @@ from PIL import Image
 from unshuffle.data.imageset import from_array
 from unshuffle.errors import ConfigError, DataFormatError, UnsafeFileError
 from unshuffle.fragments.bags.folders import read_fragment_folder, write_bag
-from unshuffle.fragments.bags.solution_io import read_solution_folder, write_solution_folder
-from unshuffle.fragments.bags.truth import bag_from_truth, read_truth
 from unshuffle.fragments.bags.sampling import FragmentSampler
 from unshuffle.fragments.bags.solution import Solution
+from unshuffle.fragments.bags.solution_io import read_solution_folder, write_solution_folder
+from unshuffle.fragments.bags.truth import bag_from_truth, read_truth
 
 
 @pytest.fixture

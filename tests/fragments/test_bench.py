@@ -11,10 +11,10 @@ from unshuffle.data.imageset import from_array
 from unshuffle.errors import CheckpointError, ConfigError
 from unshuffle.evaluation.metrics import ari
 from unshuffle.fragments import bench
-from unshuffle.fragments.baseline.baselines import random_assignment
-from unshuffle.fragments.bench import BenchConfig, PeakRSS, parse_options, run_bench
 from unshuffle.fragments.bags.damage import apply_damage, parse_condition
 from unshuffle.fragments.bags.sampling import FragmentSampler
+from unshuffle.fragments.baseline.baselines import random_assignment
+from unshuffle.fragments.bench import BenchConfig, PeakRSS, parse_options, run_bench
 
 
 @pytest.fixture

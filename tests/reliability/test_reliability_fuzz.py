@@ -29,8 +29,8 @@ from unshuffle.clustering.config import load_config
 from unshuffle.data import open_images
 from unshuffle.data.detect import open_path_with_skipped
 from unshuffle.errors import ConfigError, DataFormatError, UnshuffleError
-from unshuffle.fragments.baseline.autoencoder import load_autoencoder
 from unshuffle.fragments.bags.solution_io import GROUPS_FILE
+from unshuffle.fragments.baseline.autoencoder import load_autoencoder
 from unshuffle.fragments.solver import FragmentSolver, solve_fragment_folder
 from unshuffle.runs.checkpoints import load_checkpoint
 

@@ -19,8 +19,8 @@ from unshuffle.clustering.config import load_config, parse_overrides
 from unshuffle.clustering.predict import TemiHeads
 from unshuffle.data import archives, open_images
 from unshuffle.errors import CheckpointError, ConfigError, DataFormatError, UnsafeFileError
-from unshuffle.fragments.baseline.autoencoder import FragmentAutoencoder, load_autoencoder
 from unshuffle.fragments.bags.folders import read_fragment_folder
+from unshuffle.fragments.baseline.autoencoder import FragmentAutoencoder, load_autoencoder
 from unshuffle.runs.checkpoints import load_checkpoint, save_checkpoint
 
 PAYLOADS = ("os.system", "builtins.exec")

@@ -122,7 +122,11 @@ def train_command(args: argparse.Namespace) -> dict:
 def evaluate_command(args: argparse.Namespace) -> dict:
     import unshuffle
     from unshuffle.data import open_images
-    from unshuffle.fragments.baseline.evaluate import autoencoder_method, baseline_methods, evaluate_grouping
+    from unshuffle.fragments.baseline.evaluate import (
+        autoencoder_method,
+        baseline_methods,
+        evaluate_grouping,
+    )
     from unshuffle.runs.atomic import atomic_write_json
 
     if args.ckpt is None and not args.with_baselines:
@@ -151,9 +155,9 @@ def evaluate_command(args: argparse.Namespace) -> dict:
 def visualize_command(args: argparse.Namespace) -> str:
     from unshuffle.data import open_images
     from unshuffle.evaluation.metrics import grouping_scores
-    from unshuffle.fragments.baseline.autoencoder import group_with_autoencoder, load_autoencoder
     from unshuffle.fragments.bags.sampling import FragmentSampler
     from unshuffle.fragments.bags.solution import Solution
+    from unshuffle.fragments.baseline.autoencoder import group_with_autoencoder, load_autoencoder
     from unshuffle.plots.fragments import plot_grouping
 
     images = open_images(args.val_dir, split=args.split, size=args.image_size)

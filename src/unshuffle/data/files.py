@@ -7,7 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from unshuffle.data.archives import TarMemoryStore, TarOffsetStore, ZipStore, archive_kind, open_archive
+from unshuffle.data.archives import (
+    TarMemoryStore,
+    TarOffsetStore,
+    ZipStore,
+    archive_kind,
+    open_archive,
+)
 from unshuffle.data.decode import decode_image, is_image_name
 from unshuffle.data.image_folder import ByteStore, FolderStore, list_files
 from unshuffle.errors import DataFormatError

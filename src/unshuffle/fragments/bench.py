@@ -123,7 +123,10 @@ def build_method(name: str, ae_ckpt: str | None = None) -> BenchMethod:
     if base == "autoencoder":
         if ae_ckpt is None:
             raise ConfigError("method 'autoencoder' needs an autoencoder checkpoint (--ae-ckpt)")
-        from unshuffle.fragments.baseline.autoencoder import group_with_autoencoder, load_autoencoder
+        from unshuffle.fragments.baseline.autoencoder import (
+            group_with_autoencoder,
+            load_autoencoder,
+        )
 
         model = load_autoencoder(ae_ckpt)
         return BenchMethod(name, lambda fr, n, g, rot, seed: Solution.grouping_only(

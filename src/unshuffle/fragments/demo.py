@@ -7,9 +7,9 @@ from pathlib import Path
 
 from unshuffle.evaluation.metrics import grouping_scores
 from unshuffle.evaluation.placement import score_solution
-from unshuffle.fragments.baseline.baselines import random_assignment, raw_pixel_kmeans
 from unshuffle.fragments.bags.sampling import FragmentSampler
 from unshuffle.fragments.bags.solution import Solution
+from unshuffle.fragments.baseline.baselines import random_assignment, raw_pixel_kmeans
 from unshuffle.fragments.solver import FragmentSolver
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from unshuffle.errors import CheckpointError, ConfigError
 from unshuffle.data.loaders import split_holdout
+from unshuffle.errors import CheckpointError, ConfigError
 from unshuffle.fragments.baseline.ae_training import AutoencoderTrainConfig, train_autoencoder
 from unshuffle.fragments.baseline.autoencoder import (
     FragmentAutoencoder,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from unshuffle.fragments.bags.damage import apply_damage, parse_condition
-from unshuffle.fragments.solver.quality import detect_damage, jpeg_ring_ratio, noise_levels
 from unshuffle.fragments.bags.sampling import FragmentSampler
+from unshuffle.fragments.solver.quality import detect_damage, jpeg_ring_ratio, noise_levels
 
 
 def test_noise_level_is_zero_on_planes_and_sigma_on_white_noise():

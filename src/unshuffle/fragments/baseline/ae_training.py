@@ -7,7 +7,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from unshuffle.errors import ConfigError
 
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "64-true")
@@ -104,10 +103,10 @@ def train_autoencoder(cfg: AutoencoderTrainConfig, callbacks: list | None = None
     from lightning.pytorch.loggers import TensorBoardLogger
     from lightning.pytorch.utilities import rank_zero_only
 
-    from unshuffle.fragments.baseline.datamodule import FragmentDataModule
+    from unshuffle.fragments.bags.sampling import FragmentSampler
     from unshuffle.fragments.baseline.ae_system import AutoencoderSystem
     from unshuffle.fragments.baseline.autoencoder import FragmentAutoencoder
-    from unshuffle.fragments.bags.sampling import FragmentSampler
+    from unshuffle.fragments.baseline.datamodule import FragmentDataModule
     from unshuffle.runs.checkpoints import AtomicCheckpointIO, epoch_metrics_callback
     from unshuffle.runs.layout import RunDir, create_run
 

@@ -9,8 +9,8 @@ from tqdm.auto import tqdm
 
 from unshuffle.data.imageset import ImageSet
 from unshuffle.evaluation.metrics import grouping_scores, summarize
-from unshuffle.fragments.baseline.baselines import random_assignment, raw_pixel_kmeans
 from unshuffle.fragments.bags.sampling import FragmentBag, FragmentSampler
+from unshuffle.fragments.baseline.baselines import random_assignment, raw_pixel_kmeans
 
 # A grouping method maps (bag, per-sample seed) to (M,) int64 group labels. It sees the fragments
 # and the number of images N (given, as in the case study), never the provenance.

@@ -8,16 +8,21 @@ import os
 import numpy as np
 
 from unshuffle.errors import ConfigError
+from unshuffle.fragments.bags.solution import Solution
 from unshuffle.fragments.solver import compatibility as compat
 from unshuffle.fragments.solver import finishing
 from unshuffle.fragments.solver.candidates import top_candidates
 from unshuffle.fragments.solver.estimate import count_images, estimate_grid
-from unshuffle.fragments.solver.loops import merge_loops, neighbour_table, rotated_down_table, square_loops
+from unshuffle.fragments.solver.loops import (
+    merge_loops,
+    neighbour_table,
+    rotated_down_table,
+    square_loops,
+)
 from unshuffle.fragments.solver.merging import PairScorer, cluster_merge, exhaustive_merge
 from unshuffle.fragments.solver.placement import Assembler, greedy_merge
 from unshuffle.fragments.solver.quality import detect_damage
 from unshuffle.fragments.solver.refine import dense_scores, trim_and_fill
-from unshuffle.fragments.bags.solution import Solution
 
 PLACERS = ("greedy", "buddies")
 MEASURES = ("auto", *compat.MEASURES, "learned", "hybrid")
