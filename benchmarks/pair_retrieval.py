@@ -57,7 +57,8 @@ def main(argv=None) -> int:
                 li, lj = _truth(bag, rel)
                 view_lab = lab if rel == compat.RIGHT else lab.transpose(0, 2, 1, 3)
                 view = bag.fragments if rel == compat.RIGHT else bag.fragments.transpose(0, 2, 1, 3)
-                feats = {f"prediction eps={e:g}": compat.edge_features(view_lab, "prediction", e) for e in (1.0, 10.0, 100.0)}
+                feats = {f"prediction eps={e:g}": compat.edge_features(view_lab, "prediction", e)
+                         for e in (1.0, 10.0, 100.0)}
                 for gap in (0, 1):
                     feats[f"learned gap={gap}"] = learned_features(model, view, gap)
                     for w in args.weights:

@@ -99,9 +99,12 @@ def main() -> None:
     for i in range(args.samples):
         bag = sampler.sample(i)
         fr, keep, true_turn = damage(bag, args.cond, np.random.default_rng(i))
-        solver = FragmentSolver(n_images=args.n if args.known else None, grid=4 if args.known or args.known_grid else None,
+        solver = FragmentSolver(n_images=args.n if args.known else None,
+                                grid=4 if args.known or args.known_grid else None,
                                 rotations=rot, measure=args.measure, k=args.k, placer=args.placer,
-                                edge_max_score=args.edge_max_score, max_seam=args.max_seam, loops=not args.no_loops, min_trust=args.min_trust, eps=args.eps if args.eps == "auto" else float(args.eps))
+                                edge_max_score=args.edge_max_score, max_seam=args.max_seam,
+                                loops=not args.no_loops, min_trust=args.min_trust,
+                                eps=args.eps if args.eps == "auto" else float(args.eps))
         t = time.perf_counter()
         sol = solver.solve(fr)
         times.append(time.perf_counter() - t)
@@ -121,8 +124,11 @@ def main() -> None:
     if confs and len(set(np.concatenate(corrects).tolist())) == 2:
         auroc = roc_auc_score(np.concatenate(corrects), np.concatenate(confs))
     print(f"AUROC(confidence, correct placement) {auroc:.3f}")
-    print(f"{args.cond} known={args.known} known_grid={args.known_grid} measure={args.measure} placer={args.placer} ems={args.edge_max_score} seam={args.max_seam} loops={not args.no_loops} trust={args.min_trust} eps={args.eps} n={args.n}: "
-          f"ARI {np.mean(aris):.4f} (min {np.min(aris):.3f})  perfect {np.mean(perfect) if perfect else float('nan'):.3f}  "
+    print(f"{args.cond} known={args.known} known_grid={args.known_grid} measure={args.measure} "
+          f"placer={args.placer} ems={args.edge_max_score} seam={args.max_seam} loops={not args.no_loops} "
+          f"trust={args.min_trust} eps={args.eps} n={args.n}: "
+          f"ARI {np.mean(aris):.4f} (min {np.min(aris):.3f})  "
+          f"perfect {np.mean(perfect) if perfect else float('nan'):.3f}  "
           f"placed {np.mean(placed) if placed else float('nan'):.4f}  N exact {np.mean(nexact):.2f}  "
           f"median {1000 * np.median(times):.1f} ms")
 

@@ -4,7 +4,8 @@ Runs with different batch sizes take different numbers of steps per epoch; plott
 over heads against the step count shows whether a run has left the uniform-prediction value
 -(2 - 2 beta) log(K) / K, which does not depend on labels.
 
-    python benchmarks/temi_loss_by_step.py runs/temi/tiny-cpu-main-s0/seed0=cpu runs/temi/tiny-default-s0/seed0=default \
+    python benchmarks/temi_loss_by_step.py runs/temi/tiny-cpu-main-s0/seed0=cpu \
+        runs/temi/tiny-default-s0/seed0=default \
         --out results/temi/tiny-default-vs-cpu-loss.png
 """
 

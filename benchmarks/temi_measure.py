@@ -81,8 +81,10 @@ def main() -> None:
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "summary.json").write_text(json.dumps(out, indent=2) + "\n")
     t, k = out["temi"], out["kmeans"]
-    print(f"| {Path(args.data).name} | {args.preset} | {100 * t['accuracy']['mean']:.1f} ± {100 * t['accuracy']['std']:.1f} "
-          f"| {100 * k['accuracy']['mean']:.1f} ± {100 * k['accuracy']['std']:.1f} | {100 * out['knn_loo_accuracy']:.1f} "
+    print(f"| {Path(args.data).name} | {args.preset} "
+          f"| {100 * t['accuracy']['mean']:.1f} ± {100 * t['accuracy']['std']:.1f} "
+          f"| {100 * k['accuracy']['mean']:.1f} ± {100 * k['accuracy']['std']:.1f} "
+          f"| {100 * out['knn_loo_accuracy']:.1f} "
           f"| {t['nmi']['mean']:.3f} | {t['ari']['mean']:.3f} | {out['seconds_per_epoch']['mean']:.1f} |")
 
 

@@ -22,7 +22,7 @@ def smooth_images() -> np.ndarray:
     return np.clip(imgs, 0, 255).astype(np.uint8)
 
 
-COLOUR_GRID_BACKBONE = '''"""Test backbone: mean colour of a 4x4 grid of cells, (B, 3, 32, 32) -> (B, 48); no weights."""
+COLOUR_GRID_BACKBONE = '''"""Test backbone: mean colour of 4x4 grid cells, (B, 3, 32, 32) -> (B, 48); no weights."""
 import pathlib
 
 from torch import nn

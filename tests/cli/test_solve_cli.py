@@ -191,7 +191,8 @@ def test_solve_then_score_roundtrip(bag, tmp_path):
     doc = json.loads((tmp_path / "sol" / "groups.json").read_text())
     assert sorted(f["file"] for g in doc["groups"] for f in g["fragments"]) == files
     assert doc["settings"]["method"] == "oracle" and doc["settings"]["rotations"] is False
-    assert sorted(p.name for p in (tmp_path / "sol").glob("*.png")) == ["group_000.png", "group_001.png", "group_002.png"]
+    pngs = sorted(p.name for p in (tmp_path / "sol").glob("*.png"))
+    assert pngs == ["group_000.png", "group_001.png", "group_002.png"]
     # a group picture is the source image itself
     truth = json.loads((bag_dir / "truth.json").read_text())
     src0 = next(v["source"] for v in truth["files"].values())

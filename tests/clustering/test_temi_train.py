@@ -108,7 +108,8 @@ def test_same_seed_same_result_other_seed_differs(tmp_path, blobs, trained):
     path, _ = trained
     train_temi(_cfg(), feats, nbrs, tmp_path / "b")
     train_temi(_cfg("seed=7", "optim.epochs=3"), feats, nbrs, tmp_path / "c")
-    a, b, c = (torch.load(r / "model.pt", weights_only=True)["state_dict"] for r in (path, tmp_path / "b", tmp_path / "c"))
+    a, b, c = (torch.load(r / "model.pt", weights_only=True)["state_dict"]
+               for r in (path, tmp_path / "b", tmp_path / "c"))
     for k in a:
         assert torch.equal(a[k], b[k]), k
     assert not torch.equal(a["w_in"], c["w_in"])

@@ -92,7 +92,8 @@ def test_config_validation_and_options():
         BenchConfig(data="x", conditions=("blur",)).validate()
     with pytest.raises(ConfigError, match="samples must be >= 1"):
         BenchConfig(data="x", samples=0).validate()
-    assert parse_options("learned=false,k=5,measure=mgc,w=0.5") == {"learned": False, "k": 5, "measure": "mgc", "w": 0.5}
+    expected = {"learned": False, "k": 5, "measure": "mgc", "w": 0.5}
+    assert parse_options("learned=false,k=5,measure=mgc,w=0.5") == expected
     with pytest.raises(ConfigError, match="not key=value"):
         parse_options("learned")
 

@@ -388,10 +388,12 @@ def test_checkpoints_with_random_structure(tmp_path, obj):
             assert not isinstance(obj, dict)
 
 
+_YAML_LINES = ["clusters: 3\n", "optim:\n", "  lr: 1e-3\n", "seed: x\n", "head:\n", "  n_heads: -1\n",
+               "!!python/name:os.system\n", "[1, 2\n", "  - a\n"]
+
+
 @FUZZ
-@given(text=st.text(max_size=200) | st.lists(st.sampled_from(["clusters: 3\n", "optim:\n", "  lr: 1e-3\n", "seed: x\n",
-                                                               "head:\n", "  n_heads: -1\n", "!!python/name:os.system\n",
-                                                               "[1, 2\n", "  - a\n"]), max_size=6).map("".join))
+@given(text=st.text(max_size=200) | st.lists(st.sampled_from(_YAML_LINES), max_size=6).map("".join))
 def test_temi_config_files_with_random_text(tmp_path, text):
     path = _workdir(tmp_path) / "temi.yaml"
     path.write_text(text)

@@ -164,7 +164,8 @@ def visualize_command(args: argparse.Namespace) -> str:
     bag = FragmentSampler(images, args.images_per_sample, args.grid, args.seed).sample(args.index)
     labels = group_with_autoencoder(load_autoencoder(args.ckpt), bag.fragments, bag.n_images, args.seed)
     sc = grouping_scores(bag.source, labels)
-    title = f"autoencoder + KMeans, bag {args.index}: ARI {sc['ari']:.3f}, NMI {sc['nmi']:.3f}, purity {sc['purity']:.3f}"
+    title = (f"autoencoder + KMeans, bag {args.index}: ARI {sc['ari']:.3f}, NMI {sc['nmi']:.3f}, "
+             f"purity {sc['purity']:.3f}")
     path = plot_grouping(bag, Solution.grouping_only(labels), args.save_path, title=title)
     print(f"{title}\nwrote {path}")
     return str(path)

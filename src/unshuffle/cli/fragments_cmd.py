@@ -1,4 +1,4 @@
-"""`unshuffle fragments`: cut, train, evaluate, visualize (baseline), solve, score, bench (solver), train-pairs (learned edges)."""
+"""`unshuffle fragments`: cut/train/evaluate/visualize (baseline), solve/score/bench (solver), train-pairs."""
 
 from __future__ import annotations
 

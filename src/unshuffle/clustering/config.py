@@ -106,7 +106,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 10k cached features in <= 10 minutes on 2 CPU cores, chosen from the compute budget and the
     # training loss alone (no labels): a quarter of the heads at half the width, 60 epochs (6-7 s
     # each on one idle core; at 20 epochs the loss was still falling at every epoch, so the label-free
-    # choice was always the last one). The batch is 64 (the reference's per-GPU batch) so that the step count, and with it the
+    # choice was always the last one). The batch is 64 (the reference's per-GPU batch) so that the
+    # step count, and with it the
     # per-step teacher EMA, stays high: at batch 256 the loss had not left its uniform-prediction
     # value -(2 - 2 beta) log(K) / K after 25 epochs; at 64 it did by epoch 7. The peak rate per step
     # (lr * 64 / 256 = 4e-4) is the reference's (1e-4 * 1024 / 256).

@@ -135,7 +135,8 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
                 cfg = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, min_steps_per_epoch=0))
         saved_cfg = config_from_dict(saved["temi"])
         if cfg is not None and cfg != saved_cfg:
-            diff = {k for k, v in flatten_settings(cfg.to_dict()).items() if flatten_settings(saved["temi"]).get(k) != v}
+            before = flatten_settings(saved["temi"])
+            diff = {k for k, v in flatten_settings(cfg.to_dict()).items() if before.get(k) != v}
             raise ConfigError(f"{run_dir}: --resume with settings that differ from the run's config: {sorted(diff)}")
         cfg = saved_cfg
         record = {k: v for k, v in saved.items() if k != "temi"}

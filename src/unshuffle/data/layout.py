@@ -149,7 +149,8 @@ def _wrapper_prefix(paths: Sequence[str]) -> str:
             return prefix
         inner = [r.split("/", 1)[1] for r in rest]
         has_splits = any("/" in r and r.split("/", 1)[0] in SPLITS for r in inner)
-        if not has_splits and (not any("/" in r for r in inner) or any("/" not in r and is_image_name(r) for r in inner)):
+        flat = not any("/" in r for r in inner) or any("/" not in r and is_image_name(r) for r in inner)
+        if not has_splits and flat:
             return prefix  # images directly inside: a class folder, not a wrapper
         prefix += head + "/"
 

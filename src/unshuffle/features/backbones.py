@@ -242,7 +242,8 @@ def _dinov2_folder_spec(folder: str) -> BackboneSpec:
 
 
 def _offline() -> bool:
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    flags = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in flags)
 
 
 def _weights_missing(source: str, err: Exception) -> UnshuffleError:

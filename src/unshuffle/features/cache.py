@@ -102,7 +102,8 @@ def load_features(entry: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
                                          f"({str(meta.get('sha256'))[:16]}...): the file was changed or damaged")
     feats = np.load(feat_path, allow_pickle=False)
     if feats.dtype != np.float32 or feats.shape != (meta["n"], meta["dim"]):
-        raise DataFormatError(feat_path, f"expected float32 ({meta['n']}, {meta['dim']}), got {feats.dtype} {feats.shape}")
+        raise DataFormatError(feat_path, f"expected float32 ({meta['n']}, {meta['dim']}), "
+                                         f"got {feats.dtype} {feats.shape}")
     return feats, meta
 
 
@@ -175,7 +176,8 @@ def build_feature_cache(
 
     feats = np.concatenate([np.load(part_path(parts, c), allow_pickle=False) for c in chunks])
     save_npy(entry / FEATURES_FILE, feats)
-    atomic_write_json(entry / META_FILE, _meta(key, spec, images, fingerprint, split, feats, entry, engine, device, devices))
+    meta = _meta(key, spec, images, fingerprint, split, feats, entry, engine, device, devices)
+    atomic_write_json(entry / META_FILE, meta)
     shutil.rmtree(parts, ignore_errors=True)
     return entry
 
@@ -229,7 +231,8 @@ def _extract_parts(images: ImageSet, spec: BackboneSpec, todo: list[tuple[int, i
     return "onnxruntime" if onnx else "torch"
 
 
-def _meta(key: str, spec: BackboneSpec, images: ImageSet, fingerprint: str, split: str | None, feats: np.ndarray, entry: Path,
+def _meta(key: str, spec: BackboneSpec, images: ImageSet, fingerprint: str, split: str | None, feats: np.ndarray,
+          entry: Path,
           engine: str, device: str, devices: int) -> dict[str, Any]:
     import torch
 

@@ -151,7 +151,8 @@ def load_pair_model(path: str | Path | None = None) -> EdgePairModel:
     except (OSError, ValueError, KeyError, EOFError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{path}: not a readable pair model ({type(e).__name__}: {e})") from e
     if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a pair model (format {header.get('format') if isinstance(header, dict) else header!r})")
+        fmt = header.get("format") if isinstance(header, dict) else header
+        raise CheckpointError(f"{path}: not a pair model (format {fmt!r})")
     try:
         model = EdgePairModel(**header["arch"])
         model.load_state_dict(weights, strict=True)

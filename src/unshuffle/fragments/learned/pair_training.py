@@ -58,7 +58,8 @@ class PairTrainConfig:
         if self.max_images < 0:
             raise ConfigError(f"max_images must be >= 0, got {self.max_images}")
         if self.devices > 1 and self.steps_per_epoch % self.devices:
-            raise ConfigError(f"steps_per_epoch ({self.steps_per_epoch}) must be a multiple of devices ({self.devices})")
+            raise ConfigError(f"steps_per_epoch ({self.steps_per_epoch}) must be a multiple of "
+                              f"devices ({self.devices})")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"lr must be a positive finite number, got {self.lr}")
         if self.weight_decay < 0:
@@ -83,7 +84,8 @@ def load_pool(cfg: PairTrainConfig) -> tuple[np.ndarray, np.ndarray]:
     n = len(images)
     idx = np.arange(n)
     if cfg.max_images and cfg.max_images < n:
-        idx = np.sort(np.random.default_rng(np.random.SeedSequence([cfg.seed, 104729])).choice(n, cfg.max_images, replace=False))
+        rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 104729]))
+        idx = np.sort(rng.choice(n, cfg.max_images, replace=False))
     keep, held = split_holdout(len(idx), cfg.val_fraction, cfg.seed)
     pool = images.images(idx)
     if pool.ndim != 4 or min(pool.shape[1:3]) < 2 * cfg.fragment_size:

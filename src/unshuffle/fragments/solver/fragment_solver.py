@@ -111,7 +111,8 @@ class FragmentSolver:
 
     def __init__(self, n_images: int | None = None, grid: int | tuple[int, int] | None = None,
                  rotations: bool = False, seed: int = 0, measure: str = "auto", eps: float | str = "auto",
-                 k: int = 4, placer: str = "greedy", edge_max_score: float = 0.9, max_seam: float = 1.0, loops: bool = True,
+                 k: int = 4, placer: str = "greedy", edge_max_score: float = 0.9, max_seam: float = 1.0,
+                 loops: bool = True,
                  count_max_cost: float = 3.0, count_min_share: float = 0.4, min_trust: float = 0.3,
                  chunk: int = 2048, pair_model=None, learned_weight: float = 1.0, gap: int | str = "auto",
                  damage_check: bool = True):
@@ -239,10 +240,11 @@ class FragmentSolver:
 
     # ------------------------------------------------------------------ internals
     def _settings(self, grid: tuple[int, int], n_img: int) -> dict:
-        return {"method": "fragment-solver", "measure": self.measure, "measure_used": self.measure_, "eps": self.eps, "eps_used": self.eps_, "k": self.k,
-                "gap": self.gap, "gap_used": self.gap_, "damage_check": self.damage_check, "damage": self.damage_, "learned_weight": self.learned_weight,
-                "pair_model": self._model_name(),
-                "placer": self.placer, "edge_max_score": self.edge_max_score, "loops": self.loops, "max_seam": self.max_seam,
+        return {"method": "fragment-solver", "measure": self.measure, "measure_used": self.measure_,
+                "eps": self.eps, "eps_used": self.eps_, "k": self.k, "gap": self.gap, "gap_used": self.gap_,
+                "damage_check": self.damage_check, "damage": self.damage_, "learned_weight": self.learned_weight,
+                "pair_model": self._model_name(), "placer": self.placer, "edge_max_score": self.edge_max_score,
+                "loops": self.loops, "max_seam": self.max_seam,
                 "count_max_cost": self.count_max_cost, "count_min_share": self.count_min_share,
                 "min_trust": self.min_trust, "rotations": self.rotations, "seed": self.seed,
                 "n_images": n_img, "n_images_given": self.n_images is not None,
