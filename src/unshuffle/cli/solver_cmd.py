@@ -20,8 +20,9 @@ def register(s: argparse._SubParsersAction) -> None:
                    "(estimated when absent)")
     p.add_argument("--grid", type=int, default=None, metavar="G", help="grid size g (g x g fragments per "
                    "image; estimated when absent)")
-    p.add_argument("--rotations", action=argparse.BooleanOptionalAction, default=False,
-                   help="fragments may be turned by multiples of 90 degrees (default: no)")
+    p.add_argument("--rotations", action=argparse.BooleanOptionalAction, default=None,
+                   help="fragments are (--rotations) or are not (--no-rotations) turned by multiples of 90 "
+                        "degrees (default: decided from the bag, recorded in groups.json)")
     p.add_argument("--measure", default="auto", metavar="NAME", help="edge measure: auto, prediction, mgc, "
                    "combined, learned or hybrid (default: auto)")
     p.add_argument("--pair-model", default=None, metavar="NPZ", help="edge pair model for learned/hybrid "
@@ -71,7 +72,8 @@ def solve_command(args: argparse.Namespace) -> dict:
     from unshuffle.errors import ConfigError
     from unshuffle.fragments.solver import FragmentSolver, solve_fragment_folder
 
-    solver = FragmentSolver(n_images=args.n_images, grid=args.grid, rotations=args.rotations, seed=args.seed,
+    rotations = "auto" if args.rotations is None else args.rotations
+    solver = FragmentSolver(n_images=args.n_images, grid=args.grid, rotations=rotations, seed=args.seed,
                             measure=args.measure, pair_model=args.pair_model)
     try:
         summary = solve_fragment_folder(args.input, args.out, solver, overwrite=args.overwrite)

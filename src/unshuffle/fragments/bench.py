@@ -118,8 +118,8 @@ def build_method(name: str, ae_ckpt: str | None = None) -> BenchMethod:
         from unshuffle.fragments.solver import FragmentSolver
 
         options = parse_options(opts)
-        return BenchMethod(name, lambda fr, n, g, rot, seed: FragmentSolver(
-            n_images=n, grid=g, rotations=rot, seed=seed, **options).solve(fr), oracle_n=False)
+        return BenchMethod(name, lambda fr, n, g, rot, seed: FragmentSolver(  # options override the condition's turns
+            n_images=n, grid=g, seed=seed, **{"rotations": rot, **options}).solve(fr), oracle_n=False)
     if base == "autoencoder":
         if ae_ckpt is None:
             raise ConfigError("method 'autoencoder' needs an autoencoder checkpoint (--ae-ckpt)")

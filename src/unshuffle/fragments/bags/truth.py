@@ -68,8 +68,9 @@ def score_solution_folder(solution: str | Path, truth: str | Path, fragments: st
     """Score a ``solve`` output folder (or its groups.json) against a ``truth.json``.
 
     fragments: folder/archive holding the fragment images (for the pixel-identical rule); None = the
-    truth file's folder. rotations: None = the solution's ``settings["rotations"]`` when recorded,
-    else whether any true turn is non-zero. Returns the metrics of
+    truth file's folder. rotations: None = what the solution records (``settings["rotations_used"]``,
+    the solver's decision, else ``settings["rotations"]`` when a boolean), else whether any true turn
+    is non-zero. Returns the metrics of
     :func:`unshuffle.evaluation.placement.score_solution` plus the paths and the rotations used.
     """
     files, sol = read_solution_folder(solution)
@@ -83,7 +84,7 @@ def score_solution_folder(solution: str | Path, truth: str | Path, fragments: st
         raise ConfigError(f"no image for {missing[:3]} under {folder.source}")
     bag = bag_from_truth(truth, files, np.stack([pixels[k] for k in keys]))
     if rotations is None:
-        recorded = sol.settings.get("rotations")
+        recorded = sol.settings.get("rotations_used", sol.settings.get("rotations"))
         rotations = bool(recorded) if isinstance(recorded, bool) else bool((bag.turn != 0).any())
     out = score_solution(bag, sol, rotations=rotations)
     return {**out, "rotations": rotations, "solution": str(solution), "truth": str(truth)}

@@ -35,6 +35,12 @@ DAMAGED_MEASURES = ("hybrid",)  # measure="auto" goes straight to these when ``q
 # finds noise or per-fragment JPEG, whatever the hand-made measure's loop count: on JPEG'd bags it
 # closes many wrong loops (on 28 of 1000 Tiny *train* JPEG bags >= 0.3 per piece, as many as clean
 # bags; keeping the hand-made measure there gave ARI 0.37 against 0.80 for the hybrid)
+TURN_EPS = 1.0  # rotations="auto" decides with the prediction measure at this covariance regulariser
+TURN_UPRIGHT_LOOPS = 0.3  # ... an upright bag closing this many 2x2 loops per piece is taken as upright
+TURN_MIN_LOOPS = 20  # ... otherwise, with at least this many loops among the pieces in 4 turns, the
+# share of loops of 4 equally turned pieces decides (else the share of mutual best pairs of equal turn)
+TURN_SAME_SHARE = 0.5  # ... turned when that share is below this (chance: 1/64)
+TURN_PAIR_SHARE = 0.4  # ... or, for mutual best pairs, below this (chance: 1/4)
 GAP_CHOICES = (0, 1)  # gap="auto": touching neighbours or eroded borders, chosen by closed loops
 LOOP_K = 3  # partners per edge searched for 2x2 loops
 LOOP_MAX_SCORE = 0.99  # worst normalised edge score allowed in a merged loop
@@ -61,7 +67,9 @@ class FragmentSolver:
     Parameters:
         n_images: number of source images N, or None to estimate it.
         grid: g (int) or (rows, cols) of each source image, or None to estimate it.
-        rotations: True when fragments may be turned by unknown multiples of 90 degrees.
+        rotations: True when fragments may be turned by unknown multiples of 90 degrees, False when
+            they are upright, "auto" to decide from the bag (``_decide_turns``: the decision and its
+            evidence are in ``rotations_``, ``turn_evidence_`` and the solution's settings).
         seed: kept for reproducibility records; the algorithm is deterministic.
         measure: edge dissimilarity: "auto" (default: "hybrid" when ``damage_check`` finds noise or
             per-fragment JPEG in the bag, else "prediction", and when it closes few 2x2
@@ -110,7 +118,7 @@ class FragmentSolver:
     """
 
     def __init__(self, n_images: int | None = None, grid: int | tuple[int, int] | None = None,
-                 rotations: bool = False, seed: int = 0, measure: str = "auto", eps: float | str = "auto",
+                 rotations: bool | str = "auto", seed: int = 0, measure: str = "auto", eps: float | str = "auto",
                  k: int = 4, placer: str = "greedy", edge_max_score: float = 0.9, max_seam: float = 1.0,
                  loops: bool = True,
                  count_max_cost: float = 3.0, count_min_share: float = 0.4, min_trust: float = 0.3,
@@ -143,6 +151,8 @@ class FragmentSolver:
             raise ConfigError(f"n_images must be None or an int >= 1, got {self.n_images!r}")
         if self.measure not in MEASURES:
             raise ConfigError(f"measure must be one of {MEASURES}, got {self.measure!r}")
+        if self.rotations not in (True, False, "auto"):
+            raise ConfigError(f"rotations must be True, False or 'auto', got {self.rotations!r}")
         if self.gap != "auto" and self.gap not in GAP_CHOICES:
             raise ConfigError(f"gap must be 'auto', 0 or 1, got {self.gap!r}")
         if not (isinstance(self.learned_weight, (int, float)) and self.learned_weight >= 0):
@@ -189,17 +199,21 @@ class FragmentSolver:
         """Solve the bag. fragments: (M, s, s, 3) uint8 in any order. Sets ``solution_``; returns self."""
         self._validate(fragments)
         m = fragments.shape[0]
+        cache: dict = {}
+        self.rotations_, self.turn_evidence_ = self.rotations, None
+        if self.rotations == "auto":
+            self.rotations_, self.turn_evidence_ = self._decide_turns(fragments, cache)
         pieces, owner, turn_of = self._pieces(fragments)
-        rels = [compat.RIGHT] if self.rotations else [compat.RIGHT, compat.DOWN]
-        lab = compat.rgb_to_lab(pieces)
-        best, cache = None, {}
+        rels = [compat.RIGHT] if self.rotations_ else [compat.RIGHT, compat.DOWN]
+        lab = cache.pop("lab") if "lab" in cache else compat.rgb_to_lab(pieces)
+        best = None
         for options, enough in self._stages(fragments):
             best = self._best_option(options, lab, pieces, rels, owner, cache, best)
             if best[0] >= enough * len(owner):
                 break  # sharp enough: the later stages (the learned measure) are skipped
         self.n_loops_, (self.measure_, self.eps_, self.gap_), feats, cands, loops, loop_score = best
         edges = self._edge_table(cands, owner, turn_of, rels)
-        scorer = PairScorer(feats, [(c.row_second, c.col_second) for c in cands], self.rotations)
+        scorer = PairScorer(feats, [(c.row_second, c.col_second) for c in cands], self.rotations_)
         target = 1 if self.n_images is None else min(int(self.n_images), m)
         grid = self._grid_param()
         if grid is None:
@@ -227,7 +241,7 @@ class FragmentSolver:
             if self.min_trust > 0 and len(owner) <= DENSE_MAX_PIECES and m >= n_img * cells:
                 tables = [dense_scores(q, key, c.row_second, c.col_second, owner)
                           for (q, key), c in zip(feats, cands, strict=True)]
-                trim_and_fill(asm, tables, self.rotations, self.min_trust)
+                trim_and_fill(asm, tables, self.rotations_, self.min_trust)
             group, row, col, turn, shapes = asm.layout()
             conf = finishing.confidence(scorer, asm)
             sol = Solution(group, row, col, turn, conf, shapes, self._settings(grid, n_img))
@@ -246,14 +260,64 @@ class FragmentSolver:
                 "pair_model": self._model_name(), "placer": self.placer, "edge_max_score": self.edge_max_score,
                 "loops": self.loops, "max_seam": self.max_seam,
                 "count_max_cost": self.count_max_cost, "count_min_share": self.count_min_share,
-                "min_trust": self.min_trust, "rotations": self.rotations, "seed": self.seed,
+                "min_trust": self.min_trust, "rotations": self.rotations, "rotations_used": self.rotations_,
+                "turn_evidence": self.turn_evidence_, "seed": self.seed,
                 "n_images": n_img, "n_images_given": self.n_images is not None,
                 "grid": list(grid), "grid_given": self.grid is not None}
 
-    def _pieces(self, fragments: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _decide_turns(self, fragments: np.ndarray, cache: dict) -> tuple[bool, dict]:
+        """rotations="auto": are the fragments turned? (decision, evidence), from the bag alone.
+
+        Upright bags close many 2x2 loops of hand-made candidate edges as they are (``cache`` keeps
+        those features for the solve that follows). Otherwise every fragment is also tried in its 4
+        turns: in an upright bag the loops (or mutual best pairs) found then join pieces of one turn,
+        in a turned bag pieces of unrelated turns (all four equal by chance 1 time in 64).
+        """
+        m = fragments.shape[0]
+        owner = np.arange(m)
+        lab = compat.rgb_to_lab(fragments)
+        upright: dict = {"lab": lab}  # what the solve reuses when it keeps the pieces upright
+        option = ("prediction", TURN_EPS, None)
+        feats = self._features(lab, fragments, [compat.RIGHT, compat.DOWN], option, upright)
+        cands = self._candidates(feats, owner)
+        upright["result", option] = feats, cands, self._loops(cands, owner, rotations=False)
+        flat = upright["result", option][2][0].shape[0] / m
+        evidence: dict = {"upright_loops_per_piece": round(flat, 4)}
+        if flat >= TURN_UPRIGHT_LOOPS:
+            cache.update(upright)
+            return False, {**evidence, "rule": f"upright loops per piece >= {TURN_UPRIGHT_LOOPS}"}
+        pieces, owner4, turn_of = self._pieces(fragments, rotations=True)
+        turned_cache: dict = {"lab": compat.rgb_to_lab(pieces)}  # ... and when it turns them
+        feats = self._features(turned_cache["lab"], pieces, [compat.RIGHT], option, turned_cache)
+        cands = self._candidates(feats, owner4)
+        turned_cache["result", option] = feats, cands, self._loops(cands, owner4, rotations=True)
+        loops = turned_cache["result", option][2][0]
+        if loops.shape[0] >= TURN_MIN_LOOPS:
+            t = turn_of[loops]
+            same = float(np.mean((t == t[:, :1]).all(axis=1)))
+            evidence.update(turned_loops=int(loops.shape[0]), same_turn_share=round(same, 4), basis="loops")
+        else:  # too few loops (damaged borders): mutual best pairs, equal turns 1 time in 4 by chance
+            c = cands[0]
+            order = np.lexsort((c.d, c.i))
+            first = np.r_[True, np.diff(c.i[order]) > 0]
+            right_of = dict(zip(c.i[order][first].tolist(), c.j[order][first].tolist(), strict=True))
+            order = np.lexsort((c.d, c.j))
+            first = np.r_[True, np.diff(c.j[order]) > 0]
+            left_of = dict(zip(c.j[order][first].tolist(), c.i[order][first].tolist(), strict=True))
+            pairs = [(i, j) for i, j in right_of.items() if left_of.get(j) == i]
+            same = float(np.mean([turn_of[i] == turn_of[j] for i, j in pairs])) if pairs else 0.0
+            evidence.update(mutual_pairs=len(pairs), same_turn_share=round(same, 4), basis="mutual best pairs",
+                            turned_loops=int(loops.shape[0]))
+        turned = same < (TURN_SAME_SHARE if evidence["basis"] == "loops" else TURN_PAIR_SHARE)
+        limit = TURN_SAME_SHARE if evidence["basis"] == "loops" else TURN_PAIR_SHARE
+        cache.update(turned_cache if turned else upright)
+        return turned, {**evidence, "rule": f"same-turn share < {limit} means turned"}
+
+    def _pieces(self, fragments: np.ndarray, rotations: bool | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Pieces (P, s, s, 3), their fragment (P,) and turn (P,): the 4 turns of each under rotation."""
         m = fragments.shape[0]
-        if not self.rotations:
+        if not (self.rotations_ if rotations is None else rotations):
             return fragments, np.arange(m), np.zeros(m, np.int64)
         pieces = np.stack([np.rot90(fragments, k, axes=(1, 2)) for k in range(4)], axis=1)
         return pieces.reshape(4 * m, *fragments.shape[1:]), np.repeat(np.arange(m), 4), np.tile(np.arange(4), m)
@@ -261,7 +325,7 @@ class FragmentSolver:
     def _confident(self, grid, loops, loop_score, edges, scorer, owner, turn_of, m, target) -> Assembler:
         """Clusters from the confident phases: loops, checked single edges, and (when N is unknown)
         whole-cluster merges whose seams average at most ``max_seam``."""
-        asm = Assembler(m, grid, self.rotations)
+        asm = Assembler(m, grid, self.rotations_)
         if self.loops:
             merge_loops(asm, loops, loop_score, owner, turn_of, target, LOOP_MAX_SCORE)
         greedy_merge(asm, edges, target=target, max_score=self.edge_max_score,
@@ -274,8 +338,8 @@ class FragmentSolver:
         """Unknown grid: try every g between the extent of loop-only clusters and that of clusters
         grown without a frame, and keep the smallest g that closes (nearly) the most good seams
         (a frame too small cuts images, one too large closes no more good seams)."""
-        lo = estimate_grid(loops, loop_score, owner, turn_of, m, self.rotations, LOOP_MAX_SCORE)[0]
-        free = Assembler(m, None, self.rotations)
+        lo = estimate_grid(loops, loop_score, owner, turn_of, m, self.rotations_, LOOP_MAX_SCORE)[0]
+        free = Assembler(m, None, self.rotations_)
         greedy_merge(free, edges, target=1, max_score=self.edge_max_score, check=scorer.adjacency_cost,
                      max_seam=self.max_seam)
         hi = max(max(c.box[1] - c.box[0], c.box[3] - c.box[2]) + 1 for c in free.clusters.values())
@@ -325,9 +389,12 @@ class FragmentSolver:
                     break  # sharp enough: the larger regularisers are not tried
             options = [options[int(np.argmax(counts))]]
         for opt in options:
-            feats = self._features(lab, pieces, rels, opt, cache)
-            cands = self._candidates(feats, owner)
-            loops, loop_score = self._loops(cands, owner)
+            if ("result", opt) in cache:  # computed by the turn decision
+                feats, cands, (loops, loop_score) = cache["result", opt]
+            else:
+                feats = self._features(lab, pieces, rels, opt, cache)
+                cands = self._candidates(feats, owner)
+                loops, loop_score = self._loops(cands, owner)
             if best is None or loops.shape[0] > best[0]:  # more closed loops = a sharper measure
                 best = (loops.shape[0], opt, feats, cands, loops, loop_score)
             if hand_only and best[0] >= AUTO_LEARNED_BELOW * len(owner):
@@ -379,11 +446,12 @@ class FragmentSolver:
         dtype = np.float64 if len(owner) <= FLOAT64_MAX_PIECES else np.float32
         return [top_candidates(q, key, owner, k=self.k, chunk=self.chunk, dtype=dtype) for q, key in feats]
 
-    def _loops(self, cands, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _loops(self, cands, owner: np.ndarray, rotations: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Closed 2x2 loops of candidate edges (L, 4) and their worst edge score (L,), best first."""
+        rotations = self.rotations_ if rotations is None else rotations
         p = owner.shape[0]
         right = neighbour_table(cands[0], p, LOOP_K, LOOP_MAX_SCORE)
-        down = rotated_down_table(right) if self.rotations else neighbour_table(cands[1], p, LOOP_K, LOOP_MAX_SCORE)
+        down = rotated_down_table(right) if rotations else neighbour_table(cands[1], p, LOOP_K, LOOP_MAX_SCORE)
         return square_loops(right, down, owner)
 
     @staticmethod
