@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from unshuffle.data.embedded import demo_images
 from unshuffle.data.imageset import from_array
 from unshuffle.errors import ConfigError, DataFormatError, UnsafeFileError
 from unshuffle.fragments.bags.folders import read_fragment_folder, write_bag
@@ -142,7 +143,8 @@ def test_groups_json_roundtrip_and_pictures(tmp_path):
     out = write_solution_folder(tmp_path / "out", sol, folder.fragments, folder.files)
     doc = json.loads((out / "groups.json").read_text())
     assert doc["settings"] == {"method": "hand", "rotations": True}
-    assert doc["groups"][0] == {"id": 0, "rows": 1, "cols": 2, "fragments": [
+    # the group's confidence is its fragments' mean: (0 + 1/3) / 2
+    assert doc["groups"][0] == {"id": 0, "rows": 1, "cols": 2, "size": 2, "confidence": round(1 / 6, 4), "fragments": [
         {"file": "f0.png", "row": 0, "col": 0, "turn": 0, "confidence": 0.0},
         {"file": "f1.png", "row": 0, "col": 1, "turn": 1, "confidence": round(1 / 3, 6)}]}
     files, back = read_solution_folder(out)
@@ -192,7 +194,7 @@ def test_solve_then_score_roundtrip(bag, tmp_path):
     assert sorted(f["file"] for g in doc["groups"] for f in g["fragments"]) == files
     assert doc["settings"]["method"] == "oracle" and doc["settings"]["rotations"] is False
     pngs = sorted(p.name for p in (tmp_path / "sol").glob("*.png"))
-    assert pngs == ["group_000.png", "group_001.png", "group_002.png"]
+    assert pngs == ["group_000.png", "group_001.png", "group_002.png", "overview.png"]
     # a group picture is the source image itself
     truth = json.loads((bag_dir / "truth.json").read_text())
     src0 = next(v["source"] for v in truth["files"].values())
@@ -271,7 +273,7 @@ def test_grouping_only_solution_folder_and_mode_conversion(tmp_path):
     sol = Solution.grouping_only(np.array([0, 0]), {"method": "kmeans"})
     out = write_solution_folder(tmp_path / "out", sol, folder.fragments, folder.files)
     doc = json.loads((out / "groups.json").read_text())
-    assert doc["groups"] == [{"id": 0, "rows": None, "cols": None, "fragments": [
+    assert doc["groups"] == [{"id": 0, "rows": None, "cols": None, "size": 2, "confidence": None, "fragments": [
         {"file": "a.png", "row": None, "col": None, "turn": 0, "confidence": None},
         {"file": "b.png", "row": None, "col": None, "turn": 0, "confidence": None}]}]
     files, back = read_solution_folder(out)
@@ -305,3 +307,44 @@ def test_solve_cli_on_a_clean_bag_does_not_import_torch(tmp_path):
     assert "TORCH=False" in out.stdout, out.stdout + out.stderr
     files, solution = read_solution_folder(tmp_path / "sol")
     assert files == read_fragment_folder(tmp_path / "bag").files and solution.placed
+
+
+def test_score_accepts_a_plain_truth_mapping_with_turns(tmp_path):
+    """A user's own cutter: {file: [image, row, col, turn]}, stored fragment = np.rot90(original, turn)."""
+    from unshuffle.fragments.bags.truth import read_truth, score_solution_folder
+    from unshuffle.fragments.solver import FragmentSolver, solve_fragment_folder
+
+    photos = demo_images(64)
+    d = tmp_path / "mine"
+    d.mkdir()
+    mapping, rng = {}, np.random.default_rng(4)
+    for img_name in ("astronaut", "coffee"):
+        img = photos.image(list(photos.names).index(img_name))
+        for r in range(4):
+            for c in range(4):
+                k = int(rng.integers(0, 4))
+                name = f"{img_name}_{r}_{c}.png"
+                Image.fromarray(np.ascontiguousarray(np.rot90(img[16 * r:16 * r + 16, 16 * c:16 * c + 16], k))).save(
+                    d / name)
+                mapping[name] = [img_name, r, c, k]
+    (tmp_path / "truth.json").write_text(json.dumps(mapping))
+    files, grid, n, ids = read_truth(tmp_path / "truth.json")
+    assert grid == (4, 4) and n == 2 and ids == [0, 1]
+    coffee = files["coffee_1_2.png"]
+    assert coffee["source"] == 1 and coffee["turn"] == (-mapping["coffee_1_2.png"][3]) % 4
+    solve_fragment_folder(d, tmp_path / "sol", FragmentSolver(rotations=True))
+    s = score_solution_folder(tmp_path / "sol", tmp_path / "truth.json", fragments=d)
+    assert s["ari"] == 1.0 and s["rotations"] is True and s["placement_accuracy"] > 0.9
+
+
+@pytest.mark.parametrize("doc, match", [
+    ({"a.png": [0, 1]}, "expected \\[image, row, col\\]"),
+    ({"a.png": [0, -1, 0]}, "row and col must be >= 0"),
+    ([1, 2], "expected a JSON object"),
+])
+def test_bad_truth_mappings_name_the_problem(tmp_path, doc, match):
+    from unshuffle.fragments.bags.truth import read_truth
+
+    (tmp_path / "t.json").write_text(json.dumps(doc))
+    with pytest.raises(DataFormatError, match=match):
+        read_truth(tmp_path / "t.json")

@@ -31,11 +31,13 @@ def register(s: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     p.set_defaults(handler=solve_command)
 
-    p = s.add_parser("score", help="score a solve output folder against a truth.json",
-                     description="Print the scores (JSON) of a solution folder against the truth.json "
-                                 "written by `unshuffle fragments cut`.")
+    from unshuffle.fragments.bags.truth import TRUTH_FORMATS
+
+    p = s.add_parser("score", help="score a solve output folder against a truth file",
+                     description="Print the scores (JSON) of a solution folder against the bag's truth.\n\n"
+                                 + TRUTH_FORMATS, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("solution", metavar="DIR", help="folder written by `unshuffle fragments solve`")
-    p.add_argument("truth", metavar="TRUTH", help="truth.json of the bag")
+    p.add_argument("truth", metavar="TRUTH", help="truth file of the bag (JSON, either format below)")
     p.add_argument("--fragments", default=None, metavar="PATH", help="folder/archive of the fragment images "
                    "(default: the folder of TRUTH)")
     p.add_argument("--rotations", action=argparse.BooleanOptionalAction, default=None,
@@ -71,22 +73,32 @@ _SOLVE_FLAGS = {"n_images": "--n-images", "grid": "--grid", "rotations": "--rota
 def solve_command(args: argparse.Namespace) -> dict:
     from unshuffle.errors import ConfigError
     from unshuffle.fragments.solver import FragmentSolver, solve_fragment_folder
+    from unshuffle.fragments.solver.solve import describe_solution
 
     rotations = "auto" if args.rotations is None else args.rotations
     solver = FragmentSolver(n_images=args.n_images, grid=args.grid, rotations=rotations, seed=args.seed,
                             measure=args.measure, pair_model=args.pair_model)
+    import sys
+    import warnings
+
     try:
-        summary = solve_fragment_folder(args.input, args.out, solver, overwrite=args.overwrite)
+        with warnings.catch_warnings(record=True) as caught:  # hints that conflict with the bag
+            warnings.simplefilter("always", UserWarning)
+            summary = solve_fragment_folder(args.input, args.out, solver, overwrite=args.overwrite)
     except ConfigError as e:  # the library names its parameters; say which flag that is
         raise ConfigError(_with_flags(str(e))) from None
+    for w in caught:
+        if issubclass(w.category, UserWarning):
+            print(f"warning: {_with_flags(str(w.message))}", file=sys.stderr)
     skipped = f" ({summary['skipped']} non-image files skipped)" if summary["skipped"] else ""
     print(f"{summary['fragments']} fragments{skipped} -> {summary['groups']} groups in {summary['out']}")
+    print("\n".join(describe_solution(summary)))
     return summary
 
 
 def _with_flags(message: str) -> str:
     for param, flag in _SOLVE_FLAGS.items():
-        if message.startswith(f"{param} ") or message.startswith(f"{param}="):
+        if message.startswith((f"{param} ", f"{param}=")):
             return f"{flag}{message[len(param):]}"
         message = message.replace(f"pass {param}", f"pass {flag}")
     return message

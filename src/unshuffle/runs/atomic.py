@@ -12,6 +12,20 @@ from pathlib import Path
 from unshuffle.errors import OutputError, UnshuffleError
 
 
+def current_umask() -> int:
+    """The process umask (read from /proc on Linux, else by setting and restoring it)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass  # no /proc: fall back to the set-and-restore read below
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _output_error(path: Path, e: OSError) -> OutputError:
     """``e`` (a failed write, mkdir or rename for ``path``) as an OutputError naming ``path``."""
     return OutputError(path, f"cannot write ({e.strerror or e}); nothing was changed", e.errno)
@@ -29,6 +43,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; the result gets the user's umask
     except OSError as e:
         raise _output_error(path, e) from e
     tmp_path = Path(tmp)
@@ -94,6 +109,7 @@ def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; the result gets the user's umask
     except OSError as e:
         raise _output_error(path, e) from e
     try:

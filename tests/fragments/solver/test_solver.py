@@ -120,12 +120,18 @@ def test_buddies_ablation_groups_without_placing(demo):
     assert not sol.placed and sol.n_groups == 3
 
 
-@pytest.mark.parametrize("rotations", [False, True])
-@pytest.mark.parametrize("case", ["one", "flat", "tiny", "two_px"])
+def test_a_bag_of_one_fragment_is_an_error():
+    frags = np.random.default_rng(0).integers(0, 256, (1, 8, 8, 3), dtype=np.uint8)
+    with pytest.raises(ConfigError, match="a bag needs at least 2 fragments to group or place, got 1"):
+        FragmentSolver().solve(frags)
+
+
+@pytest.mark.parametrize("rotations", [False, True, "auto"])
+@pytest.mark.parametrize("case", ["two", "flat", "tiny", "two_px"])
 def test_degenerate_bags_give_valid_solutions(case, rotations):
     rng = np.random.default_rng(0)
-    if case == "one":
-        frags = rng.integers(0, 256, (1, 8, 8, 3), dtype=np.uint8)
+    if case == "two":
+        frags = rng.integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
     elif case == "flat":
         frags = np.full((12, 6, 6, 3), 128, np.uint8)
     elif case == "tiny":
@@ -147,7 +153,7 @@ def test_degenerate_bags_give_valid_solutions(case, rotations):
         (np.zeros((4, 1, 1, 3), np.uint8), {}, "fragment size must be >= 2"),
         (np.zeros((4, 8, 8, 3), np.float32), {}, "uint8"),
         (np.zeros((4, 8, 6, 3), np.uint8), {}, "square"),
-        (np.zeros((0, 8, 8, 3), np.uint8), {}, "empty"),
+        (np.zeros((0, 8, 8, 3), np.uint8), {}, "at least 2 fragments to group or place, got 0"),
         (np.zeros((4, 8, 8), np.uint8), {}, r"\(M, s, s, 3\)"),
         (np.zeros((4, 8, 8, 3), np.uint8), {"measure": "sift"}, "measure must be one of"),
         (np.zeros((4, 8, 8, 3), np.uint8), {"placer": "magic"}, "placer must be one of"),

@@ -74,14 +74,18 @@ class Solution:
 
 
 EMPTY_GREY = 128  # value of the pixels of an empty cell
+LOW_CONFIDENCE = 0.5  # a fragment below this share of its bag's median confidence is marked as doubtful
+MARK_RED = (220, 30, 30)
 
 
-def assemble_group(fragments: np.ndarray, solution: Solution, group: int, gap: int = 0) -> np.ndarray:
+def assemble_group(fragments: np.ndarray, solution: Solution, group: int, gap: int = 0,
+                   marked: np.ndarray | None = None) -> np.ndarray:
     """The canvas of one group: each fragment turned upright (``np.rot90(f, k=turn)``) in its cell.
 
     fragments: (M, s, s, 3) uint8, the bag the solution is for. Empty cells are grey. A solution
     that only groups (not placed) is tiled in fragment order into a near-square sheet instead.
-    ``gap`` grey pixels separate the cells. Returns (R*(s+gap)-gap, C*(s+gap)-gap, 3) uint8.
+    ``gap`` grey pixels separate the cells; ``marked``: (M,) bool, fragments framed in red (e.g.
+    :func:`doubtful`). Returns (R*(s+gap)-gap, C*(s+gap)-gap, 3) uint8.
     """
     members = np.flatnonzero(solution.group == group)
     s = fragments.shape[1]
@@ -96,6 +100,29 @@ def assemble_group(fragments: np.ndarray, solution: Solution, group: int, gap: i
         turns = np.zeros(len(members), dtype=np.int64)
     step = s + gap
     canvas = np.full((rows * step - gap, cols * step - gap, 3), EMPTY_GREY, dtype=np.uint8)
+    width = max(1, s // 16)
     for i, (r, c), t in zip(members, cells, turns, strict=True):
-        canvas[r * step : r * step + s, c * step : c * step + s] = np.rot90(fragments[i], k=int(t))
+        cell = canvas[r * step : r * step + s, c * step : c * step + s]
+        cell[:] = np.rot90(fragments[i], k=int(t))
+        if marked is not None and marked[i]:
+            for edge in (cell[:width], cell[-width:], cell[:, :width], cell[:, -width:]):
+                edge[:] = MARK_RED
     return canvas
+
+
+def doubtful(solution: Solution) -> np.ndarray:
+    """(M,) bool: fragments whose confidence is below ``LOW_CONFIDENCE`` times the bag's median.
+
+    Confidences rank placements well but their scale depends on the edge measure and the damage,
+    so the bar is relative to the bag."""
+    conf = np.asarray(solution.confidence, np.float64)
+    ok = np.isfinite(conf)
+    if not ok.any():
+        return np.zeros(conf.shape, bool)
+    return ok & (conf < LOW_CONFIDENCE * float(np.median(conf[ok])))
+
+
+def group_confidence(solution: Solution) -> np.ndarray:
+    """(n_groups,) mean confidence of each group's fragments (nan where confidences are unknown)."""
+    sums = np.bincount(solution.group, weights=solution.confidence, minlength=solution.n_groups)
+    return sums / np.maximum(np.bincount(solution.group, minlength=solution.n_groups), 1)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from unshuffle.errors import DataFormatError
-from unshuffle.fragments.bags.solution import Solution, assemble_group
+from unshuffle.fragments.bags.solution import LOW_CONFIDENCE, Solution, assemble_group, doubtful, group_confidence
 from unshuffle.runs.atomic import atomic_dir, atomic_write_json
 
 GROUPS_FILE = "groups.json"
@@ -19,6 +19,7 @@ def solution_to_json(solution: Solution, files: list[str]) -> dict:
     and settings. ``files``: (M,) names of the fragments. Grouping-only solutions get null places."""
     solution.validate(len(files))
     groups = []
+    group_conf = group_confidence(solution)
     for g in range(solution.n_groups):
         members = np.flatnonzero(solution.group == g)
         rows, cols = solution.shapes[g] if solution.placed else (None, None)
@@ -30,7 +31,9 @@ def solution_to_json(solution: Solution, files: list[str]) -> dict:
                           "col": int(solution.col[i]) if solution.placed else None,
                           "turn": int(solution.turn[i]),
                           "confidence": None if not np.isfinite(conf) else round(conf, 6)})
-        groups.append({"id": g, "rows": rows, "cols": cols, "fragments": frags})
+        conf = float(group_conf[g])
+        groups.append({"id": g, "rows": rows, "cols": cols, "size": len(members),
+                       "confidence": None if not np.isfinite(conf) else round(conf, 4), "fragments": frags})
     return {"groups": groups, "settings": json_ready(solution.settings)}
 
 
@@ -51,7 +54,9 @@ def json_ready(obj):
 
 def write_solution_folder(out_dir: str | Path, solution: Solution, fragments: np.ndarray, files: list[str], *,
                           overwrite: bool = False) -> Path:
-    """Write ``groups.json`` and ``group_<id>.png`` (each group reassembled, empty cells grey).
+    """Write ``groups.json``, ``group_<id>.png`` (each group reassembled, empty cells grey) and
+    ``overview.png`` (every group in one sheet, most confident first, doubtful fragments framed in red:
+    confidence below ``LOW_CONFIDENCE`` times the bag's median).
 
     fragments: (M, s, s, 3) uint8 in ``files`` order. Built in a temporary sibling folder and renamed
     into place; an existing ``out_dir`` is refused unless ``overwrite`` (and stays intact until the
@@ -59,13 +64,24 @@ def write_solution_folder(out_dir: str | Path, solution: Solution, fragments: np
     """
     from PIL import Image
 
+    from unshuffle.plots.sheet import image_sheet
+
     doc = solution_to_json(solution, files)
     width = max(3, len(str(max(solution.n_groups - 1, 0))))
+    low = doubtful(solution)
+    conf = group_confidence(solution)
+    order = np.argsort(-np.nan_to_num(conf, nan=-1.0), kind="stable")
     with atomic_dir(out_dir, overwrite=overwrite) as tmp:
         (tmp / GROUPS_FILE).write_text(json.dumps(doc, indent=1) + "\n")
         for g in range(solution.n_groups):
             canvas = assemble_group(fragments, solution, g)
             Image.fromarray(canvas).save(tmp / f"group_{g:0{width}d}.png", format="PNG")
+        sheet = image_sheet([assemble_group(fragments, solution, int(g), gap=1, marked=low) for g in order],
+                            [f"#{g}: {int((solution.group == g).sum())} pcs, conf {conf[g]:.2f}"
+                             for g in order],
+                            title=f"{solution.n_groups} groups (#id: pieces, mean confidence), most confident "
+                                  f"first; red: confidence < {LOW_CONFIDENCE} x the median")
+        Image.fromarray(sheet).save(tmp / "overview.png", format="PNG")
     return Path(out_dir)
 
 

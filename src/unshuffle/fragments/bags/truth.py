@@ -13,19 +13,50 @@ from unshuffle.fragments.bags.folders import read_fragment_folder
 from unshuffle.fragments.bags.sampling import FragmentBag
 from unshuffle.fragments.bags.solution_io import read_solution_folder
 
+TRUTH_FORMATS = """Truth files: either what `unshuffle fragments cut` writes,
+  {"files": {"<name>.png": {"source": i, "row": r, "col": c, "turn": t}}, "grid": [R, C], "n_images": N, ...}
+(turn t: np.rot90(fragment, k=t) is upright), or a plain mapping a cutter of your own can write,
+  {"<name>.png": [image, row, col]} or {"<name>.png": [image, row, col, turn]}
+with 0-based row and col, image any number or name, and turn k meaning the stored fragment is
+np.rot90(original, k). File names are matched by path, or by base name when base names are unique."""
+
 
 def read_truth(path: str | Path) -> tuple[dict[str, dict[str, int]], tuple[int, int], int, list[int]]:
-    """Read ``truth.json``: (files -> {source, row, col, turn}, grid, n_images, image_ids)."""
+    """Read a truth file (either format of :data:`TRUTH_FORMATS`): (files -> {source, row, col,
+    turn}, grid, n_images, image_ids), with ``turn`` in the solver's convention (``np.rot90(fragment,
+    k=turn)`` is upright) and, for the plain mapping, sources numbered 0.. in sorted image order."""
     path = Path(path)
     try:
         d = json.loads(path.read_text())
-        files = {str(k): {f: int(v[f]) for f in ("source", "row", "col", "turn")} for k, v in d["files"].items()}
-        grid = (int(d["grid"][0]), int(d["grid"][1]))
-        return files, grid, int(d["n_images"]), [int(x) for x in d["image_ids"]]
+        if isinstance(d, dict) and "files" in d and isinstance(d["files"], dict):
+            files = {str(k): {f: int(v[f]) for f in ("source", "row", "col", "turn")} for k, v in d["files"].items()}
+            grid = (int(d["grid"][0]), int(d["grid"][1]))
+            return files, grid, int(d["n_images"]), [int(x) for x in d["image_ids"]]
+        return _read_mapping(d, path)
     except FileNotFoundError:
         raise DataFormatError(path, "no such truth file") from None
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError, IndexError) as e:
-        raise DataFormatError(path, f"not a valid truth.json ({type(e).__name__}: {e})") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+        raise DataFormatError(path, f"not a valid truth file ({type(e).__name__}: {e}); "
+                                    "see `unshuffle fragments score --help` for the formats") from None
+
+
+def _read_mapping(d, path: Path) -> tuple[dict[str, dict[str, int]], tuple[int, int], int, list[int]]:
+    """The plain ``{file: [image, row, col(, turn)]}`` truth mapping."""
+    if not isinstance(d, dict) or not d:
+        raise ValueError("expected a JSON object mapping file names to [image, row, col(, turn)]")
+    rows = {}
+    for name, v in d.items():
+        if not isinstance(v, list) or len(v) not in (3, 4):
+            raise ValueError(f"{name!r}: expected [image, row, col] or [image, row, col, turn], got {v!r}")
+        row, col, k = int(v[1]), int(v[2]), int(v[3]) if len(v) == 4 else 0
+        if row < 0 or col < 0:
+            raise ValueError(f"{name!r}: row and col must be >= 0 (0-based), got {row}, {col}")
+        rows[str(name)] = (v[0], row, col, (-k) % 4)
+    images = sorted({r[0] for r in rows.values()}, key=lambda x: (str(type(x)), x))
+    index = {img: i for i, img in enumerate(images)}
+    files = {n: {"source": index[img], "row": r, "col": c, "turn": t} for n, (img, r, c, t) in rows.items()}
+    grid = (max(f["row"] for f in files.values()) + 1, max(f["col"] for f in files.values()) + 1)
+    return files, grid, len(images), list(range(len(images)))
 
 
 def match_to_truth(files: list[str], truth_keys, where: str | Path) -> list[str]:

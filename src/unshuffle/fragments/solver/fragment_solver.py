@@ -23,6 +23,7 @@ from unshuffle.fragments.solver.merging import PairScorer, cluster_merge, exhaus
 from unshuffle.fragments.solver.placement import Assembler, greedy_merge
 from unshuffle.fragments.solver.quality import detect_damage
 from unshuffle.fragments.solver.refine import dense_scores, trim_and_fill
+from unshuffle.fragments.solver.turns import decide_turns
 
 PLACERS = ("greedy", "buddies")
 MEASURES = ("auto", *compat.MEASURES, "learned", "hybrid")
@@ -35,12 +36,6 @@ DAMAGED_MEASURES = ("hybrid",)  # measure="auto" goes straight to these when ``q
 # finds noise or per-fragment JPEG, whatever the hand-made measure's loop count: on JPEG'd bags it
 # closes many wrong loops (on 28 of 1000 Tiny *train* JPEG bags >= 0.3 per piece, as many as clean
 # bags; keeping the hand-made measure there gave ARI 0.37 against 0.80 for the hybrid)
-TURN_EPS = 1.0  # rotations="auto" decides with the prediction measure at this covariance regulariser
-TURN_UPRIGHT_LOOPS = 0.3  # ... an upright bag closing this many 2x2 loops per piece is taken as upright
-TURN_MIN_LOOPS = 20  # ... otherwise, with at least this many loops among the pieces in 4 turns, the
-# share of loops of 4 equally turned pieces decides (else the share of mutual best pairs of equal turn)
-TURN_SAME_SHARE = 0.5  # ... turned when that share is below this (chance: 1/64)
-TURN_PAIR_SHARE = 0.4  # ... or, for mutual best pairs, below this (chance: 1/4)
 GAP_CHOICES = (0, 1)  # gap="auto": touching neighbours or eroded borders, chosen by closed loops
 LOOP_K = 3  # partners per edge searched for 2x2 loops
 LOOP_MAX_SCORE = 0.99  # worst normalised edge score allowed in a merged loop
@@ -53,6 +48,8 @@ FLOAT64_MAX_PIECES = 4096  # larger bags score pairs in float32 (features are ce
 GRID_SEARCH_SPAN = 4  # unknown grid: at most this many sizes above the loop-cluster extent are tried
 GRID_GOOD_SEAM = 0.9  # a seam this good (normalised dissimilarity) counts as evidence for a grid size
 GRID_SEAM_SLACK = 0.1  # ... and the smallest within this share of M good seams of the best is kept
+HINT_SEAM_MARGIN = 0.1  # a given grid is reported as conflicting with the bag when the bag's own
+# estimate closes this many more good seams per fragment
 
 
 class FragmentSolver:
@@ -68,7 +65,7 @@ class FragmentSolver:
         n_images: number of source images N, or None to estimate it.
         grid: g (int) or (rows, cols) of each source image, or None to estimate it.
         rotations: True when fragments may be turned by unknown multiples of 90 degrees, False when
-            they are upright, "auto" to decide from the bag (``_decide_turns``: the decision and its
+            they are upright, "auto" to decide from the bag (``turns.decide_turns``: the decision and its
             evidence are in ``rotations_``, ``turn_evidence_`` and the solution's settings).
         seed: kept for reproducibility records; the algorithm is deterministic.
         measure: edge dissimilarity: "auto" (default: "hybrid" when ``damage_check`` finds noise or
@@ -177,8 +174,8 @@ class FragmentSolver:
             raise ConfigError(f"fragments must be square, got {fragments.shape[1]}x{fragments.shape[2]}")
         if fragments.shape[1] < 2:
             raise ConfigError(f"fragment size must be >= 2 px to have an edge gradient, got {fragments.shape[1]}")
-        if fragments.shape[0] < 1:
-            raise ConfigError("fragments is empty: nothing to solve")
+        if fragments.shape[0] < 2:
+            raise ConfigError(f"a bag needs at least 2 fragments to group or place, got {fragments.shape[0]}")
         self.validate_params()
         if self.n_images is not None and self.n_images > fragments.shape[0]:
             raise ConfigError(f"n_images={self.n_images} but the bag holds only {fragments.shape[0]} fragments")
@@ -202,7 +199,7 @@ class FragmentSolver:
         cache: dict = {}
         self.rotations_, self.turn_evidence_ = self.rotations, None
         if self.rotations == "auto":
-            self.rotations_, self.turn_evidence_ = self._decide_turns(fragments, cache)
+            self.rotations_, self.turn_evidence_ = decide_turns(self, fragments, cache)
         pieces, owner, turn_of = self._pieces(fragments)
         rels = [compat.RIGHT] if self.rotations_ else [compat.RIGHT, compat.DOWN]
         lab = cache.pop("lab") if "lab" in cache else compat.rgb_to_lab(pieces)
@@ -216,11 +213,20 @@ class FragmentSolver:
         scorer = PairScorer(feats, [(c.row_second, c.col_second) for c in cands], self.rotations_)
         target = 1 if self.n_images is None else min(int(self.n_images), m)
         grid = self._grid_param()
+        self.warnings_: list[str] = []
         if grid is None:
             grid, asm = self._choose_grid(loops, loop_score, edges, scorer, owner, turn_of, m, target)
         else:
             asm = self._confident(grid, loops, loop_score, edges, scorer, owner, turn_of, m, target)
+            own, own_asm = self._choose_grid(loops, loop_score, edges, scorer, owner, turn_of, m, target)
+            hint, mine = self._good_seams(asm, scorer), self._good_seams(own_asm, scorer)
+            if own != grid and mine - hint > HINT_SEAM_MARGIN * m:
+                self._warn(f"grid={self.grid!r}: its seams look wrong ({hint} good seams against {mine} for the "
+                           f"bag's own estimate {own[0]}x{own[1]}; margin {HINT_SEAM_MARGIN} per fragment)")
         cells = grid[0] * grid[1]
+        if self.n_images is not None and m > self.n_images * cells:
+            self._warn(f"n_images={self.n_images}: {self.n_images} images of {grid[0]}x{grid[1]} fragments hold at "
+                       f"most {self.n_images * cells} fragments, but the bag has {m}")
         if self.placer == "buddies":
             group = finishing.union_groups(edges, m, self.n_images, self.edge_max_score, grid)
             n_img = int(group.max()) + 1
@@ -263,55 +269,19 @@ class FragmentSolver:
                 "min_trust": self.min_trust, "rotations": self.rotations, "rotations_used": self.rotations_,
                 "turn_evidence": self.turn_evidence_, "seed": self.seed,
                 "n_images": n_img, "n_images_given": self.n_images is not None,
-                "grid": list(grid), "grid_given": self.grid is not None}
+                "grid": list(grid), "grid_given": self.grid is not None, "warnings": list(self.warnings_)}
 
-    def _decide_turns(self, fragments: np.ndarray, cache: dict) -> tuple[bool, dict]:
-        """rotations="auto": are the fragments turned? (decision, evidence), from the bag alone.
+    def _warn(self, message: str) -> None:
+        """A given hint conflicts with the bag: warn (UserWarning) and record it in the settings."""
+        import warnings
 
-        Upright bags close many 2x2 loops of hand-made candidate edges as they are (``cache`` keeps
-        those features for the solve that follows). Otherwise every fragment is also tried in its 4
-        turns: in an upright bag the loops (or mutual best pairs) found then join pieces of one turn,
-        in a turned bag pieces of unrelated turns (all four equal by chance 1 time in 64).
-        """
-        m = fragments.shape[0]
-        owner = np.arange(m)
-        lab = compat.rgb_to_lab(fragments)
-        upright: dict = {"lab": lab}  # what the solve reuses when it keeps the pieces upright
-        option = ("prediction", TURN_EPS, None)
-        feats = self._features(lab, fragments, [compat.RIGHT, compat.DOWN], option, upright)
-        cands = self._candidates(feats, owner)
-        upright["result", option] = feats, cands, self._loops(cands, owner, rotations=False)
-        flat = upright["result", option][2][0].shape[0] / m
-        evidence: dict = {"upright_loops_per_piece": round(flat, 4)}
-        if flat >= TURN_UPRIGHT_LOOPS:
-            cache.update(upright)
-            return False, {**evidence, "rule": f"upright loops per piece >= {TURN_UPRIGHT_LOOPS}"}
-        pieces, owner4, turn_of = self._pieces(fragments, rotations=True)
-        turned_cache: dict = {"lab": compat.rgb_to_lab(pieces)}  # ... and when it turns them
-        feats = self._features(turned_cache["lab"], pieces, [compat.RIGHT], option, turned_cache)
-        cands = self._candidates(feats, owner4)
-        turned_cache["result", option] = feats, cands, self._loops(cands, owner4, rotations=True)
-        loops = turned_cache["result", option][2][0]
-        if loops.shape[0] >= TURN_MIN_LOOPS:
-            t = turn_of[loops]
-            same = float(np.mean((t == t[:, :1]).all(axis=1)))
-            evidence.update(turned_loops=int(loops.shape[0]), same_turn_share=round(same, 4), basis="loops")
-        else:  # too few loops (damaged borders): mutual best pairs, equal turns 1 time in 4 by chance
-            c = cands[0]
-            order = np.lexsort((c.d, c.i))
-            first = np.r_[True, np.diff(c.i[order]) > 0]
-            right_of = dict(zip(c.i[order][first].tolist(), c.j[order][first].tolist(), strict=True))
-            order = np.lexsort((c.d, c.j))
-            first = np.r_[True, np.diff(c.j[order]) > 0]
-            left_of = dict(zip(c.j[order][first].tolist(), c.i[order][first].tolist(), strict=True))
-            pairs = [(i, j) for i, j in right_of.items() if left_of.get(j) == i]
-            same = float(np.mean([turn_of[i] == turn_of[j] for i, j in pairs])) if pairs else 0.0
-            evidence.update(mutual_pairs=len(pairs), same_turn_share=round(same, 4), basis="mutual best pairs",
-                            turned_loops=int(loops.shape[0]))
-        turned = same < (TURN_SAME_SHARE if evidence["basis"] == "loops" else TURN_PAIR_SHARE)
-        limit = TURN_SAME_SHARE if evidence["basis"] == "loops" else TURN_PAIR_SHARE
-        cache.update(turned_cache if turned else upright)
-        return turned, {**evidence, "rule": f"same-turn share < {limit} means turned"}
+        self.warnings_.append(message)
+        warnings.warn(message, UserWarning, stacklevel=3)
+
+    @staticmethod
+    def _good_seams(asm: Assembler, scorer: PairScorer) -> int:
+        """How many placed seams of ``asm`` are good (normalised dissimilarity <= GRID_GOOD_SEAM)."""
+        return int((scorer.placed_scores(finishing.seams(asm)) <= GRID_GOOD_SEAM).sum())
 
     def _pieces(self, fragments: np.ndarray, rotations: bool | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -347,8 +317,7 @@ class FragmentSolver:
         tried = []
         for g in range(max(lo, 1), hi + 1):
             asm = self._confident((g, g), loops, loop_score, edges, scorer, owner, turn_of, m, target)
-            seams = scorer.placed_scores(finishing.seams(asm))
-            tried.append((int((seams <= GRID_GOOD_SEAM).sum()), g, asm))
+            tried.append((self._good_seams(asm, scorer), g, asm))
         most = max(t[0] for t in tried)
         for good, g, asm in tried:
             if good >= most - GRID_SEAM_SLACK * m:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from unshuffle.errors import ConfigError, DataFormatError
 from unshuffle.fragments.bags.folders import read_fragment_folder
+from unshuffle.fragments.bags.solution import group_confidence
 from unshuffle.fragments.bags.solution_io import json_ready, write_solution_folder
 from unshuffle.fragments.solver.fragment_solver import FragmentSolver
 
@@ -30,10 +31,39 @@ def solve_fragment_folder(input_path: str | Path, out_dir: str | Path, solver=No
         raise DataFormatError(input_path, str(e)) from e
     from unshuffle import __version__
 
-    given = {k: getattr(solver, k, default)  # what was asked of the solver (not what it estimated)
+    given = {k: json_ready(getattr(solver, k, default))  # what was asked (the settings hold what was used)
              for k, default in (("n_images", None), ("grid", None), ("rotations", False), ("seed", 0))}
-    solution.settings = {**solution.settings, "input": str(input_path), **given,
+    solution.settings = {**solution.settings, "given": given, "input": str(input_path),
                          "skipped_files": folder.skipped, "unshuffle": __version__}
+    solution.settings.setdefault("rotations", given["rotations"])
     write_solution_folder(out_dir, solution, folder.fragments, folder.files, overwrite=overwrite)
     return {"out": str(out_dir), "fragments": len(folder.files), "skipped": folder.skipped,
-            "groups": solution.n_groups, "settings": json_ready(solution.settings)}
+            "groups": solution.n_groups, "group_confidence": json_ready(group_confidence(solution)),
+            "shapes": [list(s) for s in solution.shapes], "settings": json_ready(solution.settings)}
+
+
+def describe_solution(summary: dict) -> list[str]:
+    """Lines telling what the solver estimated or decided (``summary``: what solve_fragment_folder returns)."""
+    s = summary["settings"]
+    given = s.get("given", {})
+    lines = []
+    if "n_images" in s:
+        lines.append(f"images: {s['n_images']} ({'given' if s.get('n_images_given') else 'estimated'})")
+    if "grid" in s and s["grid"] is not None:
+        how = "given" if s.get("grid_given") else "estimated"
+        lines.append(f"grid per image: {s['grid'][0]}x{s['grid'][1]} ({how})")
+    if "rotations_used" in s:
+        how = "decided from the bag" if given.get("rotations") == "auto" else "given"
+        lines.append(f"fragments turned: {'yes' if s['rotations_used'] else 'no'} ({how})")
+    if "measure_used" in s:
+        lines.append(f"edge measure: {s['measure_used']} (asked: {s.get('measure')})")
+    damage = s.get("damage")
+    if damage:
+        found = [k for k in ("noise", "jpeg") if damage.get(k)]
+        lines.append(f"damage found: {', '.join(found) if found else 'none'}")
+    conf = summary.get("group_confidence") or []
+    shapes = summary.get("shapes") or []
+    for g, c in enumerate(conf):
+        shape = f"{shapes[g][0]}x{shapes[g][1]} cells, " if g < len(shapes) else ""
+        lines.append(f"  group {g}: {shape}confidence {'n/a' if c is None else f'{c:.2f}'}")
+    return lines
