@@ -112,6 +112,10 @@ def _train(data, cfg, out, *, backbone, split, cache_dir, force, resume, overwri
 
     summary = train_temi(cfg, feats, neighbors, out, resume=resume, overwrite=overwrite,
                          record=run_record(data, split, cache_dir, spec, images), progress=progress)
+    from unshuffle.clustering.outputs import CSV_NAME, write_assignments_csv
+    from unshuffle.clustering.train import load_assignments
+
+    write_assignments_csv(Path(out) / CSV_NAME, images.names, *load_assignments(out))  # file, cluster, ...
     return summary, images, feats
 
 
