@@ -138,3 +138,40 @@ def test_refused_and_unknown_configs_say_why(tmp_path):
     (folder / "preprocessor_config.json").write_text(json.dumps({**SQUARE_PRE, "resample": 0}))
     with pytest.raises(ConfigError, match="resample"):
         resolve_spec(str(folder))
+
+
+def test_cpu_extraction_uses_a_checked_onnx_export_automatically(tmp_path):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from unshuffle.features.cache import build_feature_cache, load_features
+    from unshuffle.features.onnx_runtime import check_against_torch, cpu_engine
+
+    folder, _ = _build("siglip-vision", tmp_path / "m")
+    imgs = np.random.default_rng(0).integers(0, 256, size=(5, 40, 40, 3), dtype=np.uint8)
+    entry = build_feature_cache(imgs, str(folder), tmp_path / "cache", progress=False)
+    feats, meta = load_features(entry)
+    assert meta["engine"] == "onnxruntime" and "onnxruntime" in meta["versions"]
+    exported = list((tmp_path / "cache" / "onnx").glob("*.onnx"))
+    verdict = json.loads(exported[0].with_suffix(".json").read_text())
+    assert len(exported) == 1 and verdict["ok"] and verdict["max_abs_diff"] <= 1e-4
+    model, spec = load_backbone(str(folder))
+    np.testing.assert_allclose(feats, extract_features(imgs, model, spec, progress=False), atol=1e-4)
+    engine, name = cpu_engine(model, spec, tmp_path / "cache")  # a second use reuses the export
+    assert name == "onnxruntime" and check_against_torch(model, engine, spec, seed=3) <= 1e-4
+    assert len(list((tmp_path / "cache" / "onnx").glob("*.onnx"))) == 1
+    with torch.no_grad():  # other weights, another export
+        next(model.parameters()).add_(1.0)
+    cpu_engine(model, spec, tmp_path / "cache")
+    assert len(list((tmp_path / "cache" / "onnx").glob("*.onnx"))) == 2
+    assert cpu_engine(model, spec, tmp_path / "cache", onnx=False)[1] == "torch"
+
+
+@pytest.mark.parametrize("family", ["clip-full", "dinov2", "dinov3"])
+def test_each_family_exports_to_onnx_within_1e4_of_torch(tmp_path, family):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from unshuffle.features.onnx_runtime import check_against_torch, verified_engine
+
+    model, spec = load_backbone(str(_build(family, tmp_path / "m")[0]))
+    engine = verified_engine(model, spec, tmp_path / "cache")
+    assert engine is not None and check_against_torch(model, engine, spec, seed=7) <= 1e-4

@@ -106,6 +106,10 @@ def predict_images(run_dir: str | Path, images: str | Path, out_csv: str | Path,
         raise CheckpointError(f"{run_dir}: the recorded backbone is not a valid spec ({e})") from e
     check_backbone_trusted(run_dir, spec, backbone)
     net, spec = _unpack(load_backbone(spec), spec)
+    from unshuffle.features.onnx_runtime import cpu_engine
+
+    # the engine the run's own extraction picked too, so the training images get the same clusters
+    net, _ = cpu_engine(net, spec, model.info.get("record", {}).get("cache_dir") or ".cache/features", device=device)
     ds = open_images(images, split=split)
     feats = extract_features(ds, net, spec, batch_size=batch_size, device=device, progress=progress)
     clusters, confidence = model.assign(feats)
