@@ -75,3 +75,22 @@ def test_export_refuses_when_the_data_changed(tmp_path):
     run = _fake_run(tmp_path, tmp_path / "set.npz", ["a", "b", "c"], [0, 1, 0], 2)
     with pytest.raises(CheckpointError, match="not the ones the run"):
         export_clusters(run, tmp_path / "out")
+
+
+def test_digits_demo_runs_end_to_end_on_a_tiny_setting(tmp_path, write_backbone, monkeypatch):
+    from unshuffle.clustering.demo import digits_demo
+    from unshuffle.data.embedded import digits_images
+
+    imgs, labels = digits_images(16)
+    assert imgs.shape == (1797, 16, 16, 3) and imgs.dtype == np.uint8 and sorted(set(labels)) == list(range(10))
+    write_backbone(tmp_path / "mods", "grid_digits")
+    monkeypatch.syspath_prepend(str(tmp_path / "mods"))
+    out = digits_demo(tmp_path / "demo", backbone="grid_digits:make", size=16,
+                      overrides=["optim.epochs=1", "head.n_heads=1", "head.hidden_dim=16", "head.bottleneck_dim=8",
+                                 "optim.warmup_epochs=0", "loss.teacher_temp_warmup_epochs=0", "knn=5"])
+    report = out["report"]
+    assert report["labelled"] and set(report["methods"]) == {"temi", "kmeans"}
+    assert report["methods"]["kmeans"]["scores"]["accuracy"] > 0.3  # mean-colour cells still separate digits
+    for png in ("gallery.png", "sizes.png", "curves.png"):
+        assert (tmp_path / "demo" / "run" / "plots" / png).is_file()
+    assert len((tmp_path / "demo" / "run" / "assignments.csv").read_text().splitlines()) == 1798

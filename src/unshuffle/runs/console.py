@@ -29,9 +29,14 @@ def third_party_to_run_log(run_dir: str | Path) -> Iterator[list[str]]:
     """Collect what the libraries in ``THIRD_PARTY`` log and every warning not raised by unshuffle
     itself, instead of printing them; on exit append them to ``run_dir/third_party.log`` when that
     folder exists. Errors still propagate; unshuffle's own warnings still reach the terminal."""
+    import importlib
+    import importlib.util
+
     import unshuffle
 
     ours = str(Path(unshuffle.__file__).parent)
+    if importlib.util.find_spec("lightning") is not None:
+        importlib.import_module("lightning.pytorch")  # it adds its own terminal handler when first imported
     buffer = _Buffer()
     saved = {}
     for name in THIRD_PARTY:
