@@ -6,17 +6,21 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: demo test lint clean-venv
+.PHONY: demo demo-cluster test lint clean-venv
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_PIN)
-	$(PY) -m pip install --quiet -e ".[dev,onnx]" $(TORCH_PIN)
+	$(PY) -m pip install --quiet -e ".[dev]" $(TORCH_PIN)
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/unshuffle fragments demo --out results/demo --overwrite
+
+# the clustering half: TEMI on scikit-learn's bundled digits with the offline backbone (a few minutes on 2 cores)
+demo-cluster: $(STAMP)
+	$(VENV)/bin/unshuffle cluster demo --out results/cluster-demo --no-progress
 
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests

@@ -40,7 +40,7 @@ def main() -> None:
     from unshuffle.features.backbones import load_backbone, resolve_spec
     from unshuffle.features.cache import build_feature_cache, load_features
     from unshuffle.features.extract import extract_features
-    from unshuffle.features.onnx_runtime import OnnxEngine, onnx_path
+    from unshuffle.features.onnx_runtime import OnnxEngine, onnx_path, weights_sha256
     from unshuffle.features.preprocess import preprocess
 
     res: dict = {"data": args.data, "images": args.images, "batch_size": args.batch_size, "threads": args.threads,
@@ -55,10 +55,10 @@ def main() -> None:
         preprocess(list(imgs[s : s + args.batch_size]), spec)
     res["preprocess_img_per_s"] = args.images / (time.perf_counter() - t0)
 
-    src_onnx = onnx_path(args.cache_dir, spec)
+    src_onnx = onnx_path(args.cache_dir, spec, weights_sha256(load_backbone(spec)[0]))
     with tempfile.TemporaryDirectory(prefix="extract-speed-") as tmp:
         (Path(tmp) / "onnx").mkdir()
-        shutil.copy(src_onnx, onnx_path(tmp, spec))
+        shutil.copy(src_onnx, Path(tmp) / "onnx" / src_onnx.name)
         out = {}
         for engine in ("torch", "onnx"):
             t0 = time.perf_counter()

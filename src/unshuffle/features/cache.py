@@ -9,7 +9,8 @@ Layout of one entry, ``CACHE_DIR/<backbone>-<split>-<key16>/``:
 
 The key is a sha256 over the backbone spec (including its preprocessing), ``ImageSet.fingerprint()``
 (content, names, resize), the split and N: editing one image or the preprocessing gives a new entry.
-ONNX models are exported once to ``CACHE_DIR/onnx/<backbone>-<spec16>.onnx``.
+ONNX models are exported once to ``CACHE_DIR/onnx/<backbone>-<key16>.onnx`` (key: spec + weights hash),
+with the check against torch beside it (``.json``); see ``features/onnx_runtime.py``.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def build_feature_cache(
     batch_size: int = 64,
     device: str = "cpu",
     devices: int = 1,
-    onnx: bool = False,
+    onnx: bool | None = None,
     chunk_size: int = 1024,
     progress: bool = True,
     before_extract: Callable[[], None] | None = None,
@@ -126,7 +127,8 @@ def build_feature_cache(
 
     An unchanged rerun only verifies the checksum (the backbone is not loaded). A checksum mismatch
     warns and rebuilds. ``force`` recomputes everything. ``devices > 1`` runs Lightning's predict loop
-    under DDP (one process per device); ``onnx`` runs the backbone through ONNX Runtime (CPU).
+    under DDP (one process per device); ``onnx`` runs the backbone through ONNX Runtime (CPU):
+    None (default) picks it automatically (see ``onnx_runtime.cpu_engine``), False never.
     ``before_extract`` is called just before the backbone would be loaded (a cache miss), e.g. to
     refuse running a custom backbone's code that the user has not vouched for.
     """
@@ -161,15 +163,21 @@ def build_feature_cache(
     engine = "torch"
     if todo and before_extract is not None:
         before_extract()
-    if todo:
-        if devices > 1:
+    try:
+        if todo and devices > 1:
             from unshuffle.features.distributed_extract import extract_parts_ddp
 
             extract_parts_ddp(images, spec, todo, parts, batch_size=batch_size, device=device,
                               devices=devices, progress=progress)
-        else:
+        elif todo:
             engine = _extract_parts(images, spec, todo, parts, n, batch_size, device, onnx,
                                     Path(cache_dir), progress)
+    except Exception:
+        # a failed extraction (bad image, bad backbone) leaves no partial entry: fixing the cause changes
+        # the key anyway. An interrupt (KeyboardInterrupt, a kill) keeps the parts so the rerun resumes.
+        if not (entry / FEATURES_FILE).is_file():
+            shutil.rmtree(entry, ignore_errors=True)
+        raise
     missing = [c for c in chunks if not part_ok(parts, c, spec.dim)]
     if missing:
         raise DataFormatError(parts, f"{len(missing)} chunk(s) still missing after extraction, first {missing[0]}")
@@ -192,7 +200,7 @@ def cached_features(
     devices: int = 1,
     *,
     split: str | None = None,
-    onnx: bool = False,
+    onnx: bool | None = None,
     chunk_size: int = 1024,
     progress: bool = True,
     before_extract: Callable[[], None] | None = None,
@@ -215,12 +223,10 @@ def _remove_outputs(entry: Path) -> None:
 def _extract_parts(images: ImageSet, spec: BackboneSpec, todo: list[tuple[int, int]], parts: Path, n: int,
                    batch_size: int, device: str, onnx: bool, cache_dir: Path, progress: bool) -> str:
     from unshuffle.features.extract import extract_features
+    from unshuffle.features.onnx_runtime import cpu_engine
 
     model, spec = load_backbone(spec, device="cpu" if onnx else device)
-    if onnx:
-        from unshuffle.features.onnx_runtime import onnx_engine, onnx_path
-
-        model = onnx_engine(model, spec, onnx_path(cache_dir, spec))
+    model, engine = cpu_engine(model, spec, cache_dir, onnx=onnx, device=device)
     remaining = sum(b - a for a, b in todo)
     with tqdm(total=n, initial=n - remaining, desc=f"features {spec.name}", unit="img",
               disable=not progress) as bar:
@@ -228,7 +234,7 @@ def _extract_parts(images: ImageSet, spec: BackboneSpec, todo: list[tuple[int, i
             feats = extract_features(images, model, spec, batch_size=batch_size, device=device,
                                      indices=np.arange(*chunk), bar=bar)
             write_part(parts, chunk, feats)
-    return "onnxruntime" if onnx else "torch"
+    return engine
 
 
 def _meta(key: str, spec: BackboneSpec, images: ImageSet, fingerprint: str, split: str | None, feats: np.ndarray,
@@ -240,7 +246,7 @@ def _meta(key: str, spec: BackboneSpec, images: ImageSet, fingerprint: str, spli
 
     versions = {"unshuffle": __version__, "python": platform.python_version(), "numpy": np.__version__,
                 "torch": torch.__version__}
-    if spec.kind == "dinov2":
+    if spec.kind in ("dinov2", "hf"):
         import transformers
 
         versions["transformers"] = transformers.__version__

@@ -14,11 +14,14 @@ _RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.B
 
 
 def resize_crop(img: np.ndarray, spec: BackboneSpec) -> np.ndarray:
-    """One uint8 (H, W, 3) image -> uint8 (S, S, 3): shorter side to ``spec.resize_size`` (aspect kept),
-    then the central ``spec.image_size`` square."""
+    """One uint8 (H, W, 3) image -> uint8 (S, S, 3): shorter side to ``spec.resize_size`` (aspect kept;
+    ``resize_mode="square"``: both sides, as SigLIP's and DINOv3's processors do), then the central
+    ``spec.image_size`` square."""
     h, w = img.shape[:2]
     r = spec.resize_size
-    if h <= w:
+    if spec.resize_mode == "square":
+        nh = nw = r
+    elif h <= w:
         nh, nw = r, max(r, round(w * r / h))
     else:
         nh, nw = max(r, round(h * r / w)), r

@@ -56,17 +56,23 @@ def cluster_gallery(images: ImageSet, clusters: np.ndarray, out: str | Path, *, 
 
 
 def cluster_size_plot(clusters: np.ndarray, n_clusters: int, out: str | Path, title: str = "") -> Path:
-    """Bar chart of cluster sizes, sorted, with the uniform size as a line."""
+    """Bar chart of cluster sizes, largest first, each bar labelled with its cluster id (the ids of the
+    gallery, assignments.csv and the exported folders), with the uniform size as a line."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sizes = np.sort(np.bincount(np.asarray(clusters, dtype=np.int64), minlength=n_clusters))[::-1]
-    fig, ax = plt.subplots(figsize=(8, 3))
-    ax.bar(np.arange(n_clusters), sizes, width=1.0, color="C0")
+    counts = np.bincount(np.asarray(clusters, dtype=np.int64), minlength=n_clusters)
+    ids = np.argsort(-counts, kind="stable")
+    fig, ax = plt.subplots(figsize=(max(8, n_clusters * 0.25), 3))
+    ax.bar(np.arange(len(ids)), counts[ids], width=0.9, color="C0")
     ax.axhline(len(clusters) / n_clusters, color="C3", ls="--", label="uniform")
-    ax.set(xlabel="cluster (sorted by size)", ylabel="images", title=title or "cluster sizes")
+    if len(ids) <= 60:
+        ax.set_xticks(np.arange(len(ids)), [f"#{c}" for c in ids], fontsize=7, rotation=90 if len(ids) > 20 else 0)
+    else:
+        ax.set_xticks([])
+    ax.set(xlabel="cluster id (largest first)", ylabel="images", title=title or "cluster sizes")
     ax.legend()
     fig.tight_layout()
     return save_png(fig, out, dpi=100)
