@@ -45,7 +45,8 @@ def _build(family: str, folder):
     t = transformers
     torch.manual_seed(0)
     if family == "clip-vision":
-        return _save(t.CLIPVisionModelWithProjection(t.CLIPVisionConfig(projection_dim=16, **SMALL)), folder, CLIP_PRE), 16
+        model = t.CLIPVisionModelWithProjection(t.CLIPVisionConfig(projection_dim=16, **SMALL))
+        return _save(model, folder, CLIP_PRE), 16
     if family == "clip-full":
         cfg = t.CLIPConfig(vision_config=SMALL, text_config=TEXT, projection_dim=8)
         return _save(t.CLIPModel(cfg), folder, CLIP_PRE), 8

@@ -183,7 +183,7 @@ def test_missing_and_partial_inputs(tmp_path, capsys, bag_dir):
     truth.write_text((bag_dir / "truth.json").read_text()[:100])
     assert main(["fragments", "solve", str(bag_dir), "--out", str(tmp_path / "solved")]) == 0
     capsys.readouterr()
-    assert "truth.json: not a valid truth.json" in _fail_clearly(
+    assert "truth.json: not a valid truth file" in _fail_clearly(
         ["fragments", "score", str(tmp_path / "solved"), str(truth), "--fragments", str(bag_dir)], capsys)
     assert not os.path.exists(out)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -183,7 +182,8 @@ def load_backbone(backbone: str | BackboneSpec, *, device: str = "cpu") -> tuple
     """Load a frozen backbone in eval mode: (B, 3, S, S) float32 normalised -> (B, D) float32.
 
     ``backbone`` is a short name (``available_backbones()``), a Hugging Face hub id or a local model
-    folder (``save_pretrained`` layout; CLIP, SigLIP, DINOv2, DINOv3, ...), ``"pkg.module:factory"``, or a recorded ``BackboneSpec`` (predict
+    folder (``save_pretrained`` layout; CLIP, SigLIP, DINOv2, DINOv3, ...), ``"pkg.module:factory"``, or a
+    recorded ``BackboneSpec`` (predict
     rebuilds from the run's record; the returned spec is then the recorded one).
     """
     spec = resolve_spec(backbone)
@@ -282,8 +282,9 @@ def _dinov2_folder_spec(folder: str) -> BackboneSpec:
 
 
 def _offline() -> bool:
-    flags = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in flags)
+    from unshuffle.features.hf_backbones import offline
+
+    return offline()
 
 
 def _weights_missing(source: str, err: Exception) -> UnshuffleError:

@@ -1,4 +1,4 @@
-"""Hugging Face vision backbones (CLIP, SigLIP, DINOv2, DINOv3, ...) by hub id or folder: spec from its JSON, safetensors weights."""
+"""Hugging Face vision backbones (CLIP, SigLIP, DINOv2, DINOv3, ...) by hub id or folder, safetensors only."""
 
 from __future__ import annotations
 
@@ -29,10 +29,12 @@ GENERIC = ("AutoModel", "pooled-or-cls")
 _RESAMPLE = {2: "bilinear", 3: "bicubic"}  # PIL codes used in preprocessor_config.json
 
 
-def _offline() -> bool:
+def offline() -> bool:
+    """True when HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE asks for local files only."""
     import os
 
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    flags = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in flags)
 
 
 def _read_json(source: str, filename: str, required: bool) -> dict | None:
@@ -49,7 +51,7 @@ def _read_json(source: str, filename: str, required: bool) -> dict | None:
         from huggingface_hub.errors import EntryNotFoundError
 
         try:
-            path = Path(hf_hub_download(source, filename, local_files_only=_offline()))
+            path = Path(hf_hub_download(source, filename, local_files_only=offline()))
         except EntryNotFoundError as e:
             if required:
                 raise ConfigError(f"{source}: the hub repo has no {filename}") from e
@@ -63,7 +65,7 @@ def _read_json(source: str, filename: str, required: bool) -> dict | None:
 
 
 def _unavailable(source: str, err: Exception) -> UnshuffleError:
-    mode = " (offline mode: HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE is set)" if _offline() else ""
+    mode = " (offline mode: HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE is set)" if offline() else ""
     return UnshuffleError(
         f"Hugging Face model {source!r} is not available{mode}: {err}. Download it once with network access "
         f"(huggingface-cli download {source} --local-dir FOLDER) and pass --backbone FOLDER.")
@@ -89,7 +91,8 @@ def feature_dim(cfg: dict) -> int:
         return int(src["hidden_size"])
     if src.get("hidden_sizes"):
         return int(src["hidden_sizes"][-1])
-    raise ConfigError(f"config model_type={mt!r} has neither hidden_size nor hidden_sizes; cannot tell the feature size")
+    raise ConfigError(f"config model_type={mt!r} has neither hidden_size nor hidden_sizes; "
+                      "cannot tell the feature size")
 
 
 def preprocessing(pre: dict, where: str) -> dict[str, Any]:
@@ -190,7 +193,8 @@ def _quiet_transformers():
 
 
 def load_hf(source: str, dim: int) -> nn.Module:
-    """The model at hub id or folder ``source`` giving ``dim``-d vectors, from safetensors weights only, with ``trust_remote_code`` off.
+    """The model at hub id or folder ``source`` giving ``dim``-d vectors, from safetensors weights only,
+    with ``trust_remote_code`` off.
 
     Weights the model needs but the file lacks, or of the wrong shape, raise ConfigError; keys the
     model does not use (the text tower of a full CLIP/SigLIP checkpoint) are ignored on purpose.
@@ -203,7 +207,7 @@ def load_hf(source: str, dim: int) -> nn.Module:
     cls = getattr(transformers, cls_name)
     local = Path(source).is_dir()
     kwargs: dict[str, Any] = {"use_safetensors": True, "trust_remote_code": False, "output_loading_info": True,
-                              "local_files_only": local or _offline()}
+                              "local_files_only": local or offline()}
     if model_type == "clip":  # the projection size lives in the top-level CLIP config, not the vision one
         vision = dict(cfg.get("vision_config") or {})
         vision["projection_dim"] = int(cfg.get("projection_dim", 512))

@@ -8,7 +8,6 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from unshuffle.errors import ConfigError, DataFormatError
-from unshuffle.evaluation.placement import score_solution
 from unshuffle.fragments.bags.folders import read_fragment_folder
 from unshuffle.fragments.bags.sampling import FragmentBag
 from unshuffle.fragments.bags.solution_io import read_solution_folder
@@ -104,6 +103,8 @@ def score_solution_folder(solution: str | Path, truth: str | Path, fragments: st
     is non-zero. Returns the metrics of
     :func:`unshuffle.evaluation.placement.score_solution` plus the paths and the rotations used.
     """
+    from unshuffle.evaluation.placement import score_solution  # scikit-learn: only when scoring
+
     files, sol = read_solution_folder(solution)
     truth_files, *_ = read_truth(truth)
     folder = read_fragment_folder(fragments if fragments is not None else Path(truth).parent)
