@@ -130,10 +130,11 @@ def epoch_metrics_callback(run):
     epoch, step, seconds since start, and ``train_loss`` / ``val_loss`` when logged. run: a RunDir."""
     import time
 
-    import lightning as L
+    from unshuffle.runs.rolling import MetricsLines
 
-    class MetricsLog(L.Callback):
+    class MetricsLog(MetricsLines):
         def __init__(self):
+            super().__init__(run)
             self._t0 = time.time()
 
         def on_train_epoch_end(self, trainer, pl_module):
@@ -145,6 +146,6 @@ def epoch_metrics_callback(run):
             for key in ("train_loss_epoch", "val_loss"):
                 if key in m:
                     rec[key.removesuffix("_epoch")] = float(m[key])
-            run.append_metrics(rec)
+            self.append(rec)
 
     return MetricsLog()

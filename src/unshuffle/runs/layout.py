@@ -103,6 +103,17 @@ class RunDir:
             raise OutputError(self.metrics_path, f"cannot append a metrics line ({e.strerror or e})",
                               e.errno) from e
 
+    def truncate_metrics(self, n: int) -> None:
+        """Keep the first ``n`` records of metrics.jsonl (a resumed run drops what its checkpoint
+        had not seen, and a line torn by a kill); rewritten atomically, only when that changes it."""
+        if not self.metrics_path.exists():
+            return
+        text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.read_metrics()[:n])
+        if self.metrics_path.read_text(encoding="utf-8") != text:
+            from unshuffle.runs.atomic import atomic_write_text
+
+            atomic_write_text(self.metrics_path, text)
+
     def read_metrics(self) -> list[dict]:
         """All records of metrics.jsonl; a torn last line (killed writer) is skipped."""
         if not self.metrics_path.exists():
@@ -138,5 +149,8 @@ def create_run(path: str | Path, config: dict, *, resume: bool = False, overwrit
     if resume and run.config_path.exists():
         old = run.read_config()
         record["resumed_from"] = old.get("config")
+        for folder in (run.path, run.checkpoints):  # temporaries of writes cut short by a kill (runs.atomic)
+            for tmp in folder.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
     atomic_write_json(run.config_path, record)
     return run

@@ -186,6 +186,7 @@ def train_pair_model(cfg: PairTrainConfig, callbacks: list | None = None) -> dic
     )
     from unshuffle.runs.checkpoints import AtomicCheckpointIO, epoch_metrics_callback
     from unshuffle.runs.layout import RunDir, create_run
+    from unshuffle.runs.rolling import RollingCheckpoint
 
     cfg.validate()
     run_path = Path(cfg.output_dir)
@@ -198,13 +199,13 @@ def train_pair_model(cfg: PairTrainConfig, callbacks: list | None = None) -> dic
     total = cfg.max_epochs * cfg.steps_per_epoch // cfg.devices
     system = _system(model, config, cfg.lr, cfg.weight_decay, total)
     best = ModelCheckpoint(dirpath=run.checkpoints, filename="pair-{epoch}-{val_loss:.4f}", monitor="val_loss",
-                           mode="min", save_top_k=1, save_last=True)
+                           mode="min", save_top_k=1, enable_version_counter=False)  # last.ckpt: RollingCheckpoint
     t0 = time.time()
     trainer = L.Trainer(
         accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy, precision=cfg.precision,
         max_epochs=cfg.max_epochs,
         logger=TensorBoardLogger(save_dir=str(run.path), name="tensorboard", version=""),
-        callbacks=[best, epoch_metrics_callback(run), *(callbacks or [])], plugins=[AtomicCheckpointIO()],
+        callbacks=[best, epoch_metrics_callback(run), RollingCheckpoint(run.last_checkpoint), *(callbacks or [])], plugins=[AtomicCheckpointIO()],
         reload_dataloaders_every_n_epochs=1, enable_progress_bar=cfg.progress,
         log_every_n_steps=max(1, min(50, cfg.steps_per_epoch // 4)), num_sanity_val_steps=0, deterministic=True,
     )
