@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from unshuffle.errors import ConfigError
+from unshuffle.regular_files import check_regular
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
     merged.update(PRESETS[preset])
     if path is not None:
         path = Path(path)
+        check_regular(path)
         try:
             loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
         except FileNotFoundError as e:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from unshuffle.errors import CheckpointError
+from unshuffle.regular_files import check_regular
 from unshuffle.runs.atomic import atomic_path
 
 # what torch.load raises on a damaged file besides UnpicklingError (its unpickler pops empty stacks,
@@ -40,6 +41,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     than tensors and plain containers.
     """
     path = Path(path)
+    check_regular(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from unshuffle.errors import CheckpointError
+from unshuffle.regular_files import check_regular
 from unshuffle.runs.atomic import atomic_write_json
 
 
@@ -79,6 +80,7 @@ class RunDir:
 
     def read_config(self) -> dict:
         """The saved config.json; a CheckpointError names the file when it is missing or broken."""
+        check_regular(self.config_path)
         try:
             return json.loads(self.config_path.read_text())
         except FileNotFoundError as e:
@@ -118,6 +120,7 @@ class RunDir:
         """All records of metrics.jsonl; a torn last line (killed writer) is skipped."""
         if not self.metrics_path.exists():
             return []
+        check_regular(self.metrics_path)
         out = []
         lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
         for k, line in enumerate(lines):
