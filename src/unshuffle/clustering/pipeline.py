@@ -104,6 +104,11 @@ def _train(data, cfg, out, *, backbone, split, cache_dir, force, resume, overwri
         if cfg is None or backbone is None:
             raise CheckpointError("a new run needs a config and a backbone")
         spec_or_name, guard, knn, clusters = backbone, None, cfg.knn, cfg.clusters
+    from unshuffle.runs.atomic import check_writable
+
+    for folder in (out, cache_dir):  # before any extraction or training
+        if folder is not None:
+            check_writable(folder)
     images, feats, neighbors, spec = prepare_features(data, spec_or_name, knn=knn, clusters=clusters, split=split,
                                                       cache_dir=cache_dir, force=force, progress=progress,
                                                       before_extract=guard)

@@ -120,6 +120,7 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
     from unshuffle.clustering.temi_loss import TEMILoss
     from unshuffle.clustering.temi_system import TemiSystem
     from unshuffle.clustering.training_callbacks import EpochLog, InterruptCheckpoint
+    from unshuffle.runs.atomic import writes_reported
     from unshuffle.runs.checkpoints import AtomicCheckpointIO
     from unshuffle.runs.layout import RunDir, create_run
     from unshuffle.runs.rolling import RollingCheckpoint
@@ -197,7 +198,8 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
     start = time.perf_counter()
     sigint_handler = signal.getsignal(signal.SIGINT)  # Lightning ignores SIGINT after a Ctrl+C
     try:
-        trainer.fit(system, train_dataloaders=loader, ckpt_path=ckpt_path)
+        with writes_reported(run.path):
+            trainer.fit(system, train_dataloaders=loader, ckpt_path=ckpt_path)
     except torch.cuda.OutOfMemoryError as e:
         raise GpuOutOfMemory(
             f"out of accelerator memory with optim.batch_size={batch_size} and head.n_heads={cfg.head.n_heads}; "

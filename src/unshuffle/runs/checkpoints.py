@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import pickle
 import random
 import struct
@@ -27,11 +28,10 @@ def save_checkpoint(state: dict, path: str | Path) -> None:
     A failed write (folder not writable, disk full) raises CheckpointError or OutputError naming
     ``path``; an earlier checkpoint at ``path`` is left as it was.
     """
-    with atomic_path(path) as tmp:
-        try:
-            torch.save(state, tmp)
-        except RuntimeError as e:  # torch's C++ writer reports a failed write as RuntimeError
-            raise CheckpointError(f"{path}: cannot write the checkpoint ({e}); the earlier file is unchanged") from e
+    buf = io.BytesIO()  # serialised in memory, then written by Python: a full disk is ENOSPC, named as such
+    torch.save(state, buf)  # (torch's own file writer reports it as "unexpected pos N vs M")
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(buf.getbuffer())
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

@@ -146,8 +146,14 @@ def create_run(path: str | Path, config: dict, *, resume: bool = False, overwrit
         raise CheckpointError(
             f"{run.path}: already holds a run; pass --resume to continue it or choose another folder"
         )
-    run.path.mkdir(parents=True, exist_ok=True)
-    run.checkpoints.mkdir(exist_ok=True)
+    try:
+        run.path.mkdir(parents=True, exist_ok=True)
+        run.checkpoints.mkdir(exist_ok=True)
+    except OSError as e:  # read-only or full output location
+        from unshuffle.errors import OutputError
+
+        raise OutputError(run.path, f"cannot create the run folder ({(e.strerror or str(e)).lower()})",
+                          e.errno) from e
     record = {"config": config, "environment": environment_record()}
     if resume and run.config_path.exists():
         old = run.read_config()

@@ -107,6 +107,7 @@ def train_autoencoder(cfg: AutoencoderTrainConfig, callbacks: list | None = None
     from unshuffle.fragments.baseline.ae_system import AutoencoderSystem
     from unshuffle.fragments.baseline.autoencoder import FragmentAutoencoder
     from unshuffle.fragments.baseline.datamodule import FragmentDataModule
+    from unshuffle.runs.atomic import check_writable, writes_reported
     from unshuffle.runs.checkpoints import AtomicCheckpointIO, epoch_metrics_callback
     from unshuffle.runs.layout import RunDir, create_run
     from unshuffle.runs.rolling import RollingCheckpoint
@@ -115,6 +116,7 @@ def train_autoencoder(cfg: AutoencoderTrainConfig, callbacks: list | None = None
     cfg.validate()
     run_path = Path(cfg.output_dir)
     ckpt_path = RunDir(run_path).resume_checkpoint(cfg.resume)
+    check_writable(run_path)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     # ---- data
@@ -162,7 +164,8 @@ def train_autoencoder(cfg: AutoencoderTrainConfig, callbacks: list | None = None
         log_every_n_steps=max(1, min(50, cfg.steps_per_epoch // 2)), num_sanity_val_steps=0,
         deterministic=True,
     )
-    trainer.fit(system, datamodule=dm, ckpt_path=ckpt_path)
+    with writes_reported(run.path):
+        trainer.fit(system, datamodule=dm, ckpt_path=ckpt_path)
     return {
         "run_dir": str(run.path),
         "best_checkpoint": best.best_model_path,
