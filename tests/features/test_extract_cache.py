@@ -156,6 +156,19 @@ def test_two_process_ddp_extraction_equals_single_device(counting, smooth_images
     np.testing.assert_allclose(two, one, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(("n", "chunk"), [(5, 1024), (9, 4)])
+def test_ddp_extraction_works_for_any_count_and_chunk_size(counting, smooth_images, tmp_path, n, chunk):
+    """Fewer images than a chunk (one chunk, two processes: one has nothing to do); 9 images in chunks
+    of 4 (a count not divisible by the processes, an odd number of chunks, a last chunk of 1 image):
+    the same features as one process (2 gloo processes)."""
+    images = np.concatenate([smooth_images, smooth_images[:, ::-1]])[:n]
+    one = cached_features(images, FACTORY, tmp_path / "one", chunk_size=chunk, progress=False)
+    two = cached_features(images, FACTORY, tmp_path / "two", chunk_size=chunk, devices=2, progress=False)
+    assert two.shape == (n, 5)
+    np.testing.assert_allclose(two, one, rtol=1e-5, atol=1e-6)
+
+
 def test_cli_extract_then_neighbors(counting, smooth_images, tmp_path, capsys):
     from unshuffle.cli.main import main
 

@@ -59,29 +59,29 @@ def inject(monkeypatch, root: Path, code: int, budget: int = 1000) -> None:
 
     def under(path) -> bool:
         try:
-            p = os.path.realpath(os.fspath(path))
+            p = os.path.realpath(os.fsdecode(path))
         except TypeError:  # a file descriptor
             return False
         return p == root or p.startswith(root + os.sep)
 
-    def refuse(path):
-        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
+    def refuse(path):  # EACCES comes out as PermissionError, EROFS as a plain OSError
+        raise OSError(code, os.strerror(code), os.fspath(path))
 
     def fake_open(file, mode="r", *args, **kwargs):
         writing = any(c in mode for c in "wax+")
         if writing and under(file):
-            if code == errno.EACCES:
+            if code != errno.ENOSPC:
                 refuse(file)
             return _FullFile(real_open(file, mode, *args, **kwargs), left)
         return real_open(file, mode, *args, **kwargs)
 
     def fake_os_open(path, flags, *args, **kwargs):
-        if code == errno.EACCES and flags & _WRITE_FLAGS and under(path):
+        if code != errno.ENOSPC and flags & _WRITE_FLAGS and under(path):
             refuse(path)
         return real_os_open(path, flags, *args, **kwargs)
 
     def fake_mkdir(path, *args, **kwargs):
-        if code == errno.EACCES and under(path):
+        if code != errno.ENOSPC and under(path):
             refuse(path)
         return real_mkdir(path, *args, **kwargs)
 
@@ -95,7 +95,7 @@ def inject(monkeypatch, root: Path, code: int, budget: int = 1000) -> None:
 
         def fake_save(obj, f, *args, **kwargs):
             if isinstance(f, (str, os.PathLike)) and under(f):
-                if code == errno.EACCES:
+                if code != errno.ENOSPC:
                     refuse(f)
                 buf = io.BytesIO()
                 real_save(obj, buf, *args, **kwargs)

@@ -73,14 +73,16 @@ def test_fragment_archives_with_small_compressible_members_still_read(tmp_path):
 def test_unreadable_fragment_file_is_a_data_error(tmp_path, monkeypatch, capsys):
     img = hc.png_bytes(np.zeros((8, 8, 3), np.uint8))
     root = hc.write_files(tmp_path / "in", {"a.png": img, "b.png": img})
-    real = Path.read_bytes
+    import unshuffle.data.image_folder as image_folder
 
-    def read_bytes(self):  # the tests run as root, so chmod 000 would not stop the read
-        if self.name == "b.png":
-            raise PermissionError(13, "Permission denied", str(self))
-        return real(self)
+    real = image_folder.open_regular
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    def open_regular(path):  # the tests run as root, so chmod 000 would not stop the read
+        if Path(path).name == "b.png":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(image_folder, "open_regular", open_regular)
     with pytest.raises(DataFormatError, match=r"b\.png: cannot read the file \(Permission denied\)"):
         read_fragment_folder(root)
     assert main(["fragments", "solve", str(root), "--out", str(tmp_path / "out")]) != 0

@@ -37,8 +37,8 @@ def register(s: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-dir", default=None, help="feature cache folder (default: the one recorded)")
     p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True, help="write PNGs")
     p.add_argument("--backbone", default=None, metavar="SPEC",
-                   help="needed when the run used a custom 'module:factory' backbone and its features are not "
-                        "cached: repeat that spec to confirm you trust its code (built-in backbones need nothing)")
+                   help="needed when the run's features are not cached: repeat the run's backbone (name, "
+                        "folder or 'module:factory') to confirm you trust its weights or code")
     p.set_defaults(handler=evaluate_command)
 
     p = s.add_parser("predict", help="assign new images to the clusters of a trained run (CSV)")
@@ -49,8 +49,8 @@ def register(s: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="cpu")
     p.add_argument("--backbone", default=None, metavar="SPEC",
-                   help="required when the run used a custom 'module:factory' backbone: repeat that spec to "
-                        "confirm you trust its code (built-in backbones need nothing)")
+                   help="required: repeat the run's backbone (name, folder or 'module:factory') to confirm "
+                        "you trust its weights or code; a run folder alone never makes predict load them")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
     p.set_defaults(handler=predict_command)
 

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from unshuffle.errors import ConfigError
+from unshuffle.regular_files import check_regular
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,9 @@ class TemiConfig:
     clusters: int = 0  # required: number of clusters K (never taken from labels)
     knn: int = 0  # each image is paired with one of its knn nearest neighbours; 0 = auto (neighbours_for)
     seed: int = 0
-    checkpoint_every: int = 20  # periodic numbered checkpoints every this many epochs
-    checkpoint_every_steps: int = 0  # also refresh checkpoints/last.ckpt every this many steps (0: epoch ends only)
+    checkpoint_every: int = 0  # also keep numbered epochNNNN.ckpt every this many epochs (0: none, only last and best)
+    checkpoint_every_steps: int = 0  # also refresh checkpoints/last.ckpt every this many steps (0: epoch ends
+    # and every 10 minutes of training only)
     accelerator: str = "auto"  # auto | cpu | gpu
     head: HeadConfig = field(default_factory=HeadConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -87,7 +89,7 @@ class TemiConfig:
 
 # field -> (low, high) inclusive for numbers, or a tuple of allowed strings
 _RULES: dict[str, tuple] = {
-    "clusters": (2, 1_000_000), "knn": (0, 10_000), "seed": (0, 2**31 - 1), "checkpoint_every": (1, 100_000),
+    "clusters": (2, 1_000_000), "knn": (0, 10_000), "seed": (0, 2**31 - 1), "checkpoint_every": (0, 100_000),
     "checkpoint_every_steps": (0, 100_000_000),
     "accelerator": ("auto", "cpu", "gpu"),
     "head.n_heads": (1, 1024), "head.hidden_dim": (1, 65_536), "head.bottleneck_dim": (1, 65_536),
@@ -113,7 +115,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # (lr * 64 / 256 = 4e-4) is the reference's (1e-4 * 1024 / 256).
     "cpu": {"head.n_heads": 4, "head.hidden_dim": 256, "head.bottleneck_dim": 128, "optim.epochs": 60,
             "optim.batch_size": 64, "optim.warmup_epochs": 3, "optim.lr": 1.6e-3, "optim.min_lr": 1.6e-3,
-            "loss.teacher_temp_warmup_epochs": 6, "checkpoint_every": 10},
+            "loss.teacher_temp_warmup_epochs": 6},
 }
 
 
@@ -247,6 +249,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
     merged.update(PRESETS[preset])
     if path is not None:
         path = Path(path)
+        check_regular(path)
         try:
             loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
         except FileNotFoundError as e:

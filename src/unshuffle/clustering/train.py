@@ -105,8 +105,9 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
 
     Writes into ``run_dir`` (see :class:`unshuffle.runs.layout.RunDir`): config.json (resolved config
     plus ``record``, e.g. the backbone spec), metrics.jsonl (one line per epoch), tensorboard/,
-    checkpoints/{last,best,epochNNNN}.ckpt, model.pt (teacher heads of the label-free best checkpoint,
-    loadable without Lightning) and assignments.npz (cluster, confidence per training image).
+    checkpoints/{last,best}.ckpt (plus epochNNNN.ckpt with checkpoint_every), model.pt (teacher heads
+    of the label-free best checkpoint, loadable without Lightning) and assignments.npz (cluster,
+    confidence per training image).
     With ``resume`` the run continues from checkpoints/last.ckpt using the run's saved config;
     ``cfg`` may then be None, and any difference from the saved config is refused. A mid-epoch
     checkpoint (``checkpoint_every_steps``, Ctrl+C) resumes exactly: the batches are a function of
@@ -120,8 +121,10 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
     from unshuffle.clustering.temi_loss import TEMILoss
     from unshuffle.clustering.temi_system import TemiSystem
     from unshuffle.clustering.training_callbacks import EpochLog, InterruptCheckpoint
+    from unshuffle.runs.atomic import writes_reported
     from unshuffle.runs.checkpoints import AtomicCheckpointIO
     from unshuffle.runs.layout import RunDir, create_run
+    from unshuffle.runs.rolling import RollingCheckpoint
 
     # ============ config ============
     run_dir = Path(run_dir)
@@ -173,22 +176,20 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
         freeze_last_layer_epochs=cfg.optim.freeze_last_layer_epochs)
 
     # ============ checkpoints, logs, trainer ============
+    # best.ckpt: the label-free choice, rewritten only when select_loss improves; last.ckpt: rolling, every
+    # epoch end, every checkpoint_every_steps steps and every 10 minutes of training; numbered snapshots
+    # every checkpoint_every epochs only when asked (0: none)
     best_cb = ModelCheckpoint(dirpath=run.checkpoints, filename="best", monitor="select_loss", mode="min",
                               save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False)
-    # with checkpoint_every=1 the periodic callback also writes last.ckpt: two epoch-end ModelCheckpoints
-    # with the same trigger would share a state key, which Lightning refuses
-    every_epoch = cfg.checkpoint_every == 1
-    last_cbs = [] if every_epoch else [ModelCheckpoint(dirpath=run.checkpoints, save_last=True, save_top_k=0)]
-    periodic_cb = ModelCheckpoint(dirpath=run.checkpoints, filename="epoch{epoch:04d}", save_top_k=-1,
-                                  every_n_epochs=cfg.checkpoint_every, auto_insert_metric_name=False,
-                                  save_last=every_epoch or None)
-    step_cbs = [ModelCheckpoint(dirpath=run.checkpoints, save_last=True, save_top_k=0,
-                                every_n_train_steps=cfg.checkpoint_every_steps)] if cfg.checkpoint_every_steps else []
+    periodic_cbs = [ModelCheckpoint(dirpath=run.checkpoints, filename="epoch{epoch:04d}", save_top_k=-1,
+                                    every_n_epochs=cfg.checkpoint_every, auto_insert_metric_name=False)
+                    ] if cfg.checkpoint_every else []
+    last_cb = RollingCheckpoint(run.last_checkpoint, every_steps=cfg.checkpoint_every_steps)
     interrupt_cb = InterruptCheckpoint(run.last_checkpoint)
     trainer = L.Trainer(
         max_epochs=cfg.optim.epochs, accelerator=cfg.accelerator, devices=1, precision="32-true",
         logger=TensorBoardLogger(save_dir=run.path, name="tensorboard", version="", default_hp_metric=False),
-        callbacks=[best_cb, EpochLog(run), *last_cbs, *step_cbs, periodic_cb, interrupt_cb, *(callbacks or [])],
+        callbacks=[best_cb, EpochLog(run), *periodic_cbs, last_cb, interrupt_cb, *(callbacks or [])],
         # best_cb first: it is trainer.checkpoint_callback
         plugins=[AtomicCheckpointIO()], gradient_clip_val=cfg.optim.clip_grad or None,
         gradient_clip_algorithm="norm", enable_progress_bar=progress, enable_model_summary=False,
@@ -199,7 +200,8 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
     start = time.perf_counter()
     sigint_handler = signal.getsignal(signal.SIGINT)  # Lightning ignores SIGINT after a Ctrl+C
     try:
-        trainer.fit(system, train_dataloaders=loader, ckpt_path=ckpt_path)
+        with writes_reported(run.path):
+            trainer.fit(system, train_dataloaders=loader, ckpt_path=ckpt_path)
     except torch.cuda.OutOfMemoryError as e:
         raise GpuOutOfMemory(
             f"out of accelerator memory with optim.batch_size={batch_size} and head.n_heads={cfg.head.n_heads}; "

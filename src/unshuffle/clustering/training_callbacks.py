@@ -7,21 +7,22 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from unshuffle.runs.layout import RunDir
+from unshuffle.runs.rolling import MetricsLines
 
 
-class EpochLog(Checkpoint):
+class EpochLog(MetricsLines):
     """Appends one JSON line per epoch to the run's metrics.jsonl.
 
-    It derives from ``Checkpoint`` only so that Lightning calls its ``on_train_epoch_end`` after the
-    LightningModule's (as for checkpoint callbacks), when the epoch's head losses are known.
+    It derives from ``Checkpoint`` (through MetricsLines, which keeps the line count in checkpoints)
+    so that Lightning calls its ``on_train_epoch_end`` after the LightningModule's, when the epoch's
+    head losses are known.
     """
 
     def __init__(self, run: RunDir):
-        self.run = run
+        super().__init__(run)
         self._start = time.perf_counter()
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -47,7 +48,7 @@ class EpochLog(Checkpoint):
             "prior_max": float(prior.max()),
             "seconds": round(time.perf_counter() - self._start, 4),
         }
-        self.run.append_metrics(record)
+        self.append(record)
         if trainer.logger is not None:
             trainer.logger.experiment.add_scalars(
                 "train/head_loss", {f"head{i}": float(v) for i, v in enumerate(losses)}, trainer.current_epoch)

@@ -27,6 +27,7 @@ from unshuffle.data.pickle_batches import (
     open_imagenet_batches,
 )
 from unshuffle.errors import ConfigError, DataFormatError
+from unshuffle.regular_files import check_regular
 
 LABEL_SETS = ("fine", "coarse")
 _PROBE_NAMES = ("train_data_batch_1", "val_data", *CIFAR_META.values())
@@ -40,7 +41,7 @@ def open_path(path: Path, split: str | None = None, label_set: str = "fine") -> 
     ``split`` picks ``train``/``val``/``test`` where the data has splits (required when it has
     several); ``label_set`` is ``"fine"`` or ``"coarse"`` (CIFAR-100's 20 superclasses).
     """
-    return open_path_with_skipped(Path(path), split, label_set)[0]
+    return open_path_with_skipped(path, split, label_set)[0]
 
 
 def open_path_with_skipped(path: Path, split: str | None, label_set: str = "fine") -> tuple[ImageSet, list[str]]:
@@ -49,9 +50,12 @@ def open_path_with_skipped(path: Path, split: str | None, label_set: str = "fine
         raise ConfigError(f"label_set: expected one of {', '.join(LABEL_SETS)}, got {label_set!r}")
     if split is not None and split not in ("train", "val", "test"):
         raise ConfigError(f"split: expected train, val or test, got {split!r}")
+    if not str(path).strip():
+        raise DataFormatError(None, "the input path is empty (give a folder, an archive or a file)")
     path = Path(path)
     if not path.exists():
         raise DataFormatError(path, "does not exist")
+    check_regular(path)
     if path.is_dir():
         ds, skipped = _open_dir(path, split, label_set)
     elif path.is_file():
@@ -67,7 +71,7 @@ def open_path_with_skipped(path: Path, split: str | None, label_set: str = "fine
 
 def inspect_path(path: Path, split: str | None = None, label_set: str = "fine") -> dict:
     """A JSON-ready summary: format, image count, first image shape, classes with counts, skipped files."""
-    ds, skipped = open_path_with_skipped(Path(path), split, label_set)
+    ds, skipped = open_path_with_skipped(path, split, label_set)
     first = ds.image(0)
     info: dict = {
         "path": ds.source,
@@ -187,5 +191,5 @@ def open_images(
     splits; ``size`` centre-crops and resizes every image on read; ``label_set`` is ``"fine"`` or
     ``"coarse"`` (CIFAR-100's 20 superclasses).
     """
-    ds = open_path(Path(path), split=split, label_set=label_set)
+    ds = open_path(path, split=split, label_set=label_set)
     return ds.with_size(size) if size is not None else ds

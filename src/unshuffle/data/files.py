@@ -17,6 +17,7 @@ from unshuffle.data.archives import (
 from unshuffle.data.decode import decode_image, is_image_name
 from unshuffle.data.image_folder import ByteStore, FolderStore, list_files
 from unshuffle.errors import DataFormatError
+from unshuffle.regular_files import check_regular
 
 
 @dataclass
@@ -45,9 +46,12 @@ def image_files(path: str | Path) -> ImageFiles:
     Archives are read in place with the data layer's member-name and compression-bomb checks;
     a path that is neither raises DataFormatError naming it.
     """
+    if not str(path).strip():
+        raise DataFormatError(None, "the input path is empty (give a folder or an archive)")
     path = Path(path)
     if not path.exists():
         raise DataFormatError(path, "no such file or folder")
+    check_regular(path)
     store: ByteStore
     if path.is_dir():
         names, links, store = list_files(path), [], FolderStore(path)

@@ -13,6 +13,7 @@ from unshuffle.data.decode import decode_image
 from unshuffle.data.imageset import ImageSet
 from unshuffle.data.layout import SPLITS, WNIDS, parse_wnids, resolve_layout
 from unshuffle.errors import DataFormatError
+from unshuffle.regular_files import check_regular, open_regular
 
 
 class ByteStore(Protocol):
@@ -60,18 +61,24 @@ class FolderStore:
     def read_bytes(self, name: str) -> bytes:
         path = self.root / name
         try:
-            return path.read_bytes()
+            with open_regular(path) as f:
+                return f.read()
         except OSError as e:
             raise DataFormatError(path, f"cannot read the file ({e.strerror or e})") from e
 
 
 def list_files(root: Path) -> list[str]:
-    """All files under ``root`` as sorted ``/``-separated relative paths (symlinked folders not followed)."""
+    """All files under ``root`` as sorted ``/``-separated relative paths (symlinked folders not followed).
+
+    A FIFO, device or socket (or a symlink to one) anywhere under ``root`` is refused by name
+    (UnsafeFileError) before anything is opened.
+    """
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         rel = Path(dirpath).relative_to(root).as_posix()
         for f in filenames:
+            check_regular(os.path.join(dirpath, f))
             out.append(f if rel == "." else f"{rel}/{f}")
     return sorted(out)
 

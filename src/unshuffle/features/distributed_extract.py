@@ -1,7 +1,8 @@
 """Multi-device extraction through Lightning's predict loop under DDP (imported only for devices > 1).
 
-Each DDP process gets whole chunks of the cache (Lightning's distributed sampler splits the chunk
-list), extracts them in batches and writes each chunk's part file atomically, so a killed run
+Each DDP process gets whole chunks of the cache (process r takes chunks r, r + P, r + 2P, ... of the
+missing ones; Lightning's distributed sampler is not used, as it asserts when there are fewer chunks
+than processes), extracts them in batches and writes each chunk's part file atomically, so a killed run
 resumes at the missing chunks exactly as the single-device path does. Processes are started with
 ``ddp_spawn``: the ImageSet and the backbone are pickled to them, so the image reader must be
 picklable (in-memory arrays and file-backed readers are).
@@ -44,6 +45,7 @@ class ChunkExtractor(L.LightningModule):
         super().__init__()
         self.model, self.spec, self.images = model, spec, images
         self.chunks, self.parts, self.batch_size = list(chunks), Path(parts), batch_size
+        self.allow_zero_length_dataloader_with_multiple_devices = True  # fewer chunks than processes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) float32 -> (B, D) float32."""
@@ -60,7 +62,9 @@ class ChunkExtractor(L.LightningModule):
         return stop - start
 
     def predict_dataloader(self) -> DataLoader:
-        return DataLoader(list(range(len(self.chunks))), batch_size=1, shuffle=False, collate_fn=_first)
+        rank, world = self.trainer.global_rank, self.trainer.world_size
+        mine = list(range(rank, len(self.chunks), world))  # may be empty: predict needs no collective per step
+        return DataLoader(mine, batch_size=1, shuffle=False, collate_fn=_first)
 
 
 def extract_parts_ddp(images: ImageSet, spec: BackboneSpec, chunks: list[tuple[int, int]], parts: Path, *,
@@ -75,5 +79,6 @@ def extract_parts_ddp(images: ImageSet, spec: BackboneSpec, chunks: list[tuple[i
     model, spec = load_backbone(spec)
     system = ChunkExtractor(model, spec, images, chunks, parts, batch_size)
     trainer = L.Trainer(accelerator=accelerator, devices=devices, strategy="ddp_spawn", logger=False,
-                        enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False)
+                        enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
+                        use_distributed_sampler=False)
     trainer.predict(system, return_predictions=False)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from unshuffle.errors import OutputError, UnshuffleError
+
+
+MIN_FREE_BYTES = 1 << 20  # check_writable: less free space than this counts as a full disk
 
 
 def current_umask() -> int:
@@ -28,7 +33,7 @@ def current_umask() -> int:
 
 def _output_error(path: Path, e: OSError) -> OutputError:
     """``e`` (a failed write, mkdir or rename for ``path``) as an OutputError naming ``path``."""
-    return OutputError(path, f"cannot write ({e.strerror or e}); nothing was changed", e.errno)
+    return OutputError(path, f"cannot write ({(e.strerror or str(e)).lower()}); nothing was changed", e.errno)
 
 
 @contextlib.contextmanager
@@ -58,6 +63,40 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         if isinstance(e, OSError) and not isinstance(e, UnshuffleError):
             raise _output_error(path, e) from e
         raise
+
+
+@contextlib.contextmanager
+def writes_reported(folder: str | Path) -> Iterator[None]:
+    """Turn a bare OSError raised inside (a write failing in a library's own writer, e.g. TensorBoard's,
+    on a full disk) into an OutputError naming the file it names, else ``folder``."""
+    try:
+        yield
+    except OSError as e:
+        if isinstance(e, UnshuffleError):
+            raise
+        where = os.fsdecode(e.filename) if isinstance(e.filename, (str, bytes, os.PathLike)) else folder
+        raise OutputError(where, f"cannot write ({(e.strerror or str(e)).lower()})", e.errno) from e
+
+
+def check_writable(folder: str | Path) -> None:
+    """Raise OutputError naming ``folder`` unless a file can be created in it (or, while it does not
+    exist yet, in its nearest existing parent): called before long work, so a read-only or full
+    output location is found before hours of training or extraction, not after."""
+    folder = Path(folder)
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputError(folder, f"cannot write: {probe} is not a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".unshuffle-write-check.", suffix=".tmp", dir=probe)
+        os.close(fd)
+        os.unlink(tmp)
+        free = shutil.disk_usage(probe).free
+    except OSError as e:
+        raise OutputError(folder, f"cannot write ({(e.strerror or str(e)).lower()})", e.errno) from e
+    if free < MIN_FREE_BYTES:
+        raise OutputError(folder, f"cannot write (no space left on device: {free} bytes free)", errno.ENOSPC)
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import pickle
 import random
 import struct
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 
 from unshuffle.errors import CheckpointError
+from unshuffle.regular_files import check_regular
 from unshuffle.runs.atomic import atomic_path
 
 # what torch.load raises on a damaged file besides UnpicklingError (its unpickler pops empty stacks,
@@ -26,11 +28,10 @@ def save_checkpoint(state: dict, path: str | Path) -> None:
     A failed write (folder not writable, disk full) raises CheckpointError or OutputError naming
     ``path``; an earlier checkpoint at ``path`` is left as it was.
     """
-    with atomic_path(path) as tmp:
-        try:
-            torch.save(state, tmp)
-        except RuntimeError as e:  # torch's C++ writer reports a failed write as RuntimeError
-            raise CheckpointError(f"{path}: cannot write the checkpoint ({e}); the earlier file is unchanged") from e
+    buf = io.BytesIO()  # serialised in memory, then written by Python: a full disk is ENOSPC, named as such
+    torch.save(state, buf)  # (torch's own file writer reports it as "unexpected pos N vs M")
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(buf.getbuffer())
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
@@ -40,6 +41,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     than tensors and plain containers.
     """
     path = Path(path)
+    check_regular(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
@@ -130,10 +132,11 @@ def epoch_metrics_callback(run):
     epoch, step, seconds since start, and ``train_loss`` / ``val_loss`` when logged. run: a RunDir."""
     import time
 
-    import lightning as L
+    from unshuffle.runs.rolling import MetricsLines
 
-    class MetricsLog(L.Callback):
+    class MetricsLog(MetricsLines):
         def __init__(self):
+            super().__init__(run)
             self._t0 = time.time()
 
         def on_train_epoch_end(self, trainer, pl_module):
@@ -145,6 +148,6 @@ def epoch_metrics_callback(run):
             for key in ("train_loss_epoch", "val_loss"):
                 if key in m:
                     rec[key.removesuffix("_epoch")] = float(m[key])
-            run.append_metrics(rec)
+            self.append(rec)
 
     return MetricsLog()

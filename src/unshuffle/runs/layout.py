@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from unshuffle.errors import CheckpointError
+from unshuffle.regular_files import check_regular
 from unshuffle.runs.atomic import atomic_write_json
 
 
@@ -79,6 +80,7 @@ class RunDir:
 
     def read_config(self) -> dict:
         """The saved config.json; a CheckpointError names the file when it is missing or broken."""
+        check_regular(self.config_path)
         try:
             return json.loads(self.config_path.read_text())
         except FileNotFoundError as e:
@@ -103,10 +105,22 @@ class RunDir:
             raise OutputError(self.metrics_path, f"cannot append a metrics line ({e.strerror or e})",
                               e.errno) from e
 
+    def truncate_metrics(self, n: int) -> None:
+        """Keep the first ``n`` records of metrics.jsonl (a resumed run drops what its checkpoint
+        had not seen, and a line torn by a kill); rewritten atomically, only when that changes it."""
+        if not self.metrics_path.exists():
+            return
+        text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.read_metrics()[:n])
+        if self.metrics_path.read_text(encoding="utf-8") != text:
+            from unshuffle.runs.atomic import atomic_write_text
+
+            atomic_write_text(self.metrics_path, text)
+
     def read_metrics(self) -> list[dict]:
         """All records of metrics.jsonl; a torn last line (killed writer) is skipped."""
         if not self.metrics_path.exists():
             return []
+        check_regular(self.metrics_path)
         out = []
         lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
         for k, line in enumerate(lines):
@@ -132,11 +146,20 @@ def create_run(path: str | Path, config: dict, *, resume: bool = False, overwrit
         raise CheckpointError(
             f"{run.path}: already holds a run; pass --resume to continue it or choose another folder"
         )
-    run.path.mkdir(parents=True, exist_ok=True)
-    run.checkpoints.mkdir(exist_ok=True)
+    try:
+        run.path.mkdir(parents=True, exist_ok=True)
+        run.checkpoints.mkdir(exist_ok=True)
+    except OSError as e:  # read-only or full output location
+        from unshuffle.errors import OutputError
+
+        raise OutputError(run.path, f"cannot create the run folder ({(e.strerror or str(e)).lower()})",
+                          e.errno) from e
     record = {"config": config, "environment": environment_record()}
     if resume and run.config_path.exists():
         old = run.read_config()
         record["resumed_from"] = old.get("config")
+        for folder in (run.path, run.checkpoints):  # temporaries of writes cut short by a kill (runs.atomic)
+            for tmp in folder.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
     atomic_write_json(run.config_path, record)
     return run

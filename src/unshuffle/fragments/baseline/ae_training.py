@@ -40,7 +40,7 @@ class AutoencoderTrainConfig:
     precision: str = "32-true"
     seed: int = 0
     resume: str | None = None         # checkpoint path, or "last" for OUTPUT/checkpoints/last.ckpt
-    checkpoint_every_n_steps: int = 0  # also refresh last.ckpt every n steps (0: at epoch ends only)
+    checkpoint_every_n_steps: int = 0  # also refresh last.ckpt every n steps (0: epoch ends and 10 minutes)
     record_samples: bool = False      # write which bags each rank trained on (drawn_samples/)
     progress: bool = True
 
@@ -107,13 +107,16 @@ def train_autoencoder(cfg: AutoencoderTrainConfig, callbacks: list | None = None
     from unshuffle.fragments.baseline.ae_system import AutoencoderSystem
     from unshuffle.fragments.baseline.autoencoder import FragmentAutoencoder
     from unshuffle.fragments.baseline.datamodule import FragmentDataModule
+    from unshuffle.runs.atomic import check_writable, writes_reported
     from unshuffle.runs.checkpoints import AtomicCheckpointIO, epoch_metrics_callback
     from unshuffle.runs.layout import RunDir, create_run
+    from unshuffle.runs.rolling import RollingCheckpoint
 
     # ---- config and derived values
     cfg.validate()
     run_path = Path(cfg.output_dir)
     ckpt_path = RunDir(run_path).resume_checkpoint(cfg.resume)
+    check_writable(run_path)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     # ---- data
@@ -144,23 +147,25 @@ def train_autoencoder(cfg: AutoencoderTrainConfig, callbacks: list | None = None
                                record_dir=record_dir)
 
     # ---- trainer
+    # best: rewritten only when val_loss improves; last.ckpt: rolling (every epoch end, every 10 minutes,
+    # and every checkpoint_every_n_steps steps when set)
     best = ModelCheckpoint(dirpath=run.checkpoints, filename="fragment-ae-{epoch}-{val_loss:.4f}",
-                           monitor="val_loss", mode="min", save_top_k=1, save_last=True)
-    ckpt_callbacks = [best]
-    if cfg.checkpoint_every_n_steps:
-        ckpt_callbacks.append(ModelCheckpoint(dirpath=run.checkpoints, save_top_k=0, save_last=True,
-                                              every_n_train_steps=cfg.checkpoint_every_n_steps))
+                           monitor="val_loss", mode="min", save_top_k=1,
+                           enable_version_counter=False)  # a resumed run rewrites the same best file
+    ckpt_callbacks = [best, epoch_metrics_callback(run),
+                      RollingCheckpoint(run.last_checkpoint, every_steps=cfg.checkpoint_every_n_steps)]
     trainer = L.Trainer(
         accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
         precision=cfg.precision, max_epochs=cfg.max_epochs,
         logger=TensorBoardLogger(save_dir=str(run.path), name="tensorboard", version=""),
-        callbacks=[*ckpt_callbacks, epoch_metrics_callback(run), *(callbacks or [])],
+        callbacks=[*ckpt_callbacks, *(callbacks or [])],
         plugins=[AtomicCheckpointIO()],
         reload_dataloaders_every_n_epochs=1, enable_progress_bar=cfg.progress,
         log_every_n_steps=max(1, min(50, cfg.steps_per_epoch // 2)), num_sanity_val_steps=0,
         deterministic=True,
     )
-    trainer.fit(system, datamodule=dm, ckpt_path=ckpt_path)
+    with writes_reported(run.path):
+        trainer.fit(system, datamodule=dm, ckpt_path=ckpt_path)
     return {
         "run_dir": str(run.path),
         "best_checkpoint": best.best_model_path,

@@ -186,12 +186,15 @@ def train_pair_model(cfg: PairTrainConfig, callbacks: list | None = None) -> dic
         pair_model_from_checkpoint,
         save_pair_model,
     )
+    from unshuffle.runs.atomic import check_writable, writes_reported
     from unshuffle.runs.checkpoints import AtomicCheckpointIO, epoch_metrics_callback
     from unshuffle.runs.layout import RunDir, create_run
+    from unshuffle.runs.rolling import RollingCheckpoint
 
     cfg.validate()
     run_path = Path(cfg.output_dir)
     ckpt_path = RunDir(run_path).resume_checkpoint(cfg.resume)
+    check_writable(run_path)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     train, val = load_pool(cfg)
     model = EdgePairModel(cfg.width, cfg.dim, cfg.band, cfg.fragment_size)
@@ -200,17 +203,19 @@ def train_pair_model(cfg: PairTrainConfig, callbacks: list | None = None) -> dic
     total = cfg.max_epochs * cfg.steps_per_epoch // cfg.devices
     system = _system(model, config, cfg.lr, cfg.weight_decay, total)
     best = ModelCheckpoint(dirpath=run.checkpoints, filename="pair-{epoch}-{val_loss:.4f}", monitor="val_loss",
-                           mode="min", save_top_k=1, save_last=True)
+                           mode="min", save_top_k=1, enable_version_counter=False)  # last.ckpt: RollingCheckpoint
     t0 = time.time()
     trainer = L.Trainer(
         accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy, precision=cfg.precision,
         max_epochs=cfg.max_epochs,
         logger=TensorBoardLogger(save_dir=str(run.path), name="tensorboard", version=""),
-        callbacks=[best, epoch_metrics_callback(run), *(callbacks or [])], plugins=[AtomicCheckpointIO()],
+        callbacks=[best, epoch_metrics_callback(run), RollingCheckpoint(run.last_checkpoint), *(callbacks or [])],
+        plugins=[AtomicCheckpointIO()],
         reload_dataloaders_every_n_epochs=1, enable_progress_bar=cfg.progress,
         log_every_n_steps=max(1, min(50, cfg.steps_per_epoch // 4)), num_sanity_val_steps=0, deterministic=True,
     )
-    trainer.fit(system, datamodule=_datamodule(train, val, cfg), ckpt_path=ckpt_path)
+    with writes_reported(run.path):
+        trainer.fit(system, datamodule=_datamodule(train, val, cfg), ckpt_path=ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val_")}
     out = {"run_dir": str(run.path), "best_checkpoint": best.best_model_path,
            "last_checkpoint": str(run.last_checkpoint), "global_step": trainer.global_step,
