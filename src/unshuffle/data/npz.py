@@ -136,5 +136,5 @@ def open_npz(path: Path) -> ImageSet:
             class_names = [str(k) for k in range(n_cls)]
         elif len(class_names) < n_cls:
             raise DataFormatError(path, f"{len(class_names)} class names for labels up to {n_cls - 1}")
-    return ImageSet(NpzReader(path, array), [f"{key}#{i}" for i in range(shape[0])], source=path,
+    return ImageSet(NpzReader(path, array), [f"{path.name}#{i}" for i in range(shape[0])], source=path,
                     format="npz", labels=labels, class_names=class_names)
