@@ -14,15 +14,15 @@ html{-webkit-text-size-adjust:100%}
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0 auto;
 padding:1rem;max-width:1280px;color:#1d1d1f;background:#f6f6f4;line-height:1.45}
 h1{font-size:1.45rem;margin:.2rem 0 .6rem}h2{font-size:1.15rem;margin:1.6rem 0 .5rem}
-h1,h2,h3,p,li,dd,td,th,figcaption,a{overflow-wrap:anywhere}
+h1,h2,h3,p,li,dd,figcaption,a{overflow-wrap:anywhere}
 img,svg{max-width:100%;height:auto}
 a{color:#0b57d0}
 .muted{color:#666;font-size:.9rem}
 .note{background:#fff6d6;border-left:4px solid #e0b000;padding:.5rem .75rem}
 .scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;background:#fff;font-size:.9rem}
-th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
+th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top;overflow-wrap:break-word}
+th,td.num{white-space:nowrap}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,250px),1fr));gap:.75rem}
 .card{display:block;background:#fff;border:1px solid #ddd;border-radius:8px;padding:.6rem;color:inherit;
 text-decoration:none;min-width:0}
