@@ -152,3 +152,15 @@ def test_cli_cluster_report(tmp_path, capsys):
     assert f"report: {run / 'report' / 'index.html'}" in out and "25 thumbnails made" in out
     assert main(["cluster", "report", str(run), "--per-page", "500"]) == 1
     assert "per_page must be in 1..200" in capsys.readouterr().err
+
+
+def test_report_needs_no_torch(tmp_path):
+    import subprocess
+    import sys
+
+    run = make_run(tmp_path, n=12, k=2)
+    probe = ("import sys; from unshuffle.cli.main import main; main(['cluster', 'report', sys.argv[1]]); "
+             "print(sorted(m for m in ('torch', 'lightning', 'sklearn', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe, str(run)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("[]"), out.stdout

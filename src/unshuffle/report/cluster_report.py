@@ -197,8 +197,10 @@ def _index_page(run, saved: dict, names: list[str], conf: np.ndarray, members: d
                           f"{esc(p)}</a>" for p in plots)
     sizes_svg = bar_chart(by_size, [f"#{c}" for c in order], title="images per cluster, largest first",
                           xlabel="cluster (largest first)")
-    body = (f"<h1>Clustering run {esc(run.path.resolve().name)}</h1>"
-            f"<p>{n} images from <code>{esc(cfg['data']['path'])}</code> in {int((sizes > 0).sum())} of {k} "
+    where = run.path.resolve()
+    body = (f"<h1>Clustering report: {esc(where.parent.name + '/' + where.name)}</h1>"
+            f"<p>Run folder <code>{esc(where)}</code>: {n:,} images from <code>{esc(cfg['data']['path'])}</code> "
+            f"in {int((sizes > 0).sum())} of {k} "
             f"clusters &middot; backbone {esc(backbone)} &middot; mean confidence "
             f"{float(conf.mean()) if n else float('nan'):.3f} &middot; {n_low} images with confidence &lt; "
             f"{low:.3f}, {low_share:g}&times; the run&rsquo;s median (marked in red on the cluster pages)</p>"
@@ -211,4 +213,4 @@ def _index_page(run, saved: dict, names: list[str], conf: np.ndarray, members: d
             + (f"<p class=\"muted\">The run's own pictures: {plot_links}</p>" if plots else "")
             + "<h2>Settings</h2>" + settings_list(cfg)
             + "<h2>Environment</h2>" + settings_list(saved.get("environment", {})))
-    return page(f"Clustering report: {run.path.resolve().name}", body)
+    return page(f"Clustering report: {where.parent.name}/{where.name}", body)
