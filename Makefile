@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]" $(TORCH_PIN)
 	touch $(STAMP)
 
+# ends by printing the path of the solved bag's report (results/demo/solved/report.html)
 demo: $(STAMP)
 	$(VENV)/bin/unshuffle fragments demo --out results/demo --overwrite
 
@@ -22,7 +23,11 @@ demo: $(STAMP)
 demo-cluster: $(STAMP)
 	$(VENV)/bin/unshuffle cluster demo --out results/cluster-demo --no-progress
 
+# the browser test needs Debian's chromium: installed here when missing and we are root; elsewhere the test
+# skips with its reason (under CI=true it fails instead)
 test: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium; } \
+		|| echo "make: chromium is not installed (needs root: apt-get install chromium); the browser test will skip"
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 lint: $(STAMP)

@@ -19,7 +19,8 @@ print("HEAVY=" + ",".join(heavy))
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["fragments", "--help"], ["cluster", "--help"],
-                                  ["fragments", "solve", "--help"]])
+                                  ["fragments", "solve", "--help"], ["fragments", "report", "--help"],
+                                  ["cluster", "report", "--help"]])
 def test_help_imports_no_heavy_modules(argv):
     out = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv)], capture_output=True, text=True,
                          timeout=60)

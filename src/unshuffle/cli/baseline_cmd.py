@@ -178,4 +178,5 @@ def demo_command(args: argparse.Namespace) -> dict:
                       overwrite=args.overwrite)
     sys.stdout.write(result["table"] + "\n")
     print(f"wrote {result['picture']} and {result['metrics']}")
+    print(f"solved bag's report: {result['report']}")
     return result

@@ -45,6 +45,18 @@ def register(s: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, metavar="FILE", help="also write the scores to this JSON file")
     p.set_defaults(handler=score_command)
 
+    p = s.add_parser("report", help="(re)write report.html of a solve output folder, with the score given a truth",
+                     description="Rebuild DIR/report.html from DIR/groups.json (every group's reassembly, cells "
+                                 "tinted by confidence, the solver's decisions); with --truth the score is added.")
+    p.add_argument("solution", metavar="DIR", help="folder written by `unshuffle fragments solve`")
+    p.add_argument("--truth", default=None, metavar="TRUTH", help="truth file of the bag: adds the score "
+                   "(formats: see `unshuffle fragments score --help`)")
+    p.add_argument("--fragments", default=None, metavar="PATH", help="folder/archive of the fragment images "
+                   "(default: the folder of TRUTH)")
+    p.add_argument("--rotations", action=argparse.BooleanOptionalAction, default=None,
+                   help="score up to one quarter turn per group (default: as recorded by solve)")
+    p.set_defaults(handler=report_command)
+
     p = s.add_parser("bench", help="every method on the same damaged samples -> JSON, markdown, pictures",
                      description="Runs each (condition, method) cell on the same samples; finished cells "
                                  "are kept in OUT/parts and skipped on rerun.")
@@ -93,6 +105,7 @@ def solve_command(args: argparse.Namespace) -> dict:
     skipped = f" ({summary['skipped']} non-image files skipped)" if summary["skipped"] else ""
     print(f"{summary['fragments']} fragments{skipped} -> {summary['groups']} groups in {summary['out']}")
     print("\n".join(describe_solution(summary)))
+    print(f"report: {summary['report']}")
     return summary
 
 
@@ -115,6 +128,21 @@ def score_command(args: argparse.Namespace) -> dict:
     clean = {k: (None if isinstance(v, float) and v != v else v) for k, v in scores.items()}
     print(json.dumps(clean, indent=1))
     return scores
+
+
+def report_command(args: argparse.Namespace) -> str:
+    from unshuffle.fragments.bags.solution_io import read_solution_folder
+    from unshuffle.fragments.bags.solution_report import write_solution_report
+
+    read_solution_folder(args.solution)  # a damaged groups.json is named before anything is written
+    scores = None
+    if args.truth is not None:
+        from unshuffle.fragments.bags.truth import score_solution_folder
+
+        scores = score_solution_folder(args.solution, args.truth, args.fragments, args.rotations)
+    path = write_solution_report(args.solution, scores)
+    print(f"report: {path}")
+    return str(path)
 
 
 def bench_command(args: argparse.Namespace) -> dict:

@@ -54,6 +54,16 @@ def register(s: argparse._SubParsersAction) -> None:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
     p.set_defaults(handler=predict_command)
 
+    p = s.add_parser("report", help="a browsable HTML report of a run: RUN/report/index.html",
+                     description="Writes RUN/report/index.html (one card per cluster, sizes, training curves, the "
+                                 "evaluation when the data has labels, settings) and paged cluster pages of "
+                                 "thumbnails; thumbnails are made once and kept in RUN/report/thumbs.")
+    p.add_argument("run", help="run folder (reads config.json, assignments.csv, report.json, metrics.jsonl)")
+    p.add_argument("--out", default=None, help="report folder (default: RUN/report)")
+    p.add_argument("--per-page", type=int, default=200, metavar="N", help="thumbnails per cluster page (1..200)")
+    p.add_argument("--thumb-size", type=int, default=96, metavar="PX", help="thumbnail size in pixels (default 96)")
+    p.set_defaults(handler=report_command)
+
     p = s.add_parser("demo", help="cluster scikit-learn's bundled digits (1,797 images) offline; ACC vs k-means")
     p.add_argument("--out", default="results/cluster-demo", help="output folder (default: results/cluster-demo)")
     p.add_argument("--backbone", default="efficientnet-lite0", help="default: efficientnet-lite0 (offline)")
@@ -130,6 +140,17 @@ def export_command(args: argparse.Namespace) -> dict:
 
     out = export_clusters(args.run, args.out, copy=args.copy, overwrite=args.overwrite)
     print(json.dumps(out, indent=2))
+    return out
+
+
+def report_command(args: argparse.Namespace) -> dict:
+    from unshuffle.report.cluster_report import build_cluster_report
+
+    out = build_cluster_report(args.run, args.out, per_page=args.per_page, thumb_size=args.thumb_size)
+    made, kept = out["thumbnails"]["made"], out["thumbnails"]["kept"]
+    print(f"{out['images']} images in {out['clusters']} clusters, {out['pages']} pages, {made} thumbnails made "
+          f"({kept} kept) in {out['seconds']} s")
+    print(f"report: {out['index']}")
     return out
 
 

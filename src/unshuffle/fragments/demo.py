@@ -17,10 +17,16 @@ def run_demo(out: str | Path, *, image_size: int = 64, grid: int = 4, seed: int 
              overwrite: bool = False) -> dict:
     """Cut every embedded photo into grid x grid fragments, shuffle them into one bag, group them.
 
-    Writes OUT/demo.png (the best method's groups, wrong pieces marked) and OUT/metrics.json.
-    Returns {"table": str, "picture": path, "metrics": path, "results": {...}}.
+    Writes OUT/demo.png (the best method's groups, wrong pieces marked), OUT/metrics.json, the bag
+    as ``fragments cut`` writes one (OUT/bag: PNGs + truth.json) and the solver's solution of it as
+    ``fragments solve`` writes one, scored (OUT/solved: groups.json, pictures, report.html).
+    Returns {"table": str, "picture": path, "metrics": path, "report": path, "results": {...}}.
     """
+    import json
+
     from unshuffle.data.embedded import demo_images
+    from unshuffle.fragments.bags.folders import TRUTH_FILE, write_bag
+    from unshuffle.fragments.bags.solution_io import write_solution_folder
     from unshuffle.plots.fragments import plot_grouping
     from unshuffle.runs.atomic import atomic_dir, atomic_write_json
 
@@ -30,7 +36,8 @@ def run_demo(out: str | Path, *, image_size: int = 64, grid: int = 4, seed: int 
     solutions: dict[str, Solution] = {}
     seconds: dict[str, float] = {}
     t = time.perf_counter()
-    solutions["solver (N, grid estimated)"] = FragmentSolver(seed=seed).solve(bag.fragments)
+    solver = FragmentSolver(seed=seed)
+    solutions["solver (N, grid estimated)"] = solver.solve(bag.fragments)
     seconds["solver (N, grid estimated)"] = time.perf_counter() - t
     t = time.perf_counter()
     solutions["raw-pixel KMeans (N given)"] = Solution.grouping_only(raw_pixel_kmeans(bag.fragments, n, seed))
@@ -58,6 +65,7 @@ def run_demo(out: str | Path, *, image_size: int = 64, grid: int = 4, seed: int 
     table = "\n".join(lines)
 
     best = next(iter(solutions))
+    out = Path(out)
     with atomic_dir(out, overwrite=overwrite) as tmp:
         r = results[best]
         plot_grouping(bag, solutions[best], Path(tmp) / "demo.png",
@@ -65,8 +73,17 @@ def run_demo(out: str | Path, *, image_size: int = 64, grid: int = 4, seed: int 
         atomic_write_json(Path(tmp) / "metrics.json", {
             "settings": {"images": images.names, "image_size": image_size, "grid": grid, "seed": seed},
             "results": results, "table": table})
-    out = Path(out)
+        write_bag(bag, Path(tmp) / "bag", seed=seed)
+        truth = json.loads((Path(tmp) / "bag" / TRUTH_FILE).read_text())["files"]
+        by_cell = {(t["source"], t["row"], t["col"]): f for f, t in truth.items()}
+        files = [by_cell[int(src), int(row), int(col)]
+                 for src, row, col in zip(bag.source, bag.row, bag.col, strict=True)]
+        solved = solutions[best]
+        given = {"n_images": None, "grid": None, "rotations": solver.rotations, "seed": seed}
+        solved.settings = {**solved.settings, "input": str(out / "bag"), "given": given}
+        scores = {**score_solution(bag, solved), "truth": str(out / "bag" / TRUTH_FILE)}
+        write_solution_folder(Path(tmp) / "solved", solved, bag.fragments, files, scores=scores)
     return {"table": table, "picture": str(out / "demo.png"), "metrics": str(out / "metrics.json"),
-            "results": results}
+            "report": str(out / "solved" / "report.html"), "results": results}
 
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from unshuffle.errors import DataFormatError
 from unshuffle.fragments.bags.solution import LOW_CONFIDENCE, Solution, assemble_group, doubtful, group_confidence
+from unshuffle.fragments.bags.solution_report import REPORT_FILE, group_picture_name, solution_report_html
 from unshuffle.runs.atomic import atomic_dir, atomic_write_json
 
 GROUPS_FILE = "groups.json"
@@ -53,10 +54,11 @@ def json_ready(obj):
 
 
 def write_solution_folder(out_dir: str | Path, solution: Solution, fragments: np.ndarray, files: list[str], *,
-                          overwrite: bool = False) -> Path:
-    """Write ``groups.json``, ``group_<id>.png`` (each group reassembled, empty cells grey) and
+                          overwrite: bool = False, scores: dict | None = None) -> Path:
+    """Write ``groups.json``, ``group_<id>.png`` (each group reassembled, empty cells grey),
     ``overview.png`` (every group in one sheet, most confident first, doubtful fragments framed in red:
-    confidence below ``LOW_CONFIDENCE`` times the bag's median).
+    confidence below ``LOW_CONFIDENCE`` times the bag's median) and ``report.html`` (the page to
+    browse them, with ``scores`` when given; see :mod:`~unshuffle.fragments.bags.solution_report`).
 
     fragments: (M, s, s, 3) uint8 in ``files`` order. Built in a temporary sibling folder and renamed
     into place; an existing ``out_dir`` is refused unless ``overwrite`` (and stays intact until the
@@ -67,7 +69,6 @@ def write_solution_folder(out_dir: str | Path, solution: Solution, fragments: np
     from unshuffle.plots.sheet import image_sheet
 
     doc = solution_to_json(solution, files)
-    width = max(3, len(str(max(solution.n_groups - 1, 0))))
     low = doubtful(solution)
     conf = group_confidence(solution)
     order = np.argsort(-np.nan_to_num(conf, nan=-1.0), kind="stable")
@@ -75,13 +76,15 @@ def write_solution_folder(out_dir: str | Path, solution: Solution, fragments: np
         (tmp / GROUPS_FILE).write_text(json.dumps(doc, indent=1) + "\n")
         for g in range(solution.n_groups):
             canvas = assemble_group(fragments, solution, g)
-            Image.fromarray(canvas).save(tmp / f"group_{g:0{width}d}.png", format="PNG")
+            Image.fromarray(canvas).save(tmp / group_picture_name(g, solution.n_groups), format="PNG")
         sheet = image_sheet([assemble_group(fragments, solution, int(g), gap=1, marked=low) for g in order],
                             [f"#{g}: {int((solution.group == g).sum())} pcs, conf {conf[g]:.2f}"
                              for g in order],
                             title=f"{solution.n_groups} groups (#id: pieces, mean confidence), most confident "
                                   f"first; red: confidence < {LOW_CONFIDENCE} x the median")
         Image.fromarray(sheet).save(tmp / "overview.png", format="PNG")
+        (tmp / REPORT_FILE).write_text(solution_report_html(doc, scores=json_ready(scores) if scores else None),
+                                       encoding="utf-8")
     return Path(out_dir)
 
 

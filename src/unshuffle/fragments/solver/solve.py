@@ -8,12 +8,14 @@ from unshuffle.errors import ConfigError, DataFormatError
 from unshuffle.fragments.bags.folders import read_fragment_folder
 from unshuffle.fragments.bags.solution import group_confidence
 from unshuffle.fragments.bags.solution_io import json_ready, write_solution_folder
+from unshuffle.fragments.bags.solution_report import REPORT_FILE, decision_lines
 from unshuffle.fragments.solver.fragment_solver import FragmentSolver
 
 
 def solve_fragment_folder(input_path: str | Path, out_dir: str | Path, solver=None, *,
                           overwrite: bool = False) -> dict:
-    """Read fragments from a folder/archive, solve them, write ``groups.json`` + one PNG per group.
+    """Read fragments from a folder/archive, solve them, write ``groups.json``, one PNG per group,
+    ``overview.png`` and ``report.html``.
 
     solver: the configured FragmentSolver (None = the defaults; its parameters are checked before
     anything is read), or any object with ``solve(fragments) -> Solution``. ``out_dir`` is refused
@@ -37,30 +39,15 @@ def solve_fragment_folder(input_path: str | Path, out_dir: str | Path, solver=No
                          "skipped_files": folder.skipped, "unshuffle": __version__}
     solution.settings.setdefault("rotations", given["rotations"])
     write_solution_folder(out_dir, solution, folder.fragments, folder.files, overwrite=overwrite)
-    return {"out": str(out_dir), "fragments": len(folder.files), "skipped": folder.skipped,
+    return {"out": str(out_dir), "report": str(Path(out_dir) / REPORT_FILE), "fragments": len(folder.files),
+            "skipped": folder.skipped,
             "groups": solution.n_groups, "group_confidence": json_ready(group_confidence(solution)),
             "shapes": [list(s) for s in solution.shapes], "settings": json_ready(solution.settings)}
 
 
 def describe_solution(summary: dict) -> list[str]:
     """Lines telling what the solver estimated or decided (``summary``: what solve_fragment_folder returns)."""
-    s = summary["settings"]
-    given = s.get("given", {})
-    lines = []
-    if "n_images" in s:
-        lines.append(f"images: {s['n_images']} ({'given' if s.get('n_images_given') else 'estimated'})")
-    if "grid" in s and s["grid"] is not None:
-        how = "given" if s.get("grid_given") else "estimated"
-        lines.append(f"grid per image: {s['grid'][0]}x{s['grid'][1]} ({how})")
-    if "rotations_used" in s:
-        how = "decided from the bag" if given.get("rotations") == "auto" else "given"
-        lines.append(f"fragments turned: {'yes' if s['rotations_used'] else 'no'} ({how})")
-    if "measure_used" in s:
-        lines.append(f"edge measure: {s['measure_used']} (asked: {s.get('measure')})")
-    damage = s.get("damage")
-    if damage:
-        found = [k for k in ("noise", "jpeg") if damage.get(k)]
-        lines.append(f"damage found: {', '.join(found) if found else 'none'}")
+    lines = decision_lines(summary["settings"])
     conf = summary.get("group_confidence") or []
     shapes = summary.get("shapes") or []
     for g, c in enumerate(conf):
