@@ -224,7 +224,7 @@ class FragmentSolver:
                 self._warn(f"grid={self.grid!r}: its seams look wrong ({hint} good seams against {mine} for the "
                            f"bag's own estimate {own[0]}x{own[1]}; margin {HINT_SEAM_MARGIN} per fragment)")
         cells = grid[0] * grid[1]
-        if self.n_images is not None and m > self.n_images * cells:
+        if self.n_images is not None and self.grid is not None and m > self.n_images * cells:  # both hints
             self._warn(f"n_images={self.n_images}: {self.n_images} images of {grid[0]}x{grid[1]} fragments hold at "
                        f"most {self.n_images * cells} fragments, but the bag has {m}")
         if self.placer == "buddies":
