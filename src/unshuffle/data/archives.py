@@ -55,6 +55,14 @@ def safe_member_name(name: str, archive: str | Path) -> str:
     return "/".join(parts)
 
 
+def check_unique(seen: set[str], name: str, archive: str | Path) -> None:
+    """Refuse (DataFormatError) a member ``name`` already in ``seen`` (after name cleaning): two
+    members under one name make it ambiguous which one is meant. Adds ``name`` to ``seen``."""
+    if name in seen:
+        raise DataFormatError(archive, f"member {name!r} appears more than once; refusing an ambiguous archive")
+    seen.add(name)
+
+
 def archive_kind(path: Path) -> str | None:
     """``"tar"``, ``"tar-compressed"``, ``"zip"`` from the file's first bytes, or None."""
     try:
@@ -87,8 +95,11 @@ class TarMemoryStore:
         try:
             compressed = path.stat().st_size
             with _open_compressed(path) as f:
+                seen: set[str] = set()
                 for kind, raw, size, offset in tar_members(f, path):
                     name = safe_member_name(raw, path)
+                    if kind != "other":  # directory entries may repeat
+                        check_unique(seen, name, path)
                     # bounds memory and time: the stream is never decompressed past this point
                     check_expansion(path, name, offset + size, compressed)
                     if kind == "link":
@@ -123,8 +134,11 @@ class TarOffsetStore:
         try:
             total = path.stat().st_size
             with open(path, "rb") as f:
+                seen: set[str] = set()
                 for kind, raw, size, offset in tar_members(f, path):
                     name = safe_member_name(raw, path)
+                    if kind != "other":  # directory entries may repeat
+                        check_unique(seen, name, path)
                     if kind == "link":
                         self.links.append(name)
                     elif kind == "file":
@@ -169,9 +183,11 @@ class ZipStore:
         self._lock = threading.Lock()
         zf = self._open()
         self._member: dict[str, str] = {}
+        seen: set[str] = set()
         for info in zf.infolist():
             name = safe_member_name(info.filename, path)
             if not info.is_dir():
+                check_unique(seen, name, path)
                 self._member[name] = info.filename
         self.names = sorted(self._member)
 
