@@ -25,6 +25,8 @@ from unshuffle.data.tar_scan import tar_members
 from unshuffle.errors import DataFormatError, UnsafeFileError
 
 _CORRUPT_ARCHIVE = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, OSError, ValueError)
+# zipfile raises NotImplementedError for an unknown compression method, RuntimeError for an encrypted member
+_BAD_ZIP_MEMBER = (*_CORRUPT_ARCHIVE, NotImplementedError, RuntimeError)
 _COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
 
 #: A compressed member (or a compressed tar stream) may expand this many times over its compressed
@@ -214,8 +216,8 @@ class ZipStore:
             info = self._info(zf, name)
             try:
                 return zf.read(info)
-            except _CORRUPT_ARCHIVE as e:
-                raise DataFormatError(f"{self.path}/{name}", f"corrupt zip member ({type(e).__name__}: {e})") from e
+            except _BAD_ZIP_MEMBER as e:
+                raise DataFormatError(f"{self.path}/{name}", f"unreadable zip member ({type(e).__name__}: {e})") from e
 
     def member_size(self, name: str) -> int:
         """Uncompressed size in bytes of one member."""
@@ -226,7 +228,10 @@ class ZipStore:
         """A binary stream over one member (for large members: pickle batches are read streaming)."""
         with self._lock:
             zf = self._open()
-            return zf.open(self._info(zf, name))
+            try:
+                return zf.open(self._info(zf, name))
+            except _BAD_ZIP_MEMBER as e:
+                raise DataFormatError(f"{self.path}/{name}", f"unreadable zip member ({type(e).__name__}: {e})") from e
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
