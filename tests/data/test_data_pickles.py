@@ -83,6 +83,20 @@ def test_py2_numpy1_pickle_is_read():
     np.testing.assert_array_equal(back["data"], [[0, 1, 2], [3, 4, 5]])
 
 
+def test_a_huge_memo_index_does_not_allocate():
+    """LONG_BINPUT 2**26: the C unpickler sized its memo array by it (1 GB for these 12 bytes; the
+    fuzz suite found a 4 KB batch file taking 1.6 GB); the dict memo stores one entry."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        assert safe_loads(b"\x80\x02}r\x00\x00\x00\x04.", "x") == {}
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+
+
 def test_truncated_pickle_is_a_format_error():
     data = pickle.dumps({"data": np.zeros((4, 12), np.uint8), "labels": [1] * 4}, protocol=4)
     with pytest.raises(DataFormatError, match="b.pkl: truncated or corrupt pickle"):
