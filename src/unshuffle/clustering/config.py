@@ -156,10 +156,13 @@ def neighbours_for(knn: int, n_images: int, clusters: int) -> int:
 
 
 def flatten_settings(d: dict, prefix: str = "") -> dict[str, Any]:
-    """Nested settings dict -> dotted keys, e.g. ``{"optim": {"lr": 1}}`` -> ``{"optim.lr": 1}``."""
+    """Nested settings dict -> dotted keys, e.g. ``{"optim": {"lr": 1}}`` -> ``{"optim.lr": 1}``.
+
+    An empty mapping is a value unless it is a whole section (``optim: {}``): ``lr: {}`` used to vanish.
+    """
     out = {}
     for k, v in d.items():
-        if isinstance(v, dict):
+        if isinstance(v, dict) and (v or f"{prefix}{k}" in ("head", "loss", "optim")):
             out.update(flatten_settings(v, f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = v
