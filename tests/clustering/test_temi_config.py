@@ -74,6 +74,10 @@ def test_file_errors_name_the_file(tmp_path):
     f.write_text("clusters: *nowhere\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: not valid YAML \(line 1, column 11: found undefined alias"):
         load_config(f)
+    for text in ("clusters: 2001-22-14\n", "seed: !!int x\n", "seed: " + "[" * 5000 + "]" * 5000 + "\n"):
+        f.write_text(text)
+        with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+            load_config(f)  # PyYAML's constructors raise ValueError / RecursionError, not YAMLError
     f.write_bytes(b"clusters: 3\nseed: \x80\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: not UTF-8 text \(byte 18\)"):
         load_config(f)

@@ -97,6 +97,15 @@ def test_a_huge_memo_index_does_not_allocate():
     assert peak < 2**20
 
 
+def test_a_malformed_dtype_state_is_a_format_error():
+    """numpy's dtype.__setstate__ raises SystemError for this byte order (fuzz: one length byte edited)."""
+    good = pickle.dumps(np.dtype("u1"), protocol=2)
+    bad = good.replace(b"X\x01\x00\x00\x00|", b"X\x06\x00\x00\x00|")  # the string eats the next 5 bytes
+    assert bad != good
+    with pytest.raises(DataFormatError, match="x: truncated or corrupt pickle"):
+        safe_loads(bad, "x")
+
+
 def test_truncated_pickle_is_a_format_error():
     data = pickle.dumps({"data": np.zeros((4, 12), np.uint8), "labels": [1] * 4}, protocol=4)
     with pytest.raises(DataFormatError, match="b.pkl: truncated or corrupt pickle"):

@@ -264,6 +264,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
             where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
             what = getattr(e, "problem", None) or str(e).splitlines()[0]
             raise ConfigError(f"{path}: not valid YAML ({where}{what})") from e
+        except (ValueError, OverflowError, RecursionError) as e:  # PyYAML's constructors: 2001-22-14, !!int x
+            raise ConfigError(f"{path}: not valid YAML ({type(e).__name__}: {e})") from e
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping of settings, got {type(loaded).__name__}")
         file_values = flatten_settings(loaded or {})

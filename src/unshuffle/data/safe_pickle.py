@@ -64,8 +64,9 @@ _ALLOWED = _allowed()
 _PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
 
 # what a damaged pickle stream can raise inside the unpickler
+# (SystemError: numpy's dtype.__setstate__ raises it for a malformed byte-order string; found by the fuzz suite)
 _CORRUPT = (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError,
-            AttributeError, struct.error, OverflowError)
+            AttributeError, struct.error, OverflowError, SystemError)
 
 
 class RestrictedUnpickler(pickle._Unpickler):
