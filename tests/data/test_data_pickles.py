@@ -106,6 +106,16 @@ def test_a_malformed_dtype_state_is_a_format_error():
         safe_loads(bad, "x")
 
 
+def test_labels_that_are_not_integers_are_refused():
+    """Complex, NaN and fractional labels were cast to int64 silently (fuzz: a ComplexWarning)."""
+    data = np.zeros((2, 12), np.uint8)
+    for labels in ([1 + 2j, 2], [float("nan"), 1], [1.5, 2]):
+        with pytest.raises(DataFormatError, match="w: 'labels' must be a list of integers, got"):
+            pb.check_batch({"data": data, "labels": labels}, "w", ("labels",))
+    for labels in ([1, 2], [1.0, 2.0], np.array([1, 2], np.uint8)):
+        assert pb.check_batch({"data": data, "labels": labels}, "w", ("labels",))[1].tolist() == [1, 2]
+
+
 def test_truncated_pickle_is_a_format_error():
     data = pickle.dumps({"data": np.zeros((4, 12), np.uint8), "labels": [1] * 4}, protocol=4)
     with pytest.raises(DataFormatError, match="b.pkl: truncated or corrupt pickle"):
