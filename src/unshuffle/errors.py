@@ -6,7 +6,28 @@ from pathlib import Path
 
 
 class UnshuffleError(Exception):
-    """Base class of every error unshuffle raises on purpose (bad input, bad config, bad state)."""
+    """Base class of every error unshuffle raises on purpose (bad input, bad config, bad state).
+
+    The message is one line: line breaks in it (often from a library's exception text) become spaces.
+    """
+
+    def __init__(self, *args):
+        super().__init__(*(one_line(a) if isinstance(a, str) else a for a in args))
+
+
+def one_line(text: str) -> str:
+    """``text`` with every line break (and the blanks around it) turned into one space."""
+    return " ".join(part.strip() for part in text.splitlines() if part.strip()) if "\n" in text else text
+
+
+def brief(e: BaseException) -> str:
+    """An exception's text on one line; torch's long weights-only refusal is cut to its reason."""
+    text = str(e)
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        reason = one_line(text.split(marker, 1)[1])
+        return "torch.load(weights_only=True): " + reason.split(". ")[0].rstrip(".")  # not torch's allow-list advice
+    return one_line(text)
 
 
 class DataFormatError(UnshuffleError, ValueError):
@@ -17,7 +38,7 @@ class DataFormatError(UnshuffleError, ValueError):
 
     def __init__(self, path: str | Path | None, problem: str):
         self.path = None if path is None else str(path)
-        self.problem = problem
+        self.problem = one_line(problem)
         super().__init__(f"{self.path}: {problem}" if self.path else problem)
 
 
@@ -42,6 +63,6 @@ class OutputError(UnshuffleError, OSError):
 
     def __init__(self, path: str | Path, problem: str, errno: int | None = None):
         self.path = str(path)
-        self.problem = problem
+        self.problem = one_line(problem)
         super().__init__(f"{self.path}: {problem}")
         self.errno = errno

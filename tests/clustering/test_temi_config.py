@@ -70,6 +70,25 @@ def test_file_errors_name_the_file(tmp_path):
         load_config(preset="gpu")
     with pytest.raises(ConfigError, match="clusters must be given"):
         load_config()
+    # found by the fuzz suite: one line, not PyYAML's several; bytes that are not UTF-8; empty mappings
+    f.write_text("clusters: *nowhere\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: not valid YAML \(line 1, column 11: found undefined alias"):
+        load_config(f)
+    for text in ("clusters: 2001-22-14\n", "seed: !!int x\n", "seed: " + "[" * 5000 + "]" * 5000 + "\n"):
+        f.write_text(text)
+        with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+            load_config(f)  # PyYAML's constructors raise ValueError / RecursionError, not YAMLError
+    f.write_bytes(b"clusters: 3\nseed: \x80\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: not UTF-8 text \(byte 18\)"):
+        load_config(f)
+    f.write_text("clusters: 3\noptim:\n  lr: {}\n")
+    with pytest.raises(ConfigError, match=r"optim.lr must be of type float, got \{\}"):
+        load_config(f)  # was: silently the default learning rate
+    f.write_text("clusters: 3\nsomething: {}\n")
+    with pytest.raises(ConfigError, match="unknown setting 'something'"):
+        load_config(f)
+    f.write_text("clusters: 3\noptim: {}\n")
+    assert load_config(f).clusters == 3  # an empty section is still fine
 
 
 def test_overrides_parse_yaml_scalars():

@@ -20,7 +20,7 @@ from unshuffle.clustering.train import (
     load_assignments,
     train_temi,
 )
-from unshuffle.errors import ConfigError
+from unshuffle.errors import CheckpointError, ConfigError
 from unshuffle.runs.layout import RunDir
 
 TINY = ["clusters=4", "head.n_heads=3", "head.hidden_dim=16", "head.bottleneck_dim=8", "optim.epochs=5",
@@ -157,6 +157,35 @@ def test_interrupt_saves_checkpoint_and_resume_finishes(tmp_path, blobs, monkeyp
     assert out["epochs"] == 5 and (out["batch_size"], out["steps_per_epoch"]) == (40, 3)
     assert [h["epoch"] for h in run.read_metrics()][-1] == 4
     assert "resumed_from" in json.loads(run.config_path.read_text())
+
+
+def test_overwrite_of_a_killed_run_starts_a_clean_folder(tmp_path, blobs, monkeypatch):
+    """A run stopped by SIGTERM at step 7, then overwritten with 3 epochs: only the new run's metrics
+    lines, checkpoints and files remain (the old run's were mixed into the curves before); a feature
+    cache recorded inside the folder is kept."""
+    feats, nbrs, _ = blobs
+    run = RunDir(tmp_path / "run")
+    _raise_at_step(monkeypatch, 7, _sigterm)
+    with pytest.raises(TrainingInterrupted):
+        train_temi(_cfg(), feats, nbrs, run.path)
+    monkeypatch.undo()
+    old_ckpts = sorted(p.name for p in run.checkpoints.iterdir())
+    assert len(run.read_metrics()) == 2 and len(old_ckpts) == 3, old_ckpts
+    (run.path / "plots").mkdir()
+    (run.path / "plots" / "curves.png").write_bytes(b"old picture")
+    (run.path / "cache" / "features").mkdir(parents=True)
+    (run.path / "cache" / "features" / "f.npy").write_bytes(b"cached")
+    with pytest.raises(CheckpointError, match="already holds a run"):
+        train_temi(_cfg(), feats, nbrs, run.path)
+    train_temi(_cfg("optim.epochs=3", "checkpoint_every=0", "seed=5"), feats, nbrs, run.path, overwrite=True,
+               record={"cache_dir": str(run.path / "cache" / "features")})
+    assert [h["epoch"] for h in run.read_metrics()] == [0, 1, 2]
+    assert sorted(p.name for p in run.checkpoints.iterdir()) == ["best.ckpt", "last.ckpt"]  # no old epoch file
+    assert torch.load(run.last_checkpoint, weights_only=True)["global_step"] == 9
+    assert not (run.path / "plots").exists()
+    assert (run.path / "cache" / "features" / "f.npy").read_bytes() == b"cached"
+    saved = run.read_config()
+    assert saved["config"]["temi"]["seed"] == 5 and "resumed_from" not in saved
 
 
 def test_gpu_out_of_memory_suggests_a_smaller_batch(tmp_path, blobs, monkeypatch):

@@ -83,6 +83,39 @@ def test_py2_numpy1_pickle_is_read():
     np.testing.assert_array_equal(back["data"], [[0, 1, 2], [3, 4, 5]])
 
 
+def test_a_huge_memo_index_does_not_allocate():
+    """LONG_BINPUT 2**26: the C unpickler sized its memo array by it (1 GB for these 12 bytes; the
+    fuzz suite found a 4 KB batch file taking 1.6 GB); the dict memo stores one entry."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        assert safe_loads(b"\x80\x02}r\x00\x00\x00\x04.", "x") == {}
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+
+
+def test_a_malformed_dtype_state_is_a_format_error():
+    """numpy's dtype.__setstate__ raises SystemError for this byte order (fuzz: one length byte edited)."""
+    good = pickle.dumps(np.dtype("u1"), protocol=2)
+    bad = good.replace(b"X\x01\x00\x00\x00|", b"X\x06\x00\x00\x00|")  # the string eats the next 5 bytes
+    assert bad != good
+    with pytest.raises(DataFormatError, match="x: truncated or corrupt pickle"):
+        safe_loads(bad, "x")
+
+
+def test_labels_that_are_not_integers_are_refused():
+    """Complex, NaN and fractional labels were cast to int64 silently (fuzz: a ComplexWarning)."""
+    data = np.zeros((2, 12), np.uint8)
+    for labels in ([1 + 2j, 2], [float("nan"), 1], [1.5, 2]):
+        with pytest.raises(DataFormatError, match="w: 'labels' must be a list of integers, got"):
+            pb.check_batch({"data": data, "labels": labels}, "w", ("labels",))
+    for labels in ([1, 2], [1.0, 2.0], np.array([1, 2], np.uint8)):
+        assert pb.check_batch({"data": data, "labels": labels}, "w", ("labels",))[1].tolist() == [1, 2]
+
+
 def test_truncated_pickle_is_a_format_error():
     data = pickle.dumps({"data": np.zeros((4, 12), np.uint8), "labels": [1] * 4}, protocol=4)
     with pytest.raises(DataFormatError, match="b.pkl: truncated or corrupt pickle"):

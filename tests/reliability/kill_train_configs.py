@@ -10,8 +10,8 @@ import numpy as np
 TEMI = ["clusters=3", "head.n_heads=2", "head.hidden_dim=16", "head.bottleneck_dim=8", "optim.epochs=3",
         "optim.batch_size=16", "optim.warmup_epochs=1", "loss.teacher_temp_warmup_epochs=1", "knn=4",
         "accelerator=cpu", "seed=3"]
-STEPS = {"temi": 4, "ae": 4, "pair": 3}  # optimiser steps per epoch
-EPOCHS = {"temi": 3, "ae": 2, "pair": 2}
+STEPS = {"temi": 4, "ae": 4, "pair": 3, "ae-ddp": 2}  # optimiser steps per epoch (per process under DDP)
+EPOCHS = {"temi": 3, "ae": 2, "pair": 2, "ae-ddp": 2}
 
 
 def make_data(folder: Path) -> Path:
@@ -41,16 +41,17 @@ def run_trainer(name: str, data, out, *, resume: bool = False, callbacks=None) -
             feats, nbrs = z["feats"], z["nbrs"]
         return train_temi(None if resume else load_config(overrides=TEMI), feats, nbrs, out, resume=resume,
                           callbacks=callbacks)
-    if name == "ae":
+    if name in ("ae", "ae-ddp"):  # ae-ddp: 2 gloo CPU processes, the epoch's 4 steps shared between them
         from unshuffle.fragments.baseline.ae_training import (
             AutoencoderTrainConfig,
             train_autoencoder,
         )
 
+        ddp = {"devices": 2, "strategy": "ddp"} if name == "ae-ddp" else {}
         cfg = AutoencoderTrainConfig(
             train_dir=str(data), output_dir=str(out), val_fraction=0.25, images_per_sample=4, grid=4,
-            batch_size=2, steps_per_epoch=STEPS["ae"], val_steps=2, max_epochs=EPOCHS["ae"], accelerator="cpu",
-            progress=False, embedding_dim=8, width=8, resume="last" if resume else None)
+            batch_size=2, steps_per_epoch=4, val_steps=2, max_epochs=EPOCHS[name], accelerator="cpu",
+            progress=False, embedding_dim=8, width=8, resume="last" if resume else None, **ddp)
         return train_autoencoder(cfg, callbacks=callbacks)
     from unshuffle.fragments.learned.pair_training import PairTrainConfig, train_pair_model
 

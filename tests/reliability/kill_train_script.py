@@ -2,11 +2,14 @@
 (test helper for test_reliability_kill_resume.py).
 
 Usage: python kill_train_script.py TRAINER DATA OUT POINT
-  TRAINER: temi | ae | pair (settings from kill_train_configs.py)
+  TRAINER: temi | ae | pair | ae-ddp (settings from kill_train_configs.py; ae-ddp starts a second
+           process, which runs this script again, so both processes carry the kill point)
   POINT:   step:N   when optimiser step N is about to run (mid-epoch)
            epoch:E  when epoch E starts (right after epoch E-1's checkpoint)
            write:K  during the K-th write of last.ckpt (half the temporary file written, not renamed)
            slow:S   no kill, sleep S seconds per step (the test kills it from outside)
+           none:0   no kill (an uninterrupted reference run)
+           resume:0 no kill; resume the run in OUT from its last.ckpt
 """
 
 import os
@@ -81,4 +84,7 @@ if __name__ == "__main__":
     kind, n = point.split(":")
     if kind == "write":
         _kill_during_write(int(n))
-    run_trainer(trainer, data, out, callbacks=[KillAt(kind, float(n))])
+    if kind == "resume":
+        run_trainer(trainer, data, out, resume=True)
+    else:
+        run_trainer(trainer, data, out, callbacks=[KillAt(kind, float(n))])

@@ -4,102 +4,33 @@ UnshuffleError naming the file, or returns output that passes the schema check."
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import io
 import json
-import os
 import pickle
-import signal
-import tempfile
-from collections.abc import Iterator
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from hostile import corpus as hc
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 # imported here, not inside the timed calls: a first import of torch can take 10 s on a loaded machine
 import unshuffle.fragments.solver  # noqa: F401
 import unshuffle.plots.reassembly  # noqa: F401
-from unshuffle.clustering.config import load_config
-from unshuffle.data import open_images
+from unshuffle.clustering.config import TemiConfig, load_config
 from unshuffle.data.detect import open_path_with_skipped
-from unshuffle.errors import ConfigError, DataFormatError, UnshuffleError
+from unshuffle.errors import DataFormatError, UnshuffleError
 from unshuffle.fragments.bags.solution_io import GROUPS_FILE
 from unshuffle.fragments.baseline.autoencoder import load_autoencoder
 from unshuffle.fragments.solver import FragmentSolver, solve_fragment_folder
 from unshuffle.runs.checkpoints import load_checkpoint
 
-LIMIT_S = 10
-# more examples for a longer hunt: UNSHUFFLE_FUZZ_EXAMPLES=500 pytest tests/test_reliability_fuzz.py
-EXAMPLES = int(os.environ.get("UNSHUFFLE_FUZZ_EXAMPLES", "30"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                       HealthCheck.data_too_large])
-
-
-class CallTimedOut(BaseException):
-    """Raised by the alarm; a BaseException so no ``except Exception`` in the library can swallow it."""
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float = LIMIT_S) -> Iterator[None]:
-    def _alarm(signum, frame):
-        raise CallTimedOut(f"call ran past {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, _alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    except CallTimedOut as e:
-        pytest.fail(str(e))
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-
-
-def _names_file(err: UnshuffleError, path: Path) -> None:
-    """Errors about the data name the file; a ConfigError (settings that do not fit the input, e.g.
-    more images asked for than fragments given) names the setting instead."""
-    if isinstance(err, ConfigError):
-        assert str(err), "empty ConfigError message"
-    else:
-        assert path.name in str(err), f"error does not name {path.name}: {err}"
-
-
-def check_loader(path: Path, split: str | None = None) -> str:
-    """open_images + read up to 4 images within the limit: images come out (H, W, 3) uint8, or an
-    UnshuffleError names the file. Any other exception fails the test. Returns "ok" or "refused"."""
-    with time_limit():
-        try:
-            ds = open_images(path, split=split)
-            assert len(ds) > 0
-            for i in range(min(len(ds), 4)):
-                img = ds.image(i)
-                assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3, img.shape
-            _event("opened")
-            return "ok"
-        except UnshuffleError as e:
-            _names_file(e, path)
-            _event(f"refused: {type(e).__name__}")
-            return "refused"
-
-
-def _event(text: str) -> None:
-    """hypothesis.event inside a hypothesis test, nothing in a plain test."""
-    from hypothesis.control import currently_in_test_context
-
-    if currently_in_test_context():
-        event(text)
-
-
-def _workdir(tmp_path: Path) -> Path:
-    return Path(tempfile.mkdtemp(dir=tmp_path))
-
+sys.path.insert(0, str(Path(__file__).parent))
+from fuzz_checks import EXAMPLES, FUZZ, check_loader, names_file, record, time_limit, workdir  # noqa: E402
 
 # ---------------------------------------------------------------- random bytes under every name
 
@@ -110,9 +41,9 @@ _NAMES = ["x.npz", "val_data", "train_data_batch_1", "batch.pkl", "a.zip", "a.ta
 @FUZZ
 @given(head=st.sampled_from(_HEADS), body=st.binary(max_size=1500), name=st.sampled_from(_NAMES))
 def test_random_bytes_under_every_name(tmp_path, head, body, name):
-    path = _workdir(tmp_path) / name
+    path = workdir(tmp_path) / name
     path.write_bytes(head + body)
-    check_loader(path)
+    check_loader(path, fmt=f"random bytes as {name}")
 
 
 # ---------------------------------------------------------------- valid files, truncated or corrupted
@@ -152,14 +83,14 @@ def _valid_file(kind: str, root: Path) -> tuple[Path, str | None]:
                              "png"]),
        cut=st.floats(0.0, 1.0), flips=st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(1, 255)), max_size=6))
 def test_damaged_valid_files(tmp_path, kind, cut, flips):
-    path, split = _valid_file(kind, _workdir(tmp_path))
-    assert check_loader(path, split) == "ok"  # the undamaged file opens
+    path, split = _valid_file(kind, workdir(tmp_path))
+    assert check_loader(path, split, fmt=f"{kind} (undamaged)") == "ok"  # the undamaged file opens
     data = bytearray(path.read_bytes())
     for where, xor in flips:
         data[int(where * (len(data) - 1))] ^= xor
     data = data[: max(1, int(cut * len(data)))] if cut < 0.999 else data
     path.write_bytes(bytes(data))
-    check_loader(path, split)
+    check_loader(path, split, fmt=f"{kind} damaged")
 
 
 # ---------------------------------------------------------------- random shapes, dtypes, sizes
@@ -183,14 +114,14 @@ def arrays(draw, max_dims: int = 5) -> np.ndarray:
 @given(images=arrays(), labels=st.none() | arrays(max_dims=2), names=st.none() | st.lists(st.text(max_size=4),
        max_size=5), compressed=st.booleans())
 def test_npz_random_shapes_and_dtypes(tmp_path, images, labels, names, compressed):
-    path = _workdir(tmp_path) / "r.npz"
+    path = workdir(tmp_path) / "r.npz"
     members = {"images": images}
     if labels is not None:
         members["labels"] = labels
     if names is not None:
         members["class_names"] = np.array(names, dtype=str)
     (np.savez_compressed if compressed else np.savez)(path, **members)
-    outcome = check_loader(path)
+    outcome = check_loader(path, fmt="npz random arrays")
     if outcome == "ok":  # only a uint8 (N, H, W[, 1|3|4]) image array may be accepted
         assert images.dtype == np.uint8 and images.ndim in (3, 4) and images.shape[0] > 0
 
@@ -199,7 +130,7 @@ def test_npz_random_shapes_and_dtypes(tmp_path, images, labels, names, compresse
 @given(data=arrays(max_dims=3), labels=st.one_of(st.lists(st.integers(-3, 300), max_size=8), arrays(max_dims=2)),
        byte_keys=st.booleans(), name=st.sampled_from(["val_data", "train_data_batch_1", "cifar"]))
 def test_pickle_batches_random_contents(tmp_path, data, labels, byte_keys, name):
-    root = _workdir(tmp_path)
+    root = workdir(tmp_path)
     label_key = "labels"
     batch = {"data": data, label_key: labels}
     if byte_keys:
@@ -209,7 +140,7 @@ def test_pickle_batches_random_contents(tmp_path, data, labels, byte_keys, name)
         path, split = hc.write_files(root / "in", hc.cifar10_files(raw, "test_batch")), "test"
     else:
         path, split = hc.write_files(root, {name: raw}) / name, None
-    outcome = check_loader(path, split)
+    outcome = check_loader(path, split, fmt="pickle random contents")
     if outcome == "ok":
         assert data.dtype == np.uint8 and data.ndim == 2 and data.shape[0] > 0
 
@@ -246,13 +177,14 @@ def mixed_entries(draw) -> dict[str, tuple[str, bytes]]:
 @FUZZ
 @given(entries=mixed_entries())
 def test_folders_mixing_images_and_other_files(tmp_path, entries):
-    root = hc.write_files(_workdir(tmp_path) / "in", {n: b for n, (_, b) in entries.items()})
+    root = hc.write_files(workdir(tmp_path) / "in", {n: b for n, (_, b) in entries.items()})
     n_other = sum(kind == "text" for kind, _ in entries.values())
     with time_limit():
         try:
             ds, skipped = open_path_with_skipped(root, None)
         except DataFormatError as e:  # only when nothing in it is an image file
             assert n_other == len(entries) and "in: contains no image files" in str(e)
+            record("mixed folder", "DataFormatError")
             return
         assert len(skipped) == n_other and sorted(ds.names) == sorted(n for n, (k, _) in entries.items()
                                                                       if k != "text")
@@ -263,12 +195,15 @@ def test_folders_mixing_images_and_other_files(tmp_path, entries):
                     img = ds.image(i)
                 except DataFormatError as e:  # a corrupt image is named
                     assert f"in/{name}" in str(e)
+                    record("mixed folder: corrupt image", "DataFormatError")
                     continue
+                record("mixed folder: corrupt image", "result")
                 # random bytes may still be a decodable image: then it must come out as RGB uint8
                 assert img.dtype == np.uint8 and img.shape[2] == 3
             else:
                 img = ds.image(i)
                 assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+                record("mixed folder: valid image", "result")
 
 
 # ---------------------------------------------------------------- `fragments solve` on random bags
@@ -301,7 +236,7 @@ def fragment_bags(draw) -> dict[str, bytes]:
 @given(files=fragment_bags(), n_images=st.none() | st.integers(1, 4), grid=st.none() | st.integers(1, 3),
        container=st.sampled_from(["folder", "zip", "tar.gz"]))
 def test_fragments_solve_on_random_bags(tmp_path, files, n_images, grid, container):
-    root = _workdir(tmp_path)
+    root = workdir(tmp_path)
     if container == "folder":
         src = hc.write_files(root / "bag", files)
     elif container == "zip":
@@ -313,11 +248,11 @@ def test_fragments_solve_on_random_bags(tmp_path, files, n_images, grid, contain
         try:
             summary = solve_fragment_folder(src, out, FragmentSolver(n_images=n_images, grid=grid))
         except UnshuffleError as e:
-            _names_file(e, src)
-            event(f"solve refused: {type(e).__name__}")
+            names_file(e, src)
+            record(f"fragments solve ({container})", type(e).__name__)
             assert not out.exists() and [p.name for p in root.iterdir()] == [src.name]
             return
-    event("solved")
+    record(f"fragments solve ({container})", "result")
     doc = json.loads((out / GROUPS_FILE).read_text())
     listed = [f["file"] for g in doc["groups"] for f in g["fragments"]]
     images = sorted(n for n in files if not n.endswith(".txt"))
@@ -357,17 +292,18 @@ _TREES = st.recursive(_LEAVES, lambda ch: st.lists(ch, max_size=3) | st.dictiona
 def _check_ckpt_loader(load, path: Path) -> None:
     with time_limit():
         try:
-            load(path)
-            _event(f"{load.__name__}: loaded")
+            out = load(path)
+            assert out is not None
+            record(f"checkpoint via {load.__name__}", "result")
         except UnshuffleError as e:
-            _names_file(e, path)
-            _event(f"{load.__name__}: refused")
+            names_file(e, path)
+            record(f"checkpoint via {load.__name__}", type(e).__name__)
 
 
 @FUZZ
 @given(cut=st.integers(0, 3000), tail=st.binary(max_size=300))
 def test_checkpoints_truncated_or_with_random_bytes(tmp_path, cut, tail):
-    path = _workdir(tmp_path) / "c.ckpt"
+    path = workdir(tmp_path) / "c.ckpt"
     buf = io.BytesIO()
     torch.save({"state_dict": {"model.w": torch.ones(8)}, "config": {"model": {}}}, buf)
     path.write_bytes(buf.getvalue()[:cut] + tail)
@@ -378,14 +314,16 @@ def test_checkpoints_truncated_or_with_random_bytes(tmp_path, cut, tail):
 @FUZZ
 @given(obj=_TREES)
 def test_checkpoints_with_random_structure(tmp_path, obj):
-    path = _workdir(tmp_path) / "c.ckpt"
+    path = workdir(tmp_path) / "c.ckpt"
     torch.save(obj, path)
     with time_limit():
         try:
             assert isinstance(load_checkpoint(path), dict)
+            record("checkpoint random structure", "result")
         except UnshuffleError as e:
-            _names_file(e, path)
+            names_file(e, path)
             assert not isinstance(obj, dict)
+            record("checkpoint random structure", type(e).__name__)
 
 
 _YAML_LINES = ["clusters: 3\n", "optim:\n", "  lr: 1e-3\n", "seed: x\n", "head:\n", "  n_heads: -1\n",
@@ -395,12 +333,12 @@ _YAML_LINES = ["clusters: 3\n", "optim:\n", "  lr: 1e-3\n", "seed: x\n", "head:\
 @FUZZ
 @given(text=st.text(max_size=200) | st.lists(st.sampled_from(_YAML_LINES), max_size=6).map("".join))
 def test_temi_config_files_with_random_text(tmp_path, text):
-    path = _workdir(tmp_path) / "temi.yaml"
+    path = workdir(tmp_path) / "temi.yaml"
     path.write_text(text)
     with time_limit():
         try:
-            load_config(path)
-            _event("config loaded")
+            assert isinstance(load_config(path), TemiConfig)
+            record("YAML random text", "result")
         except UnshuffleError as e:
-            assert str(e)
-            _event("config refused")
+            assert str(e) and "\n" not in str(e), str(e)
+            record("YAML random text", type(e).__name__)

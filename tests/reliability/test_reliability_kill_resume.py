@@ -4,6 +4,7 @@ after an epoch, during a last.ckpt write) and once from outside at a random mome
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -118,6 +119,55 @@ def test_real_sigkill_at_a_random_moment_resumes_to_the_uninterrupted_result(tmp
         proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read()[-2000:]
     _resume_and_compare("temi", refs, out)
+
+
+def _ddp_script(data: Path, out: Path, point: str) -> int:
+    """Run kill_train_script.py for ae-ddp (2 gloo processes) in its own session; whatever is left of the
+    session afterwards (a second process that outlived the first) is killed. Returns the exit code."""
+    env = {**ENV, "PL_DISABLE_FORK": "1"}
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), "ae-ddp", str(data), str(out), point], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=240)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode in (0, -signal.SIGKILL), err[-3000:]
+    return proc.returncode
+
+
+def _close_training_state(a_path: Path, b_path: Path) -> None:
+    a, b = torch.load(a_path, weights_only=True), torch.load(b_path, weights_only=True)
+    assert (a["global_step"], a["epoch"]) == (b["global_step"], b["epoch"])
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for k in a["state_dict"]:
+        torch.testing.assert_close(a["state_dict"][k], b["state_dict"][k], rtol=1e-5, atol=1e-6, msg=k)
+    for sa, sb in zip(a["optimizer_states"][0]["state"].values(), b["optimizer_states"][0]["state"].values(),
+                      strict=True):
+        assert sa.keys() == sb.keys()
+        for k in sa:
+            torch.testing.assert_close(sa[k], sb[k], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_ddp_run_killed_mid_epoch_resumes_to_the_uninterrupted_ddp_result(tmp_path):
+    """Two gloo CPU processes (autoencoder, default checkpointing): both SIGKILL themselves before step 3
+    (mid epoch 1); --resume (again 2 processes) ends allclose to an uninterrupted 2-process run."""
+    data = make_data(tmp_path)
+    assert _ddp_script(data, tmp_path / "ref", "none:0") == 0
+    killed = tmp_path / "killed"
+    assert _ddp_script(data, killed, f"step:{STEPS['ae-ddp'] + 1}") == -signal.SIGKILL
+    last = torch.load(killed / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == STEPS["ae-ddp"]  # the end of epoch 0: the one finished epoch
+    assert len(_metrics(killed)) == 1
+    assert _ddp_script(data, killed, "resume:0") == 0
+    _close_training_state(tmp_path / "ref" / "checkpoints" / "last.ckpt", killed / "checkpoints" / "last.ckpt")
+    ref_rows, rows = _metrics(tmp_path / "ref"), _metrics(killed)
+    assert len(rows) == len(ref_rows) == EPOCHS["ae-ddp"] and [r.keys() for r in rows] == [r.keys() for r in ref_rows]
+    for r, q in zip(rows, ref_rows, strict=True):
+        assert r == pytest.approx(q, rel=1e-5, abs=1e-6)
+    assert not list((killed / "checkpoints").glob(".*.tmp"))
 
 
 def test_last_checkpoint_follows_the_clock(tmp_path):

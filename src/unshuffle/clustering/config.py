@@ -156,10 +156,13 @@ def neighbours_for(knn: int, n_images: int, clusters: int) -> int:
 
 
 def flatten_settings(d: dict, prefix: str = "") -> dict[str, Any]:
-    """Nested settings dict -> dotted keys, e.g. ``{"optim": {"lr": 1}}`` -> ``{"optim.lr": 1}``."""
+    """Nested settings dict -> dotted keys, e.g. ``{"optim": {"lr": 1}}`` -> ``{"optim.lr": 1}``.
+
+    An empty mapping is a value unless it is a whole section (``optim: {}``): ``lr: {}`` used to vanish.
+    """
     out = {}
     for k, v in d.items():
-        if isinstance(v, dict):
+        if isinstance(v, dict) and (v or f"{prefix}{k}" in ("head", "loss", "optim")):
             out.update(flatten_settings(v, f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = v
@@ -254,8 +257,15 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
             loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
         except FileNotFoundError as e:
             raise ConfigError(f"{path}: config file not found") from e
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({e})") from e
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}); a config file is YAML text") from e
+        except yaml.YAMLError as e:  # one line: where, and what (PyYAML's own text spans several lines)
+            mark = getattr(e, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+            what = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise ConfigError(f"{path}: not valid YAML ({where}{what})") from e
+        except (ValueError, OverflowError, RecursionError) as e:  # PyYAML's constructors: 2001-22-14, !!int x
+            raise ConfigError(f"{path}: not valid YAML ({type(e).__name__}: {e})") from e
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping of settings, got {type(loaded).__name__}")
         file_values = flatten_settings(loaded or {})

@@ -150,7 +150,9 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
         raise ConfigError("a config is needed unless resuming")
     cfg.validate()
     feats, nbrs, knn = _check_inputs(cfg, features, neighbors)
-    run = create_run(run_dir, {"temi": cfg.to_dict(), **(record or {})}, resume=resume, overwrite=overwrite)
+    cache = (record or {}).get("cache_dir")  # a feature cache inside the old run folder survives an overwrite
+    run = create_run(run_dir, {"temi": cfg.to_dict(), **(record or {})}, resume=resume, overwrite=overwrite,
+                     keep=(cache,) if cache else ())
 
     # ============ derived values and device ============
     L.seed_everything(cfg.seed, workers=True, verbose=False)

@@ -25,6 +25,8 @@ from unshuffle.data.tar_scan import tar_members
 from unshuffle.errors import DataFormatError, UnsafeFileError
 
 _CORRUPT_ARCHIVE = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, OSError, ValueError)
+# zipfile raises NotImplementedError for an unknown compression method, RuntimeError for an encrypted member
+_BAD_ZIP_MEMBER = (*_CORRUPT_ARCHIVE, NotImplementedError, RuntimeError)
 _COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
 
 #: A compressed member (or a compressed tar stream) may expand this many times over its compressed
@@ -53,6 +55,14 @@ def safe_member_name(name: str, archive: str | Path) -> str:
     if ".." in parts:
         raise UnsafeFileError(archive, f"member {name!r} points outside the archive ('..'); refusing the archive")
     return "/".join(parts)
+
+
+def check_unique(seen: set[str], name: str, archive: str | Path) -> None:
+    """Refuse (DataFormatError) a member ``name`` already in ``seen`` (after name cleaning): two
+    members under one name make it ambiguous which one is meant. Adds ``name`` to ``seen``."""
+    if name in seen:
+        raise DataFormatError(archive, f"member {name!r} appears more than once; refusing an ambiguous archive")
+    seen.add(name)
 
 
 def archive_kind(path: Path) -> str | None:
@@ -87,8 +97,11 @@ class TarMemoryStore:
         try:
             compressed = path.stat().st_size
             with _open_compressed(path) as f:
+                seen: set[str] = set()
                 for kind, raw, size, offset in tar_members(f, path):
                     name = safe_member_name(raw, path)
+                    if kind != "other":  # directory entries may repeat
+                        check_unique(seen, name, path)
                     # bounds memory and time: the stream is never decompressed past this point
                     check_expansion(path, name, offset + size, compressed)
                     if kind == "link":
@@ -123,8 +136,11 @@ class TarOffsetStore:
         try:
             total = path.stat().st_size
             with open(path, "rb") as f:
+                seen: set[str] = set()
                 for kind, raw, size, offset in tar_members(f, path):
                     name = safe_member_name(raw, path)
+                    if kind != "other":  # directory entries may repeat
+                        check_unique(seen, name, path)
                     if kind == "link":
                         self.links.append(name)
                     elif kind == "file":
@@ -169,9 +185,11 @@ class ZipStore:
         self._lock = threading.Lock()
         zf = self._open()
         self._member: dict[str, str] = {}
+        seen: set[str] = set()
         for info in zf.infolist():
             name = safe_member_name(info.filename, path)
             if not info.is_dir():
+                check_unique(seen, name, path)
                 self._member[name] = info.filename
         self.names = sorted(self._member)
 
@@ -198,8 +216,8 @@ class ZipStore:
             info = self._info(zf, name)
             try:
                 return zf.read(info)
-            except _CORRUPT_ARCHIVE as e:
-                raise DataFormatError(f"{self.path}/{name}", f"corrupt zip member ({type(e).__name__}: {e})") from e
+            except _BAD_ZIP_MEMBER as e:
+                raise DataFormatError(f"{self.path}/{name}", f"unreadable zip member ({type(e).__name__}: {e})") from e
 
     def member_size(self, name: str) -> int:
         """Uncompressed size in bytes of one member."""
@@ -210,7 +228,10 @@ class ZipStore:
         """A binary stream over one member (for large members: pickle batches are read streaming)."""
         with self._lock:
             zf = self._open()
-            return zf.open(self._info(zf, name))
+            try:
+                return zf.open(self._info(zf, name))
+            except _BAD_ZIP_MEMBER as e:
+                raise DataFormatError(f"{self.path}/{name}", f"unreadable zip member ({type(e).__name__}: {e})") from e
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)

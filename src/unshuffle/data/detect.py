@@ -69,15 +69,34 @@ def open_path_with_skipped(path: Path, split: str | None, label_set: str = "fine
     return ds, skipped
 
 
-def inspect_path(path: Path, split: str | None = None, label_set: str = "fine") -> dict:
-    """A JSON-ready summary: format, image count, first image shape, classes with counts, skipped files."""
+def inspect_path(path: Path, split: str | None = None, label_set: str = "fine", verify: bool = False) -> dict:
+    """A JSON-ready summary: format, image count, first image shape, classes with counts, skipped files.
+
+    Only the first image is decoded, and ``decoded`` says so, unless ``verify``: then every image is
+    decoded and ``undecodable`` counts those that fail, with the first few names and reasons in
+    ``undecodable_examples`` (an undecodable first image is then reported there, not raised).
+    """
     ds, skipped = open_path_with_skipped(path, split, label_set)
-    first = ds.image(0)
+    if verify:
+        failed: list[dict] = []
+        first = None
+        for i in range(len(ds)):
+            try:
+                img = ds.image(i)
+            except DataFormatError as e:
+                failed.append({"name": ds.names[i], "reason": e.problem})
+                continue
+            first = img if first is None else first
+        decoded = {"decoded": "all images", "undecodable": len(failed), "undecodable_examples": failed[:5]}
+    else:
+        first = ds.image(0)
+        decoded = {"decoded": "first image only (the others were not decoded; --verify decodes every image)"}
     info: dict = {
         "path": ds.source,
         "format": ds.format,
         "images": len(ds),
-        "first_image_shape": list(first.shape),
+        **decoded,
+        "first_image_shape": None if first is None else list(first.shape),
         "labelled": ds.labels is not None,
         "classes": None if ds.class_names is None else len(ds.class_names),
         "skipped_files": len(skipped),

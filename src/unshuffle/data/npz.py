@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
+import tokenize
 import zipfile
 from pathlib import Path
 
@@ -128,10 +129,11 @@ def open_npz(path: Path) -> ImageSet:
                 array = z[key]
     except DataFormatError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, tokenize.TokenError) as e:
+        # TokenError: numpy tokenizes the .npy header dict, and an unclosed quote or bracket escapes as that
         raise DataFormatError(path, f"truncated or corrupt .npz ({type(e).__name__}: {e})") from e
     if labels is not None:
-        n_cls = int(labels.max(initial=-1)) + 1
+        n_cls = int(labels.max()) + 1 if labels.size else 0  # no initial=-1: unsigned labels cannot hold it
         if class_names is None:
             class_names = [str(k) for k in range(n_cls)]
         elif len(class_names) < n_cls:

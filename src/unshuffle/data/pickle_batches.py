@@ -95,9 +95,15 @@ def check_batch(obj: Any, where: str, label_keys: Sequence[str]) -> tuple[np.nda
     if side < 1 or 3 * side * side != data.shape[1]:
         raise DataFormatError(where, f"'data' rows have {data.shape[1]} values, not 3*S*S for any S")
     try:
-        labels = np.asarray(d[label_key], dtype=np.int64)
-    except (TypeError, ValueError) as e:
+        raw = np.asarray(d[label_key])
+        # complex, NaN and fractional values were cast silently (imaginary part dropped, NaN -> a huge int)
+        whole = raw.dtype.kind == "f" and bool(np.all(np.isfinite(raw) & (raw == np.round(raw))))
+        exact = raw.dtype.kind not in "cf" or whole
+        labels = raw.astype(np.int64) if exact else None
+    except (TypeError, ValueError, OverflowError) as e:
         raise DataFormatError(where, f"{label_key!r} must be a list of integers ({e})") from e
+    if labels is None:
+        raise DataFormatError(where, f"{label_key!r} must be a list of integers, got {raw.dtype} values")
     if labels.shape != (data.shape[0],):
         raise DataFormatError(where, f"{label_key!r} has shape {labels.shape} for {data.shape[0]} images")
     return data, labels, side

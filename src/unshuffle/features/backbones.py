@@ -11,7 +11,7 @@ from typing import Any
 
 from torch import nn
 
-from unshuffle.errors import CheckpointError, ConfigError, UnsafeFileError, UnshuffleError
+from unshuffle.errors import CheckpointError, ConfigError, UnsafeFileError, UnshuffleError, brief
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -330,7 +330,7 @@ def _load_dinov2(spec: BackboneSpec) -> nn.Module:
         raise _weights_missing(spec.source, e) from e
     except pickle.UnpicklingError as e:  # torch.load(weights_only=True) refused what the weight file holds
         raise UnsafeFileError(spec.source, f"refused, the weight file holds objects that are not plain data "
-                                           f"({e})") from e
+                                           f"({brief(e)})") from e
     except (ValueError, RuntimeError, KeyError) as e:  # config or weights that do not fit a DINOv2 model
         raise ConfigError(f"{spec.source}: not a loadable DINOv2 model ({type(e).__name__}: {e})") from e
     return Dinov2Features(net)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from unshuffle.errors import CheckpointError
+from unshuffle.errors import CheckpointError, brief
 from unshuffle.regular_files import check_regular
 from unshuffle.runs.atomic import atomic_path
 
@@ -47,7 +47,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        raise CheckpointError(f"{path}: refused, holds objects that are not plain data ({e})") from e
+        raise CheckpointError(f"{path}: refused, holds objects that are not plain data ({brief(e)})") from e
     except _CORRUPT as e:
         raise CheckpointError(f"{path}: unreadable or truncated checkpoint ({type(e).__name__}: {e})") from e
     if not isinstance(obj, dict):

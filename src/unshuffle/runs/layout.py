@@ -135,17 +135,22 @@ class RunDir:
         return out
 
 
-def create_run(path: str | Path, config: dict, *, resume: bool = False, overwrite: bool = False) -> RunDir:
+def create_run(path: str | Path, config: dict, *, resume: bool = False, overwrite: bool = False,
+               keep: tuple[str | Path, ...] = ()) -> RunDir:
     """Create (or reopen, with ``resume``) a run folder and write its config.json.
 
     An existing run folder with a config.json is refused unless ``resume`` or ``overwrite`` is set;
-    nothing in it is touched before that check.
+    nothing in it is touched before that check. ``overwrite`` (without ``resume``) starts a clean run:
+    everything in the old run folder is removed first (metrics.jsonl, checkpoints, pictures, ...),
+    except the paths in ``keep`` and the folders holding them (e.g. a feature cache inside it).
     """
     run = RunDir(Path(path))
     if run.config_path.exists() and not (resume or overwrite):
         raise CheckpointError(
             f"{run.path}: already holds a run; pass --resume to continue it or choose another folder"
         )
+    if overwrite and not resume and run.config_path.exists():
+        clear_run_folder(run.path, keep)
     try:
         run.path.mkdir(parents=True, exist_ok=True)
         run.checkpoints.mkdir(exist_ok=True)
@@ -163,3 +168,23 @@ def create_run(path: str | Path, config: dict, *, resume: bool = False, overwrit
                 tmp.unlink(missing_ok=True)
     atomic_write_json(run.config_path, record)
     return run
+
+
+def clear_run_folder(path: Path, keep: tuple[str | Path, ...] = ()) -> None:
+    """Remove every entry of the run folder ``path`` except the ``keep`` paths and their parents."""
+    import shutil
+
+    kept = [Path(k).resolve() for k in keep]
+    try:
+        for entry in sorted(path.iterdir()):
+            real = entry.resolve()
+            if any(real == k or real in k.parents for k in kept):
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    except OSError as e:
+        from unshuffle.errors import OutputError
+
+        raise OutputError(path, f"cannot clear the old run ({(e.strerror or str(e)).lower()})", e.errno) from e
