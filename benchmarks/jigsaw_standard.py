@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     from unshuffle.runs.atomic import atomic_write_json
     from unshuffle.runs.measure import code_version
 
+    code = code_version()  # the code that runs, taken before the (long) run
     images = []  # (set, name, image)
     for folder in args.folders:
         ds = open_images(folder)
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         if pub:
             print(f"| {set_name} published: {pub[0]} | {args.type} | 20 | {pub[1]} | - | {pub[2]} | {pub[3]} | | | |")
     if args.out:
-        atomic_write_json(args.out, {"summary": summary, "rows": rows, "code": code_version(),
+        atomic_write_json(args.out, {"summary": summary, "rows": rows, "code": code,
                                      "command": vars(args)})
     return 0
 

@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--grid", type=int, default=4)
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
+    args.code = code_version()  # the code that runs, taken before the (long) run
     if args.puzzles:
         return puzzles(args)
     from threadpoolctl import threadpool_limits
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['ari_flag']:.4f} | {r['median_cpu_s_auto']:.4f} | {r['median_cpu_s_flag']:.4f} |")
     if args.out:
         atomic_write_json(args.out, {"rows": rows, "wrong_decisions": wrong, "data": args.data,
-                                     "code": code_version(), "command": vars(args)})
+                                     "code": args.code, "command": vars(args)})
     return 0
 
 
@@ -112,7 +113,7 @@ def puzzles(args) -> int:
         print(f"{kind}: decision right on {sum(r['right'] for r in sel)} of {len(sel)} puzzles; wrong: "
               f"{[(r['set'], r['image']) for r in sel if not r['right']]}")
     if args.out:
-        atomic_write_json(args.out, {"rows": rows, "code": code_version(), "command": vars(args)})
+        atomic_write_json(args.out, {"rows": rows, "code": args.code, "command": vars(args)})
     return 0
 
 
