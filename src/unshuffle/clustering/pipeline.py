@@ -171,3 +171,26 @@ def cluster_all(data: str | Path, cfg: TemiConfig | None, out: str | Path, *, ba
                                     force=force, resume=resume, overwrite=overwrite, progress=progress)
     report = evaluate_run(out, images=images, feats=feats, backbone=backbone)
     return {"train": summary, "report": report}
+
+
+def estimate_clusters(data: str | Path, backbone: str | None, out: str | Path, *, split: str | None = None,
+                      cache_dir: str | Path | None = None, force: bool = False, progress: bool = False) -> dict:
+    """``--clusters auto``: estimate K from the cached features of ``data`` without labels
+    (:func:`unshuffle.clustering.choose_k.estimate_k`). Evidence goes to ``out/k_estimate/``:
+    scores.jsonl (one line per K, so rerunning the same command after an interruption resumes),
+    estimate.json and criterion.png. Returns the estimate as a dict (``k`` is the chosen K)."""
+    import time
+
+    from unshuffle.clustering.choose_k import estimate_k, plot_k_evidence
+    from unshuffle.runs.atomic import atomic_write_json
+
+    if backbone is None:
+        raise ConfigError("--clusters auto needs a backbone (--backbone) to compute the features it reads")
+    _, feats, _ = features_for(data, backbone, split=split, cache_dir=cache_dir, force=force, progress=progress)
+    folder = Path(out) / "k_estimate"
+    t0 = time.perf_counter()
+    est = estimate_k(feats, evidence=folder / "scores.jsonl", progress=progress)
+    record = {**est.to_dict(), "seconds": round(time.perf_counter() - t0, 2)}
+    atomic_write_json(folder / "estimate.json", record)
+    plot_k_evidence(est, folder / "criterion.png")
+    return record

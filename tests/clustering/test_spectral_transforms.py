@@ -1,0 +1,45 @@
+"""Spectral clustering on the kNN graph and the flip transforms, on hand-checkable cases."""
+
+import numpy as np
+
+from unshuffle.clustering.baseline import kmeans_labels
+from unshuffle.clustering.spectral import knn_graph, spectral_labels
+from unshuffle.data.imageset import from_array
+from unshuffle.evaluation.metrics import hungarian_accuracy
+from unshuffle.features.transforms import flip_average, mirrored
+
+
+def rings(n: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two concentric rings in 3-d (z = 1 so rows stay distinct after L2): k-means cannot split them, a kNN graph can."""
+    rng = np.random.default_rng(seed)
+    t = rng.uniform(0, 2 * np.pi, 2 * n)
+    r = np.r_[np.full(n, 0.3), np.full(n, 1.0)] + 0.01 * rng.standard_normal(2 * n)
+    x = np.c_[r * np.cos(t), r * np.sin(t), np.ones(2 * n)].astype(np.float32)
+    return x, np.r_[np.zeros(n), np.ones(n)].astype(int)
+
+
+def test_knn_graph_is_symmetric_without_self_loops():
+    x = np.array([[1, 0], [0.99, 0.1], [0, 1], [0.1, 0.99]], dtype=np.float32)
+    w = knn_graph(x, 1).toarray()
+    assert (w == w.T).all() and np.diag(w).sum() == 0
+    assert w[0, 1] == 1 and w[2, 3] == 1 and w[0, 2] == 0
+
+
+def test_spectral_separates_rings_that_kmeans_cannot():
+    x, y = rings()
+    assert hungarian_accuracy(y, spectral_labels(x, 2, knn=8, seed=0)) == 1.0
+    assert hungarian_accuracy(y, kmeans_labels(x, 2, seed=0)) < 0.8
+
+
+def test_mirror_flips_left_right_and_changes_the_fingerprint():
+    imgs = np.arange(2 * 2 * 3 * 3, dtype=np.uint8).reshape(2, 2, 3, 3)
+    base = from_array(imgs, labels=np.array([0, 1]))
+    m = mirrored(base)
+    assert np.array_equal(m.image(0), imgs[0][:, ::-1]) and np.array_equal(m.image(1)[:, 0], imgs[1][:, 2])
+    assert m.fingerprint() != base.fingerprint() and list(m.labels) == [0, 1]
+
+
+def test_flip_average_is_the_mean_of_unit_vectors():
+    a = np.array([[3.0, 0.0]], dtype=np.float32)
+    b = np.array([[0.0, 0.5]], dtype=np.float32)
+    np.testing.assert_allclose(flip_average(a, b), [[0.5, 0.5]])
