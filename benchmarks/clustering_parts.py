@@ -44,10 +44,9 @@ def score(x: np.ndarray, y: np.ndarray, k: int, seeds: list[int]) -> dict:
     knn = min(20, max(5, len(x) // (4 * k)))  # graph neighbours from N and K only
     out = {"n": len(x), "k": k, "spectral_knn": knn, "kmeans": [], "spectral": []}
     for s in seeds:
-        for name, fn in (("kmeans", lambda: kmeans_labels(x, k, seed=s, n_init=10)),
-                         ("spectral", lambda: spectral_labels(x, k, knn=knn, seed=s))):
+        for name in ("kmeans", "spectral"):
             t0 = time.perf_counter()
-            lab = fn()
+            lab = kmeans_labels(x, k, seed=s, n_init=10) if name == "kmeans" else spectral_labels(x, k, knn=knn, seed=s)
             wall = time.perf_counter() - t0
             out[name].append({"seed": s, "acc": hungarian_accuracy(y, lab), **grouping_scores(y, lab),
                               "seconds": round(wall, 2)})

@@ -10,7 +10,7 @@ from unshuffle.features.transforms import flip_average, mirrored
 
 
 def rings(n: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Two concentric rings in 3-d (z = 1 so rows stay distinct after L2): k-means cannot split them, a kNN graph can."""
+    """Two concentric rings lifted to z = 1 (distinct after L2): k-means cannot split them, a kNN graph can."""
     rng = np.random.default_rng(seed)
     t = rng.uniform(0, 2 * np.pi, 2 * n)
     r = np.r_[np.full(n, 0.3), np.full(n, 1.0)] + 0.01 * rng.standard_normal(2 * n)
