@@ -117,7 +117,8 @@ def _train(data, cfg, out, *, backbone, split, cache_dir, force, resume, overwri
 
 def evaluate_run(run_dir: str | Path, *, images=None, feats: np.ndarray | None = None,
                  cache_dir: str | Path | None = None, plots: bool = True, backbone: str | None = None) -> dict:
-    """Report of a trained run: TEMI's label-free assignments vs k-means on the same features, and,
+    """Report of a trained run: TEMI's label-free assignments vs k-means (best of 10) and spectral clustering on
+    the kNN graph of the same features, and,
     where the data carries labels, the scores of ``evaluation.report.evaluate_clusterings``.
     Writes RUN/report.json and, with ``plots``, RUN/plots/{curves,gallery,sizes}.png.
     ``images``/``feats``: what the run trained on, when the caller holds them; otherwise features come
@@ -127,6 +128,7 @@ def evaluate_run(run_dir: str | Path, *, images=None, feats: np.ndarray | None =
 
     from unshuffle.clustering.baseline import kmeans_labels
     from unshuffle.clustering.predict import TemiHeads
+    from unshuffle.clustering.spectral import spectral_labels
     from unshuffle.clustering.train import load_assignments
     from unshuffle.evaluation.report import evaluate_clusterings, write_report
     from unshuffle.runs.layout import RunDir
@@ -142,12 +144,15 @@ def evaluate_run(run_dir: str | Path, *, images=None, feats: np.ndarray | None =
     if len(clusters) != len(feats):
         raise CheckpointError(f"{run.path}: {len(clusters)} assignments for {len(feats)} images")
     k = int(cfg["clusters"])
-    km = kmeans_labels(feats, k, seed=int(cfg["seed"]))
+    methods = {"temi": clusters, "kmeans": kmeans_labels(feats, k, seed=int(cfg["seed"]), n_init=10)}
+    if k < len(feats) - 1:  # spectral clustering on the kNN graph, neighbours from N and K only
+        graph_knn = min(20, max(5, len(feats) // (4 * k)), len(feats) - 1)
+        methods["spectral"] = spectral_labels(feats, k, knn=graph_knn, seed=int(cfg["seed"]))
     heads = TemiHeads.load(run.path)
     with torch.no_grad():
         every_head = heads.heads(torch.as_tensor(feats)).argmax(-1).numpy()  # (H, N)
     report = evaluate_clusterings(
-        {"temi": clusters, "kmeans": km}, k, images.labels, feats, head_clusters=every_head,
+        methods, k, images.labels, feats, head_clusters=every_head,
         info={"run": str(run.path), "backbone": saved["backbone"]["name"],
               "selected_head": heads.info["best_head"], "selected_epoch": heads.info["epoch"],
               "selection": "lowest training loss after the teacher-temperature warm-up"})
