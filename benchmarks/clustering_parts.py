@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 
 
-def load_input(feats_dir: Path, name: str, backbones: list[str], flip: bool) -> np.ndarray:
-    """L2-normalised concatenation of each backbone's L2-normalised (optionally flip-averaged) features."""
+def load_input(feats_dir: Path, name: str, backbones: list[str], flip: bool, whiten: int = 0) -> np.ndarray:
+    """L2-normalised concatenation of each backbone's L2-normalised (optionally flip-averaged) features;
+    ``whiten > 0``: then PCA-whitened to that many dimensions (seed 0) and L2-normalised again."""
     from unshuffle.features.transforms import flip_average
 
     parts = []
@@ -31,6 +32,10 @@ def load_input(feats_dir: Path, name: str, backbones: list[str], flip: bool) -> 
             f = flip_average(f, np.load(feats_dir / f"{name}-{b}-mirror.npy"))
         parts.append(f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12))
     x = np.concatenate(parts, axis=1)
+    if whiten:
+        from sklearn.decomposition import PCA
+
+        x = PCA(whiten, whiten=True, random_state=0).fit_transform(x / np.linalg.norm(x, axis=1, keepdims=True))
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
@@ -67,6 +72,7 @@ def main() -> None:
     p.add_argument("clusters", type=int)
     p.add_argument("--backbones", nargs="+", default=["efficientnet-lite0"])
     p.add_argument("--flip", action="store_true")
+    p.add_argument("--whiten", type=int, default=0, help="PCA-whiten to this many dimensions (0: off)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--subsets", type=int, default=0, help="also S seeded, disjoint 1,000-image subsets")
     p.add_argument("--feats", default=".cache/exp")
@@ -75,9 +81,10 @@ def main() -> None:
 
     from unshuffle.runs.measure import code_version
 
-    x = load_input(Path(args.feats), args.set, args.backbones, args.flip)
+    x = load_input(Path(args.feats), args.set, args.backbones, args.flip, args.whiten)
     y = np.load(Path(args.feats) / f"{args.set}-labels.npy")
-    res = {"set": args.set, "backbones": args.backbones, "flip": args.flip, "dim": int(x.shape[1]),
+    res = {"set": args.set, "backbones": args.backbones, "flip": args.flip, "whiten": args.whiten,
+           "dim": int(x.shape[1]),
            "code": code_version(), "full": score(x, y, args.clusters, args.seeds), "subsets": []}
     perm = np.random.default_rng(2026).permutation(len(x))
     for i in range(args.subsets):
@@ -86,7 +93,8 @@ def main() -> None:
                                **score(x[idx], y[idx], args.clusters, args.seeds)})
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(res, indent=1))
-    tag = "+".join(b.replace("efficientnet-", "") for b in args.backbones) + (" +flip" if args.flip else "")
+    tag = "+".join(b.replace("efficientnet-", "") for b in args.backbones) + (" +flip" if args.flip else "") + (
+        f" +PCA-whiten {args.whiten}" if args.whiten else "")
     print("| set | input | rows | k-means | spectral (kNN graph) | kNN acc |")
     print("| --- | --- | --- | --- | --- | --- |")
     for label, r in [("full", res["full"])] + [(f"subset {s['subset']}", s) for s in res["subsets"]]:
