@@ -1,10 +1,12 @@
 """Spectral clustering on the kNN graph and the flip transforms, on hand-checkable cases."""
 
 import numpy as np
+import pytest
 
 from unshuffle.clustering.baseline import kmeans_labels
-from unshuffle.clustering.spectral import knn_graph, spectral_labels
+from unshuffle.clustering.spectral import joint_knn_graph, knn_graph, spectral_labels
 from unshuffle.data.imageset import from_array
+from unshuffle.errors import ConfigError
 from unshuffle.evaluation.metrics import hungarian_accuracy
 from unshuffle.features.transforms import flip_average, mirrored
 
@@ -43,3 +45,20 @@ def test_flip_average_is_the_mean_of_unit_vectors():
     a = np.array([[3.0, 0.0]], dtype=np.float32)
     b = np.array([[0.0, 0.5]], dtype=np.float32)
     np.testing.assert_allclose(flip_average(a, b), [[0.5, 0.5]])
+
+
+def test_joint_graph_keeps_agreed_edges_at_full_weight():
+    a = np.array([[1, 0], [0.99, 0.1], [0.9, 0.3], [0, 1]], dtype=np.float32)  # kNN edges 0-1, 1-2, 2-3
+    b = np.array([[1, 0], [0.98, 0.2], [0, 1], [0.2, 0.98]], dtype=np.float32)  # kNN edges 0-1, 2-3
+    w = joint_knn_graph([a, b], 1, eps=0.01).toarray()
+    assert w[0, 1] == pytest.approx(1.02) and w[2, 3] == pytest.approx(1.02)  # both spaces: 1 plus eps per space
+    assert w[1, 2] == pytest.approx(0.01)  # one space only
+    assert w[0, 3] == 0
+    assert (w == w.T).all() and np.diag(w).sum() == 0
+
+
+def test_spectral_on_two_spaces_and_bad_shapes():
+    x, y = rings()
+    assert hungarian_accuracy(y, spectral_labels([x, x + 0.001], 2, knn=8)) == 1.0
+    with pytest.raises(ConfigError, match="same N"):
+        spectral_labels([x, x[:10]], 2)
