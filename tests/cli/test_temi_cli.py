@@ -55,7 +55,7 @@ def test_cluster_all_then_predict_reproduces_assignments(tmp_path, image_folder,
     assert "temi" in table and "kmeans" in table and "kNN" in table
     report = json.loads((run / "report.json").read_text())
     assert report["labelled"] and report["n_images"] == 48 and report["n_classes"] == 3
-    assert set(report["methods"]) == {"temi", "kmeans"}
+    assert set(report["methods"]) == {"temi", "kmeans", "spectral"}
     assert report["methods"]["kmeans"]["scores"]["accuracy"] == 1.0  # the colours are trivially separable
     assert report["knn_loo_accuracy"] == 1.0
     assert "oracle" in report["diagnostics"]["note"]

@@ -14,8 +14,9 @@ def register(s: argparse._SubParsersAction) -> None:
     ):
         p = s.add_parser(name, help=helptext)
         p.add_argument("data", help="images: a folder, archive, CIFAR/ImageNet pickles or .npz")
-        p.add_argument("--clusters", type=int, default=None,
-                       help="number of clusters K (required for a new run; never read from labels)")
+        p.add_argument("--clusters", type=_clusters_arg, default=None,
+                       help="number of clusters K, or 'auto' to estimate it without labels (required for a new "
+                            "run; never read from labels)")
         p.add_argument("--backbone", default=None,
                        help="efficientnet-lite0/1/2, dinov2-vits14/b/l/g, a hub id, a folder or module:factory")
         p.add_argument("--out", required=True, help="run folder")
@@ -82,11 +83,28 @@ def register(s: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=export_command)
 
 
+def _clusters_arg(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--clusters must be an integer or 'auto', got {value!r}") from None
+
+
 def _config(args: argparse.Namespace):
     from unshuffle.clustering.config import load_config
 
     if args.resume:
         return None
+    if args.clusters == "auto":
+        from unshuffle.clustering.pipeline import estimate_clusters
+
+        est = estimate_clusters(args.data, args.backbone, args.out, split=args.split, cache_dir=args.cache_dir,
+                                force=args.force_recompute, progress=args.progress)
+        print(f"estimated K = {est['k']} ({est['criterion']}; {len(est['candidates'])} candidates, "
+              f"{est['seconds']:.0f} s); evidence in {args.out}/k_estimate/", flush=True)
+        args.clusters = est["k"]
     overrides = list(args.overrides)
     if args.clusters is not None:
         overrides.append(f"clusters={args.clusters}")

@@ -148,7 +148,8 @@ def _train(data, cfg, out, *, backbone, split, cache_dir, force, resume, overwri
 
 def evaluate_run(run_dir: str | Path, *, images=None, feats: np.ndarray | None = None,
                  cache_dir: str | Path | None = None, plots: bool = True, backbone: str | None = None) -> dict:
-    """Report of a trained run: TEMI's label-free assignments vs k-means on the same features, and,
+    """Report of a trained run: TEMI's label-free assignments vs k-means (best of 10) and spectral clustering on
+    the kNN graph of the same features, and,
     where the data carries labels, the scores of ``evaluation.report.evaluate_clusterings``.
     Writes RUN/report.json and, with ``plots``, RUN/plots/{curves,gallery,sizes}.png.
     ``images``/``feats``: what the run trained on, when the caller holds them; otherwise features come
@@ -158,6 +159,7 @@ def evaluate_run(run_dir: str | Path, *, images=None, feats: np.ndarray | None =
 
     from unshuffle.clustering.baseline import kmeans_labels
     from unshuffle.clustering.predict import TemiHeads
+    from unshuffle.clustering.spectral import spectral_labels
     from unshuffle.clustering.train import load_assignments
     from unshuffle.evaluation.report import evaluate_clusterings, write_report
     from unshuffle.runs.layout import RunDir
@@ -173,12 +175,15 @@ def evaluate_run(run_dir: str | Path, *, images=None, feats: np.ndarray | None =
     if len(clusters) != len(feats):
         raise CheckpointError(f"{run.path}: {len(clusters)} assignments for {len(feats)} images")
     k = int(cfg["clusters"])
-    km = kmeans_labels(feats, k, seed=int(cfg["seed"]))
+    methods = {"temi": clusters, "kmeans": kmeans_labels(feats, k, seed=int(cfg["seed"]), n_init=10)}
+    if k < len(feats) - 1:  # spectral clustering on the kNN graph, neighbours from N and K only
+        graph_knn = min(20, max(5, len(feats) // (4 * k)), len(feats) - 1)
+        methods["spectral"] = spectral_labels(feats, k, knn=graph_knn, seed=int(cfg["seed"]))
     heads = TemiHeads.load(run.path)
     with torch.no_grad():
         every_head = heads.heads(torch.as_tensor(feats)).argmax(-1).numpy()  # (H, N)
     report = evaluate_clusterings(
-        {"temi": clusters, "kmeans": km}, k, images.labels, feats, head_clusters=every_head,
+        methods, k, images.labels, feats, head_clusters=every_head,
         info={"run": str(run.path), "backbone": saved["backbone"]["name"],
               "selected_head": heads.info["best_head"], "selected_epoch": heads.info["epoch"],
               "selection": "lowest training loss after the teacher-temperature warm-up"})
@@ -206,3 +211,26 @@ def cluster_all(data: str | Path, cfg: TemiConfig | None, out: str | Path, *, ba
                                         force=force, resume=resume, overwrite=overwrite, progress=progress)
         report = evaluate_run(out, images=images, feats=feats, backbone=backbone)
     return {"train": summary, "report": report}
+
+
+def estimate_clusters(data: str | Path, backbone: str | None, out: str | Path, *, split: str | None = None,
+                      cache_dir: str | Path | None = None, force: bool = False, progress: bool = False) -> dict:
+    """``--clusters auto``: estimate K from the cached features of ``data`` without labels
+    (:func:`unshuffle.clustering.choose_k.estimate_k`). Evidence goes to ``out/k_estimate/``:
+    scores.jsonl (one line per K, so rerunning the same command after an interruption resumes),
+    estimate.json and criterion.png. Returns the estimate as a dict (``k`` is the chosen K)."""
+    import time
+
+    from unshuffle.clustering.choose_k import estimate_k, plot_k_evidence
+    from unshuffle.runs.atomic import atomic_write_json
+
+    if backbone is None:
+        raise ConfigError("--clusters auto needs a backbone (--backbone) to compute the features it reads")
+    _, feats, _ = features_for(data, backbone, split=split, cache_dir=cache_dir, force=force, progress=progress)
+    folder = Path(out) / "k_estimate"
+    t0 = time.perf_counter()
+    est = estimate_k(feats, evidence=folder / "scores.jsonl", progress=progress)
+    record = {**est.to_dict(), "seconds": round(time.perf_counter() - t0, 2)}
+    atomic_write_json(folder / "estimate.json", record)
+    plot_k_evidence(est, folder / "criterion.png")
+    return record

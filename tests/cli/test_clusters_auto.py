@@ -1,0 +1,51 @@
+"""`unshuffle cluster train --clusters auto`: K estimated without labels, evidence written, then trained with it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from unshuffle.cli.main import main
+
+TINY = ["head.n_heads=2", "head.hidden_dim=16", "head.bottleneck_dim=8", "optim.epochs=3", "optim.batch_size=32",
+        "optim.warmup_epochs=1", "loss.teacher_temp_warmup_epochs=1", "knn=4", "accelerator=cpu"]
+
+
+@pytest.fixture
+def colour_folder(tmp_path, monkeypatch, write_backbone):
+    """60 images in 3 colour folders and the tiny backbone module."""
+    write_backbone(tmp_path / "mods", "tiny_auto_backbone")
+    monkeypatch.syspath_prepend(str(tmp_path / "mods"))
+    rng = np.random.default_rng(0)
+    root = tmp_path / "imgs"
+    for c, name in enumerate(["red", "green", "blue"]):
+        (root / name).mkdir(parents=True)
+        for i in range(20):
+            img = rng.integers(0, 90, size=(32, 32, 3))
+            img[..., c] += 150
+            Image.fromarray(img.astype(np.uint8)).save(root / name / f"{i:02d}.png")
+    return root
+
+
+def test_clusters_auto_estimates_three_and_trains(tmp_path, colour_folder, capsys):
+    torch.set_num_threads(1)
+    run = tmp_path / "run"
+    args = ["cluster", "train", str(colour_folder), "--clusters", "auto", "--backbone", "tiny_auto_backbone:make",
+            "--out", str(run), "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--set", *TINY]
+    assert main(args) == 0
+    assert "estimated K = 3" in capsys.readouterr().out
+    est = json.loads((run / "k_estimate" / "estimate.json").read_text())
+    assert est["k"] == 3 and est["candidates"] == [2, 3, 4, 5, 6]
+    assert len((run / "k_estimate" / "scores.jsonl").read_text().splitlines()) == 5
+    assert (run / "k_estimate" / "criterion.png").stat().st_size > 1000
+    assert json.loads((run / "config.json").read_text())["config"]["temi"]["clusters"] == 3
+
+
+def test_clusters_must_be_int_or_auto(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["cluster", "train", str(tmp_path), "--clusters", "many", "--out", str(tmp_path / "r")])
+    assert "integer or 'auto'" in capsys.readouterr().err

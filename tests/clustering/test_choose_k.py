@@ -1,0 +1,61 @@
+"""K estimation (clustering/choose_k.py) on synthetic mixtures with known K, its grid and its resume."""
+
+import json
+
+import numpy as np
+import pytest
+
+from unshuffle.clustering.choose_k import estimate_k, k_candidates, plot_k_evidence
+from unshuffle.errors import ConfigError
+
+
+def mixture(k: int, n_per: int = 60, dim: int = 32, spread: float = 0.15, seed: int = 0) -> np.ndarray:
+    """``k`` Gaussian blobs around random unit directions (what pretrained embeddings look like after L2)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((k, dim))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    x = np.repeat(centres, n_per, axis=0) + spread * rng.standard_normal((k * n_per, dim)) / np.sqrt(dim) * 3
+    return x[rng.permutation(len(x))].astype(np.float32)
+
+
+@pytest.mark.parametrize("k", [4, 9, 25])
+def test_estimate_k_finds_the_mixture_count(k):
+    est = estimate_k(mixture(k, seed=k), seed=0, sample=1000)
+    assert abs(est.k - k) <= 0.12 * k  # exact where K is on the grid (every K up to 10), else a grid neighbour
+    assert est.candidates == sorted(est.candidates) and len(est.scores) == len(est.candidates)
+
+
+def test_k_candidates_depend_on_the_image_count_only():
+    grid = k_candidates(10_000)
+    assert grid[0] == 2 and grid[-1] == 1000
+    ratios = np.array(grid[1:]) / np.array(grid[:-1])
+    assert ratios[grid.index(10):].max() < 1.2  # a candidate within 10 % of any K >= 10
+    assert k_candidates(100) == [2, 3, 4, 5, 6, 7, 8, 9, 10]
+    with pytest.raises(ConfigError, match="at least 6"):
+        k_candidates(5)
+
+
+def test_bad_candidates_are_refused():
+    with pytest.raises(ConfigError, match=r"\[2, 59\]"):
+        estimate_k(mixture(3, n_per=20), candidates=[1, 3])
+
+
+def test_evidence_resumes_and_ignores_other_settings(tmp_path):
+    x = mixture(4, seed=1)
+    ev = tmp_path / "k.jsonl"
+    first = estimate_k(x, candidates=[3, 4, 5], evidence=ev)
+    lines = [json.loads(line) for line in ev.read_text().splitlines()]
+    assert [r["k"] for r in lines] == [3, 4, 5]
+    # a stored score is reused, not recomputed: fake a better score for K=5 and it wins
+    rec = dict(lines[2], score=2.0)
+    ev.write_text("\n".join(json.dumps(r) for r in lines[:2] + [rec]) + "\n{torn")
+    again = estimate_k(x, candidates=[3, 4, 5], evidence=ev)
+    assert again.k == 5 and again.scores[:2] == first.scores[:2]
+    # other settings (another seed) do not reuse it
+    assert estimate_k(x, candidates=[3, 4, 5], evidence=ev, seed=1).k == 4
+
+
+def test_plot_is_written(tmp_path):
+    est = estimate_k(mixture(3, n_per=30), candidates=[2, 3, 4])
+    out = plot_k_evidence(est, tmp_path / "k.png", true_k=3)
+    assert out.read_bytes()[:4] == b"\x89PNG"
