@@ -49,3 +49,18 @@ def test_clusters_must_be_int_or_auto(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["cluster", "train", str(tmp_path), "--clusters", "many", "--out", str(tmp_path / "r")])
     assert "integer or 'auto'" in capsys.readouterr().err
+
+
+def test_clusters_auto_on_too_few_images_fails_before_extraction(tmp_path, write_backbone, monkeypatch, capsys):
+    """The K search range needs >= 6 images: refused before any feature is extracted (no cache entry)."""
+    write_backbone(tmp_path / "mods", "tiny_auto_backbone2")
+    monkeypatch.syspath_prepend(str(tmp_path / "mods"))
+    root = tmp_path / "few"
+    root.mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((32, 32, 3), 40 * i, np.uint8)).save(root / f"{i}.png")
+    args = ["cluster", "train", str(root), "--clusters", "auto", "--backbone", "tiny_auto_backbone2:make",
+            "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
+    assert main(args) != 0
+    assert "estimating K needs at least 6 images, got 4" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("features.npy"))

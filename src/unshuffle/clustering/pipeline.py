@@ -42,16 +42,24 @@ def prepare_features(data: str | Path, backbone: str, *, knn: int, clusters: int
 
 
 def features_for(data: str | Path, backbone, *, split: str | None, cache_dir: str | Path | None,
-                 force: bool = False, progress: bool = False, before_extract=None, clusters: int | None = None):
+                 force: bool = False, progress: bool = False, before_extract=None,
+                 clusters: int | str | None = None):
     """(images: ImageSet, feats: (N, D) float32 from the feature cache, spec: BackboneSpec) of ``data``;
-    ``before_extract()`` runs before the backbone would be loaded on a cache miss; ``clusters`` is
-    checked against the image count before anything is extracted."""
+    ``before_extract()`` runs before the backbone would be loaded on a cache miss; ``clusters`` (a K,
+    or "auto" for the K search range) is checked against the image count before anything is extracted."""
     from unshuffle.data import open_images
     from unshuffle.features.backbones import resolve_spec
     from unshuffle.features.cache import cached_features
 
     images = open_images(data, split=split)
-    if clusters is not None:
+    if clusters == "auto":
+        from unshuffle.clustering.choose_k import k_candidates
+
+        try:
+            k_candidates(len(images))  # the search range depends on the image count only
+        except ConfigError as e:
+            raise ConfigError(f"{data}: {e}") from None
+    elif clusters is not None:
         check_cluster_count(len(images), clusters, data)
     spec = resolve_spec(backbone)
     kwargs = {"backbone": spec, "force": force, "progress": progress, "split": split,
@@ -226,7 +234,8 @@ def estimate_clusters(data: str | Path, backbone: str | None, out: str | Path, *
 
     if backbone is None:
         raise ConfigError("--clusters auto needs a backbone (--backbone) to compute the features it reads")
-    _, feats, _ = features_for(data, backbone, split=split, cache_dir=cache_dir, force=force, progress=progress)
+    _, feats, _ = features_for(data, backbone, split=split, cache_dir=cache_dir, force=force, progress=progress,
+                               clusters="auto")
     folder = Path(out) / "k_estimate"
     t0 = time.perf_counter()
     est = estimate_k(feats, evidence=folder / "scores.jsonl", progress=progress)
