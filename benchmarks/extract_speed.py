@@ -13,7 +13,6 @@ thread count, as the CLI does). Also times the backbone alone with an explicit t
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import tempfile
 import time
@@ -21,6 +20,8 @@ from pathlib import Path
 
 
 def main() -> None:
+    from unshuffle.runs.measure import write_results
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data")
     p.add_argument("--images", type=int, default=256)
@@ -75,10 +76,7 @@ def main() -> None:
         t0 = time.perf_counter()
         extract_features(imgs, m, spec, batch_size=args.batch_size, progress=False)
         res[f"forward_{name}_{args.threads}thr_img_per_s"] = args.images / (time.perf_counter() - t0)
-    print(json.dumps(res, indent=1))
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
+    write_results(res, args.out)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ from pathlib import Path
 
 
 def main() -> None:
+    from unshuffle.runs.measure import write_results
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data")
     p.add_argument("--images", type=int, default=256)
@@ -55,10 +57,7 @@ def main() -> None:
             res[f"{name}_engine"] = meta["engine"]
         res["max_abs_diff"] = float(np.abs(feats["auto"] - feats["torch"]).max())
         res["speedup"] = round(res["auto_img_per_s"] / res["torch_img_per_s"], 2)
-    print(json.dumps(res, indent=1))
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
+    write_results(res, args.out)
 
 
 if __name__ == "__main__":

@@ -16,19 +16,9 @@ TINY = ["head.n_heads=2", "head.hidden_dim=16", "head.bottleneck_dim=8", "optim.
 
 
 @pytest.fixture
-def colour_folder(tmp_path, monkeypatch, write_backbone):
+def colour_folder(colour_classes):
     """60 images in 3 colour folders and the tiny backbone module."""
-    write_backbone(tmp_path / "mods", "tiny_auto_backbone")
-    monkeypatch.syspath_prepend(str(tmp_path / "mods"))
-    rng = np.random.default_rng(0)
-    root = tmp_path / "imgs"
-    for c, name in enumerate(["red", "green", "blue"]):
-        (root / name).mkdir(parents=True)
-        for i in range(20):
-            img = rng.integers(0, 90, size=(32, 32, 3))
-            img[..., c] += 150
-            Image.fromarray(img.astype(np.uint8)).save(root / name / f"{i:02d}.png")
-    return root
+    return colour_classes("tiny_auto_backbone", 20, 32)
 
 
 def test_clusters_auto_estimates_three_and_trains(tmp_path, colour_folder, capsys):

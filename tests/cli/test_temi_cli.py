@@ -10,10 +10,8 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from unshuffle.cli.main import main
 
@@ -31,19 +29,9 @@ def _one_thread():
 
 
 @pytest.fixture
-def image_folder(tmp_path, monkeypatch, write_backbone):
+def image_folder(colour_classes):
     """48 images in 3 class folders (red-ish, green-ish, blue-ish with noise) and the backbone module."""
-    write_backbone(tmp_path / "mods", "tiny_temi_backbone")
-    monkeypatch.syspath_prepend(str(tmp_path / "mods"))
-    rng = np.random.default_rng(0)
-    root = tmp_path / "imgs"
-    for c, name in enumerate(["red", "green", "blue"]):
-        (root / name).mkdir(parents=True)
-        for i in range(16):
-            img = rng.integers(0, 90, size=(40, 40, 3))
-            img[..., c] += 150
-            Image.fromarray(img.astype(np.uint8)).save(root / name / f"{i:02d}.png")
-    return root
+    return colour_classes("tiny_temi_backbone", 16, 40)
 
 
 def test_cluster_all_then_predict_reproduces_assignments(tmp_path, image_folder, capsys):

@@ -67,3 +67,17 @@ def code_version() -> dict:
         out["git_commit"] = commit.stdout.strip()
         out["git_dirty"] = bool(dirty.stdout.strip())
     return out
+
+
+def write_results(results: dict, out: str | Path | None) -> dict:
+    """Print ``results`` as JSON and, with ``out``, write it atomically with the code version
+    (:func:`code_version`) under ``"code"``; returns what was written."""
+    import json
+
+    from unshuffle.runs.atomic import atomic_write_json
+
+    doc = {**results, "code": results.get("code") or code_version()}
+    print(json.dumps(doc, indent=1))
+    if out:
+        atomic_write_json(out, doc)
+    return doc
