@@ -27,6 +27,11 @@ def register(s: argparse._SubParsersAction) -> None:
                    "combined, learned or hybrid (default: auto)")
     p.add_argument("--pair-model", default=None, metavar="NPZ", help="edge pair model for learned/hybrid "
                    "(default: the one shipped with unshuffle)")
+    p.add_argument("--upright", action=argparse.BooleanOptionalAction, default=True,
+                   help="when fragments are turned, turn each group as a whole to its most likely upright "
+                        "orientation (self-supervised upright model; default: yes)")
+    p.add_argument("--upright-model", default=None, metavar="NPZ", help="upright model (default: the one "
+                   "shipped with unshuffle; `fragments train-upright` makes one)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     p.set_defaults(handler=solve_command)
@@ -79,7 +84,8 @@ def register(s: argparse._SubParsersAction) -> None:
 
 
 _SOLVE_FLAGS = {"n_images": "--n-images", "grid": "--grid", "rotations": "--rotations", "measure": "--measure",
-                "pair_model": "--pair-model", "seed": "--seed", "overwrite=True": "--overwrite"}
+                "pair_model": "--pair-model", "upright_model": "--upright-model", "upright": "--upright",
+                "seed": "--seed", "overwrite=True": "--overwrite"}
 
 
 def solve_command(args: argparse.Namespace) -> dict:
@@ -89,7 +95,8 @@ def solve_command(args: argparse.Namespace) -> dict:
 
     rotations = "auto" if args.rotations is None else args.rotations
     solver = FragmentSolver(n_images=args.n_images, grid=args.grid, rotations=rotations, seed=args.seed,
-                            measure=args.measure, pair_model=args.pair_model)
+                            measure=args.measure, pair_model=args.pair_model, upright=args.upright,
+                            upright_model=args.upright_model)
     import sys
     import warnings
 

@@ -193,6 +193,30 @@ def score_solution(bag: TruthRecord, solution: PlacementRecord, rotations: bool 
     return out
 
 
+def image_upright(bag: TruthRecord, solution: PlacementRecord, rotations: bool = True) -> dict[str, np.ndarray]:
+    """Per present source image (sorted ids): whether it came out upright and whether it was assembled.
+
+    An image's group is the one holding most of its fragments; the image is ``upright`` when more than
+    half of its fragments in that group display upright content (``upright_accuracy``'s test), and
+    ``assembled`` when all its fragments lie in that group, anchored on it and correctly placed (as
+    ``perfect_rate``). Returns {"source", "upright", "assembled"}: (S,) arrays (int64, bool, bool).
+    """
+    solution.validate(len(bag))
+    if not solution.placed:
+        raise ConfigError("image_upright needs a placed solution")
+    correct, anchor, upright = _placement(bag, solution, rotations)
+    present = np.unique(bag.source)
+    up, done = np.zeros(len(present), bool), np.zeros(len(present), bool)
+    for k, s in enumerate(present):
+        mine = np.flatnonzero(bag.source == s)
+        groups, counts = np.unique(solution.group[mine], return_counts=True)
+        g = groups[np.argmax(counts)]
+        main = mine[solution.group[mine] == g]
+        up[k] = upright[main].mean() > 0.5
+        done[k] = len(groups) == 1 and anchor[g] == s and bool(correct[mine].all())
+    return {"source": present, "upright": up, "assembled": done}
+
+
 def confidence_auroc(correct: np.ndarray, confidence: np.ndarray) -> float:
     """ROC AUC of ``confidence`` (M,) float for ``correct`` (M,) bool; nan with one class or non-finite values."""
     from sklearn.metrics import roc_auc_score

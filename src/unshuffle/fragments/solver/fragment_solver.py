@@ -24,6 +24,7 @@ from unshuffle.fragments.solver.placement import Assembler, greedy_merge
 from unshuffle.fragments.solver.quality import detect_damage
 from unshuffle.fragments.solver.refine import dense_scores, trim_and_fill
 from unshuffle.fragments.solver.turns import decide_turns
+from unshuffle.fragments.solver.upright import make_upright, upright_model
 
 PLACERS = ("greedy", "buddies")
 MEASURES = ("auto", *compat.MEASURES, "learned", "hybrid")
@@ -105,6 +106,10 @@ class FragmentSolver:
             (``refine.py``; complete bags, i.e. M = N * rows * cols, of up to 4096 pieces); 0
             switches it off (ablation).
         chunk: rows/columns per block when scoring pairs (memory is O(chunk * M)).
+        upright: when fragments are turned (``rotations_``), turn each group as a whole to the
+            orientation the self-supervised upright model finds most likely (``upright.py``); the
+            chosen turns and the model's scores are in the settings. False keeps the turn it grew in.
+        upright_model: the UprightModel (or the path of its ``.npz``); None loads the shipped one.
 
     Attributes (after ``fit``):
         solution_: the Solution.
@@ -120,7 +125,7 @@ class FragmentSolver:
                  loops: bool = True,
                  count_max_cost: float = 3.0, count_min_share: float = 0.4, min_trust: float = 0.3,
                  chunk: int = 2048, pair_model=None, learned_weight: float = 1.0, gap: int | str = "auto",
-                 damage_check: bool = True):
+                 damage_check: bool = True, upright: bool = True, upright_model=None):
         self.n_images = n_images
         self.grid = grid
         self.rotations = rotations
@@ -140,6 +145,8 @@ class FragmentSolver:
         self.learned_weight = learned_weight
         self.gap = gap
         self.damage_check = damage_check
+        self.upright = upright
+        self.upright_model = upright_model
 
     # ------------------------------------------------------------------ validation
     def validate_params(self) -> None:
@@ -160,6 +167,8 @@ class FragmentSolver:
             raise ConfigError(f"k must be an int >= 1, got {self.k!r}")
         if self.eps != "auto" and not (isinstance(self.eps, (int, float)) and self.eps > 0):
             raise ConfigError(f"eps must be 'auto' or a number > 0, got {self.eps!r}")
+        if self.upright not in (True, False):
+            raise ConfigError(f"upright must be True or False, got {self.upright!r}")
         if not (isinstance(self.chunk, (int, np.integer)) and self.chunk >= 1):
             raise ConfigError(f"chunk must be an int >= 1, got {self.chunk!r}")
         self._grid_param()
@@ -251,6 +260,9 @@ class FragmentSolver:
             group, row, col, turn, shapes = asm.layout()
             conf = finishing.confidence(scorer, asm)
             sol = Solution(group, row, col, turn, conf, shapes, self._settings(grid, n_img))
+            if self.rotations_ and self.upright:  # each group grew in the turn of its first pieces
+                sol, info = make_upright(fragments, sol, upright_model(self.upright_model))
+                sol.settings.update(info)
         self.n_images_, self.grid_, self.solution_ = n_img, grid, sol
         return self
 
@@ -267,7 +279,9 @@ class FragmentSolver:
                 "loops": self.loops, "max_seam": self.max_seam,
                 "count_max_cost": self.count_max_cost, "count_min_share": self.count_min_share,
                 "min_trust": self.min_trust, "rotations": self.rotations, "rotations_used": self.rotations_,
-                "turn_evidence": self.turn_evidence_, "seed": self.seed,
+                "turn_evidence": self.turn_evidence_, "seed": self.seed, "upright": self.upright,
+                "upright_model": ("shipped" if self.upright_model is None else str(self.upright_model)
+                                  if isinstance(self.upright_model, (str, os.PathLike)) else "given"),
                 "n_images": n_img, "n_images_given": self.n_images is not None,
                 "grid": list(grid), "grid_given": self.grid is not None, "warnings": list(self.warnings_)}
 

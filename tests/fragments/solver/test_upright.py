@@ -1,0 +1,88 @@
+"""Upright: a reassembled group is turned as a whole; placement stays valid and correct, orientation follows."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from unshuffle.data.embedded import demo_images
+from unshuffle.errors import ConfigError
+from unshuffle.evaluation.placement import image_upright, score_solution
+from unshuffle.fragments.bags.damage import apply_damage, parse_condition
+from unshuffle.fragments.bags.sampling import FragmentSampler
+from unshuffle.fragments.bags.solution import assemble_group
+from unshuffle.fragments.solver import FragmentSolver
+from unshuffle.fragments.solver.upright import make_upright, turn_cells, turn_groups
+
+
+@pytest.fixture(scope="module")
+def turned_bag():
+    bag = FragmentSampler(demo_images(64), 4, 4, seed=3).sample(0)
+    return apply_damage(bag, parse_condition("rotation"), 0, 0)
+
+
+@pytest.fixture(scope="module")
+def grown(turned_bag):
+    return FragmentSolver(n_images=4, grid=4, rotations=True, upright=False).solve(turned_bag.fragments)
+
+
+def test_turn_cells_matches_np_rot90():
+    grid = np.arange(6).reshape(2, 3)
+    r, c = np.divmod(np.arange(6), 3)
+    for q in range(4):
+        rr, cc, shape = turn_cells(r, c, (2, 3), q)
+        turned = np.rot90(grid, q)
+        assert turned.shape == shape
+        assert np.array_equal(turned[rr, cc], grid[r, c])
+
+
+def test_turning_groups_keeps_placement_valid_and_correct(turned_bag, grown):
+    base = score_solution(turned_bag, grown, rotations=True)
+    assert base["placement_accuracy"] == 1.0
+    for qs in itertools.islice(itertools.product(range(4), repeat=grown.n_groups), 0, None, 7):
+        sol = turn_groups(grown, np.array(qs))
+        sol.validate(len(turned_bag))
+        scores = score_solution(turned_bag, sol, rotations=True)
+        assert scores["placement_accuracy"] == base["placement_accuracy"]
+        assert scores["neighbour_accuracy"] == base["neighbour_accuracy"]
+
+
+def test_the_right_turns_make_every_fragment_upright(turned_bag, grown):
+    need = (turned_bag.turn - grown.turn) % 4  # what each member's group must turn (the truth, tests only)
+    qs = np.array([need[grown.group == g][0] for g in range(grown.n_groups)])
+    assert all((need[grown.group == g] == q).all() for g, q in enumerate(qs))
+    sol = turn_groups(grown, qs)
+    assert score_solution(turned_bag, sol, rotations=True)["upright_accuracy"] == 1.0
+    per = image_upright(turned_bag, sol)
+    assert per["upright"].all() and per["assembled"].all() and len(per["source"]) == 4
+    off = image_upright(turned_bag, turn_groups(sol, np.ones(sol.n_groups, np.int64)))
+    assert not off["upright"].any() and off["assembled"].all()
+    canvas = assemble_group(turned_bag.fragments, sol, 0)
+    assert np.array_equal(canvas, np.rot90(assemble_group(turned_bag.fragments, grown, 0), qs[0]))
+
+
+class _Fixed:
+    """A stand-in model preferring turn q = group index mod 4."""
+
+    def turn_log_probs(self, pictures):
+        return np.log(np.eye(4)[np.arange(len(pictures)) % 4] * 0.97 + 0.01)
+
+
+def test_make_upright_applies_the_model_choice_and_records_it(turned_bag, grown):
+    sol, info = make_upright(turned_bag.fragments, grown, _Fixed())
+    assert info["upright_turns"] == [g % 4 for g in range(grown.n_groups)]
+    assert len(info["upright_scores"]) == grown.n_groups
+    sol.validate(len(turned_bag))
+    assert np.array_equal(sol.turn, (grown.turn + sol.group % 4) % 4)
+
+
+def test_solver_records_upright_turns_and_skips_them_when_upright_bags(turned_bag):
+    sol = FragmentSolver(n_images=4, grid=4, rotations=True).solve(turned_bag.fragments)
+    assert sol.settings["upright"] is True and len(sol.settings["upright_turns"]) == sol.n_groups
+    plain = FragmentSolver(n_images=4, grid=4, rotations=False).solve(FragmentSampler(demo_images(64), 4, 4,
+                                                                                      seed=3).sample(0).fragments)
+    assert "upright_turns" not in plain.settings
+    with pytest.raises(ConfigError, match="upright"):
+        FragmentSolver(upright="yes").validate_params()
