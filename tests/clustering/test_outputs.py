@@ -89,7 +89,7 @@ def test_digits_demo_runs_end_to_end_on_a_tiny_setting(tmp_path, write_backbone,
                       overrides=["optim.epochs=1", "head.n_heads=1", "head.hidden_dim=16", "head.bottleneck_dim=8",
                                  "optim.warmup_epochs=0", "loss.teacher_temp_warmup_epochs=0", "knn=5"])
     report = out["report"]
-    assert report["labelled"] and set(report["methods"]) == {"temi", "kmeans"}
+    assert report["labelled"] and set(report["methods"]) == {"temi", "kmeans", "spectral"}
     assert report["methods"]["kmeans"]["scores"]["accuracy"] > 0.3  # mean-colour cells still separate digits
     for png in ("gallery.png", "sizes.png", "curves.png"):
         assert (tmp_path / "demo" / "run" / "plots" / png).is_file()
