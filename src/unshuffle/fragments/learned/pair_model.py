@@ -18,8 +18,6 @@ architecture as JSON, so a shipped or downloaded model can never run code when i
 
 from __future__ import annotations
 
-import json
-import os
 from importlib import resources
 from pathlib import Path
 
@@ -120,15 +118,10 @@ def learned_features(model: EdgePairModel, pieces: np.ndarray, gap: float = 0.0,
 
 def save_pair_model(model: EdgePairModel, path: str | Path, meta: dict | None = None) -> None:
     """Write weights and architecture as an ``.npz`` of arrays only (atomically)."""
-    from unshuffle.runs.atomic import atomic_path
+    from unshuffle.runs.weights import save_arrays
 
     arrays = {f"w:{k}": v.detach().cpu().numpy() for k, v in model.state_dict().items()}
-    header = {"format": FORMAT, "arch": model.arch(), "meta": meta or {}}
-    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.chmod(tmp, 0o644)  # a model file is meant to be shared (mkstemp creates 0600)
+    save_arrays(path, arrays, {"format": FORMAT, "arch": model.arch(), "meta": meta or {}})
 
 
 def load_pair_model(path: str | Path | None = None) -> EdgePairModel:
@@ -137,22 +130,14 @@ def load_pair_model(path: str | Path | None = None) -> EdgePairModel:
     Only arrays are read (``allow_pickle=False``); a file that is not such a model raises
     CheckpointError naming it.
     """
+    from unshuffle.runs.weights import load_arrays
+
     if path is None:
         ref = resources.files("unshuffle.assets").joinpath(DEFAULT_MODEL)
         with resources.as_file(ref) as p:
             return load_pair_model(p)
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: pair model not found")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            header = json.loads(bytes(z["header"]).decode())
-            weights = {k[2:]: torch.from_numpy(z[k].copy()) for k in z.files if k.startswith("w:")}
-    except (OSError, ValueError, KeyError, EOFError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path}: not a readable pair model ({type(e).__name__}: {e})") from e
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        fmt = header.get("format") if isinstance(header, dict) else header
-        raise CheckpointError(f"{path}: not a pair model (format {fmt!r})")
+    header, arrays = load_arrays(path, FORMAT, "pair model")
+    weights = {k[2:]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("w:")}
     try:
         model = EdgePairModel(**header["arch"])
         model.load_state_dict(weights, strict=True)

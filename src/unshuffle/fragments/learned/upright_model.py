@@ -13,8 +13,6 @@ at export, so the file holds only conv weights/biases and the final linear layer
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -123,18 +121,13 @@ def _resize_all(pictures: list[np.ndarray], size: int) -> np.ndarray:
 
 def save_upright_model(model: UprightModel, path: str | Path) -> None:
     """Write the model as an ``.npz`` of arrays only (atomically)."""
-    from unshuffle.runs.atomic import atomic_path
+    from unshuffle.runs.weights import save_arrays
 
     arrays = {}
     for k, (w, b, _) in enumerate(model.convs):
         arrays[f"conv{k}.weight"], arrays[f"conv{k}.bias"] = np.asarray(w, np.float32), np.asarray(b, np.float32)
     arrays["head.weight"], arrays["head.bias"] = (np.asarray(a, np.float32) for a in model.head)
-    header = {"format": FORMAT, "arch": model.arch(), "meta": model.meta}
-    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.chmod(tmp, 0o644)  # a model file is meant to be shared (mkstemp creates 0600)
+    save_arrays(path, arrays, {"format": FORMAT, "arch": model.arch(), "meta": model.meta})
 
 
 def load_upright_model(path: str | Path | None = None) -> UprightModel:
@@ -143,22 +136,15 @@ def load_upright_model(path: str | Path | None = None) -> UprightModel:
     Only arrays are read (``allow_pickle=False``); anything else (a pickle, a wrong format, weights
     that do not fit the header's architecture) raises CheckpointError naming the file.
     """
+    from unshuffle.runs.weights import load_arrays
+
     if path is None:
         ref = resources.files("unshuffle.assets").joinpath(DEFAULT_MODEL)
         with resources.as_file(ref) as p:
             return load_upright_model(p)
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: upright model not found")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            header = json.loads(bytes(z["header"]).decode())
-            arrays = {k: z[k].astype(np.float32) for k in z.files if k != "header"}
-    except (OSError, ValueError, KeyError, EOFError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path}: not a readable upright model ({type(e).__name__}: {e})") from e
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        fmt = header.get("format") if isinstance(header, dict) else header
-        raise CheckpointError(f"{path}: not an upright model (format {fmt!r})")
+    header, arrays = load_arrays(path, FORMAT, "upright model")
+    arrays = {k: v.astype(np.float32) for k, v in arrays.items()}
     try:
         arch = header["arch"]
         convs, c_in = [], 3
