@@ -44,7 +44,7 @@ def cut(img: np.ndarray, piece: int, turned: bool, seed: list[int]):
 def _child(queue, fragments, n_images, rotations):
     from threadpoolctl import threadpool_limits
 
-    from unshuffle.fragments.solver import FragmentSolver
+    from unshuffle.fragments.solver.fragment_solver import FragmentSolver
 
     with threadpool_limits(1):
         t0 = time.process_time()

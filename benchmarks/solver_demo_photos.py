@@ -10,7 +10,7 @@ import torch
 from unshuffle.data.embedded import demo_images
 from unshuffle.evaluation.metrics import ari
 from unshuffle.fragments.bags.sampling import FragmentSampler
-from unshuffle.fragments.solver import FragmentSolver
+from unshuffle.fragments.solver.fragment_solver import FragmentSolver
 
 sys.path.insert(0, "benchmarks")
 from solver_dev import damage, placement_ok  # noqa: E402

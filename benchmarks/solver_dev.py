@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 from unshuffle.data.imageset import from_array
 from unshuffle.evaluation.metrics import ari
 from unshuffle.fragments.bags.sampling import FragmentSampler
-from unshuffle.fragments.solver import FragmentSolver
+from unshuffle.fragments.solver.fragment_solver import FragmentSolver
 
 
 def damage(bag, cond: str, rng: np.random.Generator):

@@ -12,7 +12,7 @@ import torch
 from unshuffle.data.imageset import from_array
 from unshuffle.evaluation.metrics import ari
 from unshuffle.fragments.bags.sampling import FragmentSampler
-from unshuffle.fragments.solver import FragmentSolver
+from unshuffle.fragments.solver.fragment_solver import FragmentSolver
 
 
 def main() -> None:

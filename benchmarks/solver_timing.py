@@ -18,7 +18,7 @@ import numpy as np
 
 from unshuffle.data import open_images
 from unshuffle.fragments.bags.sampling import FragmentSampler
-from unshuffle.fragments.solver import FragmentSolver
+from unshuffle.fragments.solver.fragment_solver import FragmentSolver
 from unshuffle.runs.measure import code_version
 
 

@@ -24,7 +24,7 @@ from unshuffle.evaluation.placement import score_solution
 from unshuffle.fragments.bags.damage import apply_damage, parse_condition
 from unshuffle.fragments.bags.sampling import FragmentSampler
 from unshuffle.fragments.bench import open_bench_data
-from unshuffle.fragments.solver import FragmentSolver
+from unshuffle.fragments.solver.fragment_solver import FragmentSolver
 from unshuffle.runs.atomic import atomic_write_json
 from unshuffle.runs.measure import code_version
 

@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 from unshuffle.evaluation.placement import image_upright, score_solution
 from unshuffle.fragments.bags.damage import apply_damage, parse_condition
 from unshuffle.fragments.bags.sampling import FragmentBag, FragmentSampler
-from unshuffle.fragments.solver import FragmentSolver
+from unshuffle.fragments.solver.fragment_solver import FragmentSolver
 from unshuffle.fragments.solver.upright import make_upright, upright_model
 from unshuffle.runs.atomic import atomic_write_json
 from unshuffle.runs.measure import code_version

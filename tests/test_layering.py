@@ -20,7 +20,8 @@ def _module_name(path: Path, root: Path = ROOT) -> str:
 def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
     """Module -> the package modules it imports anywhere in its source (function-level imports too).
 
-    ``from a.b import c`` counts as importing ``a.b.c`` when that is a module, else ``a.b``.
+    ``from a.b import c`` counts as importing ``a.b`` (its ``__init__`` runs first) and also ``a.b.c``
+    when that is a module.
     """
     modules = {_module_name(p, root): p for p in root.rglob("*.py")}
     graph: dict[str, set[str]] = {}
@@ -36,8 +37,8 @@ def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
                     base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + [base]).strip(".")
                 if base.split(".")[0] != "unshuffle":
                     continue
-                for alias in node.names:
-                    deps.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base)
+                deps.add(base)
+                deps.update(f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in modules)
         graph[name] = {d for d in deps if d in modules and d != name}
     return graph
 

@@ -184,7 +184,7 @@ class TruthOracle:
 
 def test_solve_then_score_roundtrip(bag, tmp_path):
     from unshuffle.fragments.bags.truth import score_solution_folder
-    from unshuffle.fragments.solver import solve_fragment_folder
+    from unshuffle.fragments.solver.solve import solve_fragment_folder
 
     bag_dir = write_bag(bag, tmp_path / "bag", seed=0)
     files = read_fragment_folder(bag_dir).files
@@ -212,7 +212,7 @@ def test_solve_then_score_roundtrip(bag, tmp_path):
 
 def test_score_cli_on_archive_input(bag, tmp_path, capsys):
     from unshuffle.cli.main import main
-    from unshuffle.fragments.solver import solve_fragment_folder
+    from unshuffle.fragments.solver.solve import solve_fragment_folder
 
     bag_dir = write_bag(bag, tmp_path / "bag", seed=1)
     with tarfile.open(tmp_path / "bag.tar.gz", "w:gz") as tf:
@@ -312,7 +312,8 @@ def test_solve_cli_on_a_clean_bag_does_not_import_torch(tmp_path):
 def test_score_accepts_a_plain_truth_mapping_with_turns(tmp_path):
     """A user's own cutter: {file: [image, row, col, turn]}, stored fragment = np.rot90(original, turn)."""
     from unshuffle.fragments.bags.truth import read_truth, score_solution_folder
-    from unshuffle.fragments.solver import FragmentSolver, solve_fragment_folder
+    from unshuffle.fragments.solver.fragment_solver import FragmentSolver
+    from unshuffle.fragments.solver.solve import solve_fragment_folder
 
     photos = demo_images(64)
     d = tmp_path / "mine"

@@ -17,7 +17,7 @@ from unshuffle.cli.main import main
 from unshuffle.data import archives
 from unshuffle.errors import CheckpointError, ConfigError, DataFormatError, UnsafeFileError
 from unshuffle.fragments.bags.folders import read_fragment_folder
-from unshuffle.fragments.solver import solve_fragment_folder
+from unshuffle.fragments.solver.solve import solve_fragment_folder
 
 # ---------------------------------------------------------------- fragments solve inputs
 

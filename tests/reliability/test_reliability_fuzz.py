@@ -19,14 +19,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 # imported here, not inside the timed calls: a first import of torch can take 10 s on a loaded machine
-import unshuffle.fragments.solver  # noqa: F401
+import unshuffle.fragments.solver.fragment_solver  # noqa: F401
 import unshuffle.plots.reassembly  # noqa: F401
 from unshuffle.clustering.config import TemiConfig, load_config
 from unshuffle.data.detect import open_path_with_skipped
 from unshuffle.errors import DataFormatError, UnshuffleError
 from unshuffle.fragments.bags.solution_io import GROUPS_FILE
 from unshuffle.fragments.baseline.autoencoder import load_autoencoder
-from unshuffle.fragments.solver import FragmentSolver, solve_fragment_folder
+from unshuffle.fragments.solver.fragment_solver import FragmentSolver
+from unshuffle.fragments.solver.solve import solve_fragment_folder
 from unshuffle.runs.checkpoints import load_checkpoint
 
 sys.path.insert(0, str(Path(__file__).parent))

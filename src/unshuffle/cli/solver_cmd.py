@@ -90,8 +90,8 @@ _SOLVE_FLAGS = {"n_images": "--n-images", "grid": "--grid", "rotations": "--rota
 
 def solve_command(args: argparse.Namespace) -> dict:
     from unshuffle.errors import ConfigError
-    from unshuffle.fragments.solver import FragmentSolver, solve_fragment_folder
-    from unshuffle.fragments.solver.solve import describe_solution
+    from unshuffle.fragments.solver.fragment_solver import FragmentSolver
+    from unshuffle.fragments.solver.solve import describe_solution, solve_fragment_folder
 
     rotations = "auto" if args.rotations is None else args.rotations
     solver = FragmentSolver(n_images=args.n_images, grid=args.grid, rotations=rotations, seed=args.seed,

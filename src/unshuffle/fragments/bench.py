@@ -115,7 +115,7 @@ def build_method(name: str, ae_ckpt: str | None = None) -> BenchMethod:
     """Construct one method once (start-up: imports, model loading); its ``run`` is what is timed."""
     base, _, opts = name.partition(":")
     if base == "solver":
-        from unshuffle.fragments.solver import FragmentSolver
+        from unshuffle.fragments.solver.fragment_solver import FragmentSolver
 
         options = parse_options(opts)
         return BenchMethod(name, lambda fr, n, g, rot, seed: FragmentSolver(  # options override the condition's turns

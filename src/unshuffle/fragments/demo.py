@@ -10,7 +10,7 @@ from unshuffle.evaluation.placement import score_solution
 from unshuffle.fragments.bags.sampling import FragmentSampler
 from unshuffle.fragments.bags.solution import Solution
 from unshuffle.fragments.baseline.baselines import random_assignment, raw_pixel_kmeans
-from unshuffle.fragments.solver import FragmentSolver
+from unshuffle.fragments.solver.fragment_solver import FragmentSolver
 
 
 def run_demo(out: str | Path, *, image_size: int = 64, grid: int = 4, seed: int = 0,

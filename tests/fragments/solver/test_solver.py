@@ -9,8 +9,7 @@ import pytest
 
 from unshuffle.errors import ConfigError
 from unshuffle.fragments.bags.sampling import FragmentSampler
-from unshuffle.fragments.solver import FragmentSolver
-from unshuffle.fragments.solver.fragment_solver import EPS_CHOICES
+from unshuffle.fragments.solver.fragment_solver import EPS_CHOICES, FragmentSolver
 
 PHOTOS = ("astronaut", "coffee", "chelsea")
 

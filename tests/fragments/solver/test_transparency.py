@@ -13,7 +13,8 @@ from unshuffle.cli.main import main
 from unshuffle.data.embedded import demo_images
 from unshuffle.fragments.bags.folders import write_bag
 from unshuffle.fragments.bags.sampling import FragmentSampler
-from unshuffle.fragments.solver import FragmentSolver, solve_fragment_folder
+from unshuffle.fragments.solver.fragment_solver import FragmentSolver
+from unshuffle.fragments.solver.solve import solve_fragment_folder
 
 
 @pytest.fixture(scope="module")

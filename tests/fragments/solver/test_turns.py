@@ -10,7 +10,7 @@ from unshuffle.errors import ConfigError
 from unshuffle.evaluation.placement import score_solution
 from unshuffle.fragments.bags.damage import apply_damage, parse_condition
 from unshuffle.fragments.bags.sampling import FragmentSampler
-from unshuffle.fragments.solver import FragmentSolver
+from unshuffle.fragments.solver.fragment_solver import FragmentSolver
 
 
 @pytest.fixture(scope="module")

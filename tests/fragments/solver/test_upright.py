@@ -13,7 +13,7 @@ from unshuffle.evaluation.placement import image_upright, score_solution
 from unshuffle.fragments.bags.damage import apply_damage, parse_condition
 from unshuffle.fragments.bags.sampling import FragmentSampler
 from unshuffle.fragments.bags.solution import assemble_group
-from unshuffle.fragments.solver import FragmentSolver
+from unshuffle.fragments.solver.fragment_solver import FragmentSolver
 from unshuffle.fragments.solver.upright import make_upright, turn_cells, turn_groups
 
 

@@ -1,9 +1,6 @@
 """The boundary-matching solver: edge measures, candidates, loops, merging, placement, refinement.
 
 May import ``fragments.bags``, ``fragments.learned`` (the learned edge measure), ``data``, ``runs`` and ``errors``.
+The estimator is ``fragment_solver.FragmentSolver``; ``solve.solve_fragment_folder`` runs it on files.
+This ``__init__`` imports nothing, so importing one part of the solver never imports the rest.
 """
-
-from unshuffle.fragments.solver.fragment_solver import MEASURES, PLACERS, FragmentSolver
-from unshuffle.fragments.solver.solve import solve_fragment_folder
-
-__all__ = ["MEASURES", "PLACERS", "FragmentSolver", "solve_fragment_folder"]
