@@ -5,13 +5,12 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
-import pickle
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from unshuffle.errors import CheckpointError, ConfigError, UnsafeFileError, UnshuffleError, brief
+from unshuffle.errors import CheckpointError, ConfigError, UnsafeFileError, UnshuffleError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -282,58 +281,16 @@ def _dinov2_folder_spec(folder: str) -> BackboneSpec:
     return _dinov2_spec(str(root.resolve()), str(root.resolve()), int(cfg["hidden_size"]), pre)
 
 
-def _offline() -> bool:
-    from unshuffle.features.hf_backbones import offline
-
-    return offline()
-
-
-def _weights_missing(source: str, err: Exception) -> UnshuffleError:
-    mode = " (offline mode: HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE is set)" if _offline() else ""
-    return UnshuffleError(
-        f"DINOv2 weights {source!r} are not available{mode}: {err}. Either download them once with "
-        f"network access (python -c \"from transformers import AutoModel; AutoModel.from_pretrained('{source}')"
-        ".save_pretrained('FOLDER')\") or pass a local model folder as --backbone FOLDER."
-    )
-
-
 def _hub_config(source: str):
-    from transformers import AutoConfig
+    from unshuffle.features.hf_backbones import hub_config
 
-    try:
-        return AutoConfig.from_pretrained(source, local_files_only=_offline())
-    except OSError as e:  # transformers reports missing files / no network as OSError
-        raise _weights_missing(source, e) from e
-
-
-class Dinov2Features(nn.Module):
-    """DINOv2 image vector = the CLS token after the final layer norm (``pooler_output``), as in the
-    DINOv2 release and TEMI; patch tokens are dropped. (B, 3, S, S) -> (B, D)."""
-
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
-        self.feature_dim = int(net.config.hidden_size)
-
-    def forward(self, x):
-        return self.net(pixel_values=x).pooler_output
+    return hub_config(source)
 
 
 def _load_dinov2(spec: BackboneSpec) -> nn.Module:
-    from transformers import Dinov2Model  # imported only when a DINOv2 backbone is asked for
+    from unshuffle.features.hf_backbones import load_dinov2  # transformers only when DINOv2 is asked for
 
-    local = Path(spec.source).is_dir()
-    try:
-        net = Dinov2Model.from_pretrained(spec.source, local_files_only=local or _offline(), use_safetensors=True,
-                                          trust_remote_code=False)
-    except OSError as e:  # transformers reports missing files / no network as OSError
-        raise _weights_missing(spec.source, e) from e
-    except pickle.UnpicklingError as e:  # torch.load(weights_only=True) refused what the weight file holds
-        raise UnsafeFileError(spec.source, f"refused, the weight file holds objects that are not plain data "
-                                           f"({brief(e)})") from e
-    except (ValueError, RuntimeError, KeyError) as e:  # config or weights that do not fit a DINOv2 model
-        raise ConfigError(f"{spec.source}: not a loadable DINOv2 model ({type(e).__name__}: {e})") from e
-    return Dinov2Features(net)
+    return load_dinov2(spec.source)
 
 
 # ---------------------------------------------------------------- custom module:factory

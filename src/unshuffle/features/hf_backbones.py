@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from unshuffle.errors import ConfigError, UnshuffleError
+from unshuffle.errors import ConfigError, UnsafeFileError, UnshuffleError, brief
 
 # model_type in config.json -> (transformers class, output used as the image vector)
 FAMILIES: dict[str, tuple[str, str]] = {
@@ -223,3 +224,57 @@ def load_hf(source: str, dim: int) -> nn.Module:
     if bad:
         raise ConfigError(f"{source}: {len(bad)} weight(s) missing or of the wrong shape, first {bad[:3]}")
     return HfImageFeatures(net, output, dim)
+
+
+# ---------------------------------------------------------------- DINOv2 (the release's loader)
+
+
+def weights_missing(source: str, err: Exception) -> UnshuffleError:
+    """The error for DINOv2 weights that could not be had, with how to get them."""
+    mode = " (offline mode: HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE is set)" if offline() else ""
+    return UnshuffleError(
+        f"DINOv2 weights {source!r} are not available{mode}: {err}. Either download them once with "
+        f"network access (python -c \"from transformers import AutoModel; AutoModel.from_pretrained('{source}')"
+        ".save_pretrained('FOLDER')\") or pass a local model folder as --backbone FOLDER."
+    )
+
+
+def hub_config(source: str):
+    """The transformers config of hub id or folder ``source`` (local files only when offline)."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(source, local_files_only=offline())
+    except OSError as e:  # transformers reports missing files / no network as OSError
+        raise weights_missing(source, e) from e
+
+
+class Dinov2Features(nn.Module):
+    """DINOv2 image vector = the CLS token after the final layer norm (``pooler_output``), as in the
+    DINOv2 release and TEMI; patch tokens are dropped. (B, 3, S, S) -> (B, D)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+        self.feature_dim = int(net.config.hidden_size)
+
+    def forward(self, x):
+        return self.net(pixel_values=x).pooler_output
+
+
+def load_dinov2(source: str) -> nn.Module:
+    """The DINOv2 model at hub id or folder ``source`` (safetensors only, no remote code), CLS vectors."""
+    from transformers import Dinov2Model  # imported only when a DINOv2 backbone is asked for
+
+    local = Path(source).is_dir()
+    try:
+        net = Dinov2Model.from_pretrained(source, local_files_only=local or offline(), use_safetensors=True,
+                                          trust_remote_code=False)
+    except OSError as e:  # transformers reports missing files / no network as OSError
+        raise weights_missing(source, e) from e
+    except pickle.UnpicklingError as e:  # torch.load(weights_only=True) refused what the weight file holds
+        raise UnsafeFileError(source, f"refused, the weight file holds objects that are not plain data "
+                                      f"({brief(e)})") from e
+    except (ValueError, RuntimeError, KeyError) as e:  # config or weights that do not fit a DINOv2 model
+        raise ConfigError(f"{source}: not a loadable DINOv2 model ({type(e).__name__}: {e})") from e
+    return Dinov2Features(net)
