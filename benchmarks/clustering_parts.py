@@ -44,17 +44,27 @@ def load_input(feats_dir: Path, name: str, backbones: list[str], flip: bool, whi
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
-def score(x: np.ndarray, y: np.ndarray, k: int, seeds: list[int], spaces: list[np.ndarray] | None = None) -> dict:
+# the spectral parts measured one at a time: (graph weights, label assignment); "spectral" is the default
+SPECTRAL_PARTS = {"spectral": ("snn", "qr"), "spectral_binary_kmeans": ("binary", "kmeans"),
+                  "spectral_snn_kmeans": ("snn", "kmeans"), "spectral_binary_qr": ("binary", "qr")}
+
+
+def score(x: np.ndarray, y: np.ndarray, k: int, seeds: list[int], spaces: list[np.ndarray] | None = None,
+          parts: bool = False) -> dict:
     """Accuracy (and NMI, ARI) of k-means and spectral per seed, kNN accuracy once, with times;
-    with ``spaces`` (the per-backbone parts of ``x``) also spectral on their joint kNN graph."""
+    with ``spaces`` (the per-backbone parts of ``x``) also spectral on their joint kNN graph; with ``parts``
+    also the other spectral variants of ``SPECTRAL_PARTS`` (the old default was binary + k-means)."""
     from unshuffle.clustering.baseline import kmeans_labels
-    from unshuffle.clustering.spectral import spectral_labels
+    from unshuffle.clustering.spectral import DEFAULT_KNN, spectral_labels
     from unshuffle.evaluation.knn import knn_loo_accuracy
     from unshuffle.evaluation.metrics import grouping_scores, hungarian_accuracy
 
-    knn = min(20, max(5, len(x) // (4 * k)))  # graph neighbours from N and K only
+    knn = min(DEFAULT_KNN, len(x) - 1)
     out = {"n": len(x), "k": k, "spectral_knn": knn, "kmeans": [], "spectral": []}
     methods = ("kmeans", "spectral")
+    if parts:
+        methods += tuple(m for m in SPECTRAL_PARTS if m != "spectral")
+        out.update({m: [] for m in SPECTRAL_PARTS})
     if spaces:
         methods += ("spectral_joint",)
         out["spectral_joint"] = []
@@ -63,8 +73,11 @@ def score(x: np.ndarray, y: np.ndarray, k: int, seeds: list[int], spaces: list[n
             t0 = time.perf_counter()
             if name == "kmeans":
                 lab = kmeans_labels(x, k, seed=s, n_init=10)
+            elif name == "spectral_joint":
+                lab = spectral_labels(spaces, k, knn=knn, seed=s)
             else:
-                lab = spectral_labels(x if name == "spectral" else spaces, k, knn=knn, seed=s)
+                g, a = SPECTRAL_PARTS[name]
+                lab = spectral_labels(x, k, knn=knn, seed=s, graph=g, assign=a)
             wall = time.perf_counter() - t0
             out[name].append({"seed": s, "acc": hungarian_accuracy(y, lab), **grouping_scores(y, lab),
                               "seconds": round(wall, 2)})
@@ -87,6 +100,7 @@ def main() -> None:
     p.add_argument("--flip", action="store_true")
     p.add_argument("--whiten", type=int, default=0, help="PCA-whiten to this many dimensions (0: off)")
     p.add_argument("--joint", action="store_true", help="also spectral on the joint kNN graph of the backbones")
+    p.add_argument("--parts", action="store_true", help="also each spectral variant (graph weights x assignment)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--subsets", type=int, default=0, help="also S seeded, disjoint 1,000-image subsets")
     p.add_argument("--feats", default=".cache/exp")
@@ -100,22 +114,23 @@ def main() -> None:
     spaces = load_spaces(Path(args.feats), args.set, args.backbones, args.flip) if args.joint else None
     res = {"set": args.set, "backbones": args.backbones, "flip": args.flip, "whiten": args.whiten,
            "dim": int(x.shape[1]),
-           "code": code_version(), "full": score(x, y, args.clusters, args.seeds, spaces), "subsets": []}
+           "code": code_version(), "full": score(x, y, args.clusters, args.seeds, spaces, args.parts), "subsets": []}
     perm = np.random.default_rng(2026).permutation(len(x))
     for i in range(args.subsets):
         idx = np.sort(perm[1000 * i: 1000 * (i + 1)])
         res["subsets"].append({"subset": i, "indices_first": idx[:5].tolist(),
                                **score(x[idx], y[idx], args.clusters, args.seeds,
-                                        None if spaces is None else [f[idx] for f in spaces])})
+                                        None if spaces is None else [f[idx] for f in spaces], args.parts)})
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(res, indent=1))
     tag = "+".join(b.replace("efficientnet-", "") for b in args.backbones) + (" +flip" if args.flip else "") + (
         f" +PCA-whiten {args.whiten}" if args.whiten else "")
-    print("| set | input | rows | k-means | spectral (kNN graph) | spectral, joint graph | kNN acc |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| set | input | rows | k-means | spectral (SNN + QR) | binary + k-means | SNN + k-means | binary + QR "
+          "| spectral, joint graph | kNN acc |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for label, r in [("full", res["full"])] + [(f"subset {s['subset']}", s) for s in res["subsets"]]:
-        print(f"| {args.set} | {tag} | {label} (N={r['n']}) | {_ms(r['kmeans'])} | {_ms(r['spectral'])} | "
-              f"{_ms(r['spectral_joint']) if 'spectral_joint' in r else ''} | "
+        cols = [_ms(r[m]) if r.get(m) else "" for m in [*SPECTRAL_PARTS, "spectral_joint"]]
+        print(f"| {args.set} | {tag} | {label} (N={r['n']}) | {_ms(r['kmeans'])} | {' | '.join(cols)} | "
               f"{100 * r['knn_acc']:.1f} |")
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from unshuffle.clustering.baseline import kmeans_labels
-from unshuffle.clustering.spectral import joint_knn_graph, knn_graph, spectral_labels
+from unshuffle.clustering.spectral import cluster_qr, joint_knn_graph, knn_graph, snn_graph, spectral_labels
 from unshuffle.data.imageset import from_array
 from unshuffle.errors import ConfigError
 from unshuffle.evaluation.metrics import hungarian_accuracy
@@ -27,10 +27,38 @@ def test_knn_graph_is_symmetric_without_self_loops():
     assert w[0, 1] == 1 and w[2, 3] == 1 and w[0, 2] == 0
 
 
-def test_spectral_separates_rings_that_kmeans_cannot():
+@pytest.mark.parametrize("graph", ["snn", "binary"])
+@pytest.mark.parametrize("assign", ["qr", "kmeans"])
+def test_spectral_separates_rings_that_kmeans_cannot(graph, assign):
     x, y = rings()
-    assert hungarian_accuracy(y, spectral_labels(x, 2, knn=8, seed=0)) == 1.0
+    assert hungarian_accuracy(y, spectral_labels(x, 2, knn=8, seed=0, graph=graph, assign=assign)) == 1.0
     assert hungarian_accuracy(y, kmeans_labels(x, 2, seed=0)) < 0.8
+
+
+def test_snn_weights_count_shared_neighbours():
+    # on a line, 1 neighbour each: N(0)={0,1}, N(1)={1,0}, N(2)={2,3}, N(3)={3,2}, N(4)={4,3}
+    x = np.array([[1, 0], [0.99, 0.14], [0.6, 0.8], [0.55, 0.835], [0.4, 0.92]], dtype=np.float32)
+    w = snn_graph(x, 1).toarray()
+    assert w[0, 1] == pytest.approx(1.0)  # {0,1} & {1,0}: 2 shared of knn + 1 = 2
+    assert w[2, 3] == pytest.approx(1.0)
+    assert w[3, 4] == pytest.approx(0.5)  # {3,2} & {4,3}: only 3
+    assert w[1, 2] == 0 and (w == w.T).all() and np.diag(w).sum() == 0
+
+
+def test_cluster_qr_recovers_blocks_from_any_rotation_of_their_indicators():
+    y = np.repeat([0, 1, 2], [5, 3, 4])
+    ind = np.eye(3)[y] / np.sqrt(np.bincount(y))[y][:, None]  # orthonormal cluster indicators
+    q, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((3, 3)))
+    labels = cluster_qr(ind @ q)
+    assert hungarian_accuracy(y, labels) == 1.0
+
+
+def test_spectral_refuses_unknown_graph_or_assignment():
+    x, _ = rings(20)
+    with pytest.raises(ConfigError, match="graph"):
+        spectral_labels(x, 2, graph="dense")
+    with pytest.raises(ConfigError, match="assign"):
+        spectral_labels(x, 2, assign="discretize")
 
 
 def test_mirror_flips_left_right_and_changes_the_fingerprint():

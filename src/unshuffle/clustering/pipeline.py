@@ -184,9 +184,8 @@ def evaluate_run(run_dir: str | Path, *, images=None, feats: np.ndarray | None =
         raise CheckpointError(f"{run.path}: {len(clusters)} assignments for {len(feats)} images")
     k = int(cfg["clusters"])
     methods = {"temi": clusters, "kmeans": kmeans_labels(feats, k, seed=int(cfg["seed"]), n_init=10)}
-    if k < len(feats) - 1:  # spectral clustering on the kNN graph, neighbours from N and K only
-        graph_knn = min(20, max(5, len(feats) // (4 * k)), len(feats) - 1)
-        methods["spectral"] = spectral_labels(feats, k, knn=graph_knn, seed=int(cfg["seed"]))
+    if k < len(feats) - 1:  # spectral clustering on the kNN graph (SNN weights, QR assignment)
+        methods["spectral"] = spectral_labels(feats, k, seed=int(cfg["seed"]))
     heads = TemiHeads.load(run.path)
     with torch.no_grad():
         every_head = heads.heads(torch.as_tensor(feats)).argmax(-1).numpy()  # (H, N)
