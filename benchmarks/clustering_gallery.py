@@ -28,12 +28,11 @@ def main() -> None:
     from unshuffle.plots.clusters import cluster_gallery
 
     x = load_input(Path(args.feats), args.set, args.backbones, False)
-    knn = min(20, max(5, len(x) // (4 * args.clusters)))
-    labels = spectral_labels(x, args.clusters, knn=knn, seed=0)
+    labels = spectral_labels(x, args.clusters, seed=0)  # the default graph (SNN, 20 neighbours) and QR labels
     images, _ = open_set(args.set)
     assert len(images) == len(x)
     cluster_gallery(images, labels, args.out, n_clusters_shown=min(12, args.clusters), per_cluster=10, thumb=48,
-                    title=f"{args.set}: spectral clustering on the kNN graph ({'+'.join(args.backbones)}, K = "
+                    title=f"{args.set}: spectral clustering, SNN graph + QR ({'+'.join(args.backbones)}, K = "
                           f"{args.clusters}), largest clusters, random members")
     print(args.out, np.bincount(labels).tolist()[:20])
 
