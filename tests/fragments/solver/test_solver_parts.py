@@ -7,7 +7,7 @@ import pytest
 
 from unshuffle.fragments.solver import compatibility as compat
 from unshuffle.fragments.solver.candidates import top_candidates
-from unshuffle.fragments.solver.estimate import count_images
+from unshuffle.fragments.solver.estimate import count_images, place_together
 from unshuffle.fragments.solver.placement import Assembler, rotate_offset
 from unshuffle.fragments.solver.refine import dense_scores, trim_and_fill
 
@@ -84,3 +84,32 @@ def test_trim_and_fill_puts_a_distrusted_fragment_back():
 ])
 def test_count_images(sizes, m, grid, expect):
     assert count_images(sizes, m, grid, min_share=0.4) == expect
+
+
+def _block(rows: range, cols: range) -> np.ndarray:
+    return np.array([(r, c) for r in rows for c in cols])
+
+
+def test_halves_that_tile_one_frame_count_as_one_image():
+    full, top, bottom = _block(range(4), range(4)), _block(range(2), range(4)), _block(range(2), range(4))
+    sizes, shapes = [16, 16, 8, 8], [full, full, top, bottom]
+    assert count_images(sizes, 48, (4, 4), 0.4) == 4  # sizes alone: four clusters of >= 6.4 fragments
+    assert count_images(sizes, 48, (4, 4), 0.4, shapes=shapes) == 3  # the two 2x4 halves fill one 4x4 frame
+    # most counted clusters incomplete (pieces missing): halves are not joined
+    assert count_images([16, 14, 13, 8, 8], 59, (4, 4), 0.4, shapes=[full, full[:14], full[:13], top, bottom]) == 5
+    # two 3x4 parts hold 24 > 16 fragments: never one image, whatever their shapes
+    assert count_images([12, 12], 24, (4, 4), 0.4, shapes=[_block(range(3), range(4))] * 2) == 2
+
+
+def test_place_together_by_hand():
+    top = _block(range(2), range(4))
+    placed = place_together(top, top, (4, 4))
+    assert placed is not None and sorted(map(tuple, placed.tolist())) in (
+        sorted(map(tuple, _block(range(2, 4), range(4)).tolist())),
+        sorted(map(tuple, _block(range(-2, 0), range(4)).tolist())))
+    ell = np.array([(0, 0), (1, 0), (2, 0), (2, 1)])  # 3x2 L: two fill a 4x2 frame only with a half turn
+    assert place_together(ell, ell, (4, 2)) is None
+    assert place_together(ell, ell, (4, 2), rotations=True) is not None
+    assert place_together(ell, ell, (4, 2), overlap=1) is None  # still two collisions without the turn
+    assert place_together(_block(range(3), range(4)), top, (4, 4)) is None  # 3 + 2 rows do not fit 4
+    assert place_together(_block(range(3), range(4)), top, (4, 4), overlap=4) is not None  # one row forgiven

@@ -9,6 +9,8 @@ from unshuffle.fragments.solver.placement import Assembler
 
 N_MIN_SHARE = 0.25  # a cluster counts as an image when it holds at least this share of the g*g cells
 GRID_MIN_SUPPORT = 0.2  # share of the multi-piece clusters that must reach the estimated extent
+PAIR_OVERLAP_SHARE = 0.5  # counting: a part still joins a frame when this share of its cells collide
+PAIR_MIN_WHOLE = 0.5  # counting: parts are joined only when at least this share of the counted clusters is whole
 
 
 def estimate_grid(loops: np.ndarray, loop_score: np.ndarray, owner: np.ndarray, turn: np.ndarray,
@@ -40,9 +42,66 @@ def estimate_grid(loops: np.ndarray, loop_score: np.ndarray, owner: np.ndarray, 
 
 
 def count_images(sizes: list[int], n_fragments: int, grid: tuple[int, int],
-                 min_share: float = N_MIN_SHARE) -> int:
+                 min_share: float = N_MIN_SHARE, shapes: list[np.ndarray] | None = None,
+                 rotations: bool = False) -> int:
     """Number of images: clusters holding at least ``min_share * rows * cols`` fragments, at least
-    1 and at least enough frames to hold every fragment. sizes: fragments per cluster."""
+    1 and at least enough frames to hold every fragment. sizes: fragments per cluster.
+
+    With ``shapes`` (each cluster's occupied cells, (k, 2) row/col arrays, in the order of ``sizes``),
+    clusters that fit together in one frame without overlap count as one image: an image split along
+    weak seams comes back as parts that tile its frame (``PAIR_OVERLAP_SHARE`` of each added part's
+    cells may collide: a part may hold a misplaced piece or two). Largest first, each cluster goes
+    into the first frame it fits (first fit decreasing). Only when at least ``PAIR_MIN_WHOLE`` of the
+    counted clusters fill a whole frame: where most images lack pieces, two parts of one image cannot
+    be told from two incomplete images."""
     cells = grid[0] * grid[1]
-    big = sum(1 for s in sizes if s >= min_share * cells)
-    return max(1, big, int(np.ceil(n_fragments / cells)))
+    big = sorted((i for i, s in enumerate(sizes) if s >= min_share * cells), key=lambda i: -sizes[i])
+    whole = sum(1 for i in big if sizes[i] >= cells)
+    if shapes is None or whole < PAIR_MIN_WHOLE * len(big):  # most images incomplete: parts and images look alike
+        return max(1, len(big), int(np.ceil(n_fragments / cells)))
+    bins: list[tuple[int, np.ndarray]] = []  # (fragments, occupied cells) per frame
+    for i in big:
+        forgiven = int(PAIR_OVERLAP_SHARE * sizes[i])
+        for j, (held, occupied) in enumerate(bins):
+            if held + sizes[i] > cells:
+                continue
+            placed = place_together(occupied, shapes[i], grid, rotations, forgiven)
+            if placed is not None:
+                bins[j] = (held + sizes[i], np.concatenate([occupied, placed]))
+                break
+        else:
+            bins.append((sizes[i], np.asarray(shapes[i]) - np.asarray(shapes[i]).min(axis=0)))
+    return max(1, len(bins), int(np.ceil(n_fragments / cells)))
+
+
+def place_together(a: np.ndarray, b: np.ndarray, frame: tuple[int, int], rotations: bool = False,
+                   overlap: int = 0) -> np.ndarray | None:
+    """Cells of ``b`` ((k, 2) row/col) shifted (and, with ``rotations``, turned by quarter turns; the
+    frame may then be transposed) so that ``a`` and ``b`` lie in one ``frame`` (rows, cols) sharing at
+    most ``overlap`` cells, in ``a``'s coordinates after moving ``a`` to start at (0, 0); None when
+    there is no such placement."""
+    frames = [tuple(frame)] + ([(frame[1], frame[0])] if rotations and frame[0] != frame[1] else [])
+    a = np.asarray(a) - np.asarray(a).min(axis=0)
+    ha, wa = a.max(axis=0) + 1
+    for k in range(4 if rotations else 1):
+        bk = np.asarray(b) @ np.linalg.matrix_power(np.array([[0, 1], [-1, 0]]), k)  # (r, c) -> (-c, r) per turn
+        bk = bk - bk.min(axis=0)
+        hb, wb = bk.max(axis=0) + 1
+        for fr, fc in frames:
+            if ha > fr or wa > fc or hb > fr or wb > fc:
+                continue
+            grid_a = np.zeros((fr * 3, fc * 3), dtype=bool)  # a at (fr, fc): room for b on every side
+            grid_a[a[:, 0] + fr, a[:, 1] + fc] = True
+            for dr in range(ha - fr, fr - hb + 1):  # b's top relative to a's
+                for dc in range(wa - fc, fc - wb + 1):
+                    if max(ha, dr + hb) - min(0, dr) > fr or max(wa, dc + wb) - min(0, dc) > fc:
+                        continue
+                    if grid_a[bk[:, 0] + dr + fr, bk[:, 1] + dc + fc].sum() <= overlap:
+                        return bk + np.array([dr, dc])
+    return None
+
+
+def fit_together(a: np.ndarray, b: np.ndarray, frame: tuple[int, int], rotations: bool = False,
+                 overlap: int = 0) -> bool:
+    """Whether cell sets ``a`` and ``b`` can be laid in one ``frame`` (see :func:`place_together`)."""
+    return place_together(a, b, frame, rotations, overlap) is not None

@@ -231,8 +231,10 @@ class FragmentSolver(EdgeMeasures):
             sol.confidence = np.zeros(m)
         else:
             if self.n_images is None:  # count the images among the confident clusters
-                n_img = min(count_images([len(c.pos) for c in asm.clusters.values()], m, grid,
-                                         self.count_min_share), m)
+                found = list(asm.clusters.values())
+                n_img = min(count_images([len(c.pos) for c in found], m, grid, self.count_min_share,
+                                         shapes=[np.array(list(c.cells)) for c in found],
+                                         rotations=self.rotations_), m)
             else:
                 n_img = target
             cluster_merge(asm, edges, scorer, target=n_img)
