@@ -11,6 +11,7 @@ and tensors: loading it runs no Python code.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import os
@@ -40,7 +41,9 @@ def weight_file() -> Path:
     return path
 
 
+@functools.lru_cache(maxsize=8)
 def file_sha256(path: Path) -> str:
+    """sha256 hex of a file's bytes (read once per process and path)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
