@@ -5,7 +5,10 @@ solved with ``rotations=True, upright=False``; the upright step (``solver/uprigh
 on its own (CPU seconds, one BLAS thread) and its share of the solve reported. Per source image: the
 share upright among images assembled correctly, and among all (``evaluation.placement.image_upright``).
 With ``--puzzles``, every photo of the folders is cut into ``--piece`` px pieces, each turned at random
-(Type 2, seeded by the photo's position as in ``turn_detection.py``), solved as one image and turned upright.
+(Type 2, seeded by the photo's position as in ``turn_detection.py``), solved as one image and turned upright;
+the folder name ``skimage`` stands for scikit-image's natural photos at full size (astronaut, chelsea, coffee,
+rocket, motorcycle: not a test set, for checking settings). ``load_wall_s`` is the wall time of loading the
+model and building its trunk (ONNX Runtime session; ``onnx_cached`` says whether the export was on disk).
 
     python benchmarks/upright.py --data /path/to/tiny-imagenet-200/val.tar.gz --samples 1000 \\
         --out results/fragments-bench/upright.json
@@ -16,6 +19,7 @@ With ``--puzzles``, every photo of the folders is cut into ``--piece`` px pieces
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -41,11 +45,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default=None, help="upright model .npz (default: the shipped one)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
+    from unshuffle.fragments.learned.upright_backbone import cache_folder
+
+    cached = any(cache_folder().glob("upright-lite0-*.onnx")) if cache_folder().is_dir() else False
+    t0 = time.perf_counter()
     model = upright_model(args.model)
+    model.trunk()
+    load = {"load_wall_s": time.perf_counter() - t0, "onnx_cached": cached}
+    print(f"model load + trunk build: {load['load_wall_s']:.2f} s wall (ONNX export cached before: {cached})")
     rows = puzzles(args, model) if args.puzzles else bench(args, model)
     if args.out:
         atomic_write_json(args.out, {"rows": rows, "code": code_version(), "command": vars(args),
-                                     "model_meta": model.meta})
+                                     "model_arch": model.arch(), "model_meta": model.meta, **load,
+                                     "loadavg": list(os.getloadavg())})
     return 0
 
 
@@ -99,17 +111,34 @@ def _cut(img: np.ndarray, s: int, k: int) -> FragmentBag:
                        (-q[order]) % 4, np.zeros(1, np.int64), (rows, cols))
 
 
+SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "stereo_motorcycle")
+
+
+def _photos(folder: str):
+    """(names, image(k) -> (H, W, 3) uint8) of a folder, or of scikit-image's natural photos for ``skimage``."""
+    if folder == "skimage":
+        import skimage.data
+
+        def image(k: int) -> np.ndarray:
+            img = getattr(skimage.data, SKIMAGE_PHOTOS[k])()
+            return np.ascontiguousarray(img[0] if isinstance(img, tuple) else img, dtype=np.uint8)
+
+        return list(SKIMAGE_PHOTOS), image
+    from unshuffle.data import open_images
+
+    ds = open_images(folder)
+    return ds.names, ds.image
+
+
 def puzzles(args, model) -> list[dict]:
     """Every photo of ``args.puzzles`` as a Type 2 puzzle: upright or not, and the step's added time."""
     from pathlib import Path
 
-    from unshuffle.data import open_images
-
     rows = []
     for folder in args.puzzles:
-        ds = open_images(folder)
-        for k, name in enumerate(ds.names):
-            bag = _cut(ds.image(k), args.piece, k)
+        names, image = _photos(folder)
+        for k, name in enumerate(names):
+            bag = _cut(image(k), args.piece, k)
             sol, info, ts, tu = _solve(bag.fragments, model, n_images=1)
             per = image_upright(bag, sol, rotations=True)
             scores = score_solution(bag, sol, rotations=True)

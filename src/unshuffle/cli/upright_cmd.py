@@ -1,4 +1,4 @@
-"""`unshuffle fragments train-upright`: train the self-supervised upright model (rotation prediction)."""
+"""`unshuffle fragments train-upright`: train the self-supervised upright head (rotation prediction)."""
 
 from __future__ import annotations
 
@@ -9,20 +9,26 @@ import json
 def register(s: argparse._SubParsersAction) -> None:
     """Add `train-upright` to `unshuffle fragments`."""
     p = s.add_parser("train-upright", help="train the upright orientation model on unlabeled images",
-                     description="Self-supervised training of the upright model: random crops of the images are "
-                                 "shown in their 4 quarter turns and the model learns which turn was applied "
-                                 "(a plain torch loop, no checkpoints: a CPU run takes under half an hour). Writes "
-                                 "a run folder and, with --export, the .npz that `fragments solve` reads.")
+                     description="Self-supervised training of the upright head: each image (and random crops of "
+                                 "it) is shown in its 4 quarter turns to the frozen EfficientNet-Lite0 trunk, and "
+                                 "an MLP head learns which turn was applied. Writes a run folder and, with --export, "
+                                 "the arrays-only .npz that `fragments solve` reads.")
     p.add_argument("train_dir", metavar="DATA", help="unlabeled images (any format open_images reads)")
     p.add_argument("--out", required=True, metavar="RUN", help="run folder: config.json, metrics.jsonl, result.json")
-    p.add_argument("--export", default=None, metavar="NPZ", help="write the trained model here (arrays only)")
+    p.add_argument("--export", default=None, metavar="NPZ", help="write the trained head here (arrays only)")
+    p.add_argument("--feature-cache", default=None, metavar="DIR",
+                   help="keep the trunk maps of the training samples here (a rerun with other head settings "
+                        "reuses them)")
     p.add_argument("--max-images", type=int, default=0, help="use at most this many images (0: all)")
     p.add_argument("--image-size", type=int, default=64, help="images are centre-cropped and resized to this")
-    p.add_argument("--size", type=int, default=32, help="model input side in pixels")
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--batch", type=int, default=128, help="images per step (each shown in 4 turns)")
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--size", type=int, default=64, help="trunk input side in pixels (multiple of 16)")
+    p.add_argument("--blocks", type=int, default=11, help="EfficientNet-Lite0 blocks in the frozen trunk")
+    p.add_argument("--hidden", type=int, default=512, help="MLP head width")
+    p.add_argument("--crops-per-image", type=int, default=1, help="random crops per image besides the whole image")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch", type=int, default=256, help="samples per step")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--threads", type=int, default=2, help="CPU threads (trunk and head)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=train_upright_command)
 
@@ -31,8 +37,10 @@ def train_upright_command(args: argparse.Namespace) -> dict:
     from unshuffle.fragments.learned.upright_training import UprightTrainConfig, train_upright_model
 
     cfg = UprightTrainConfig(train_dir=args.train_dir, output_dir=args.out, max_images=args.max_images,
-                             image_size=args.image_size, size=args.size, steps=args.steps, batch=args.batch,
-                             lr=args.lr, threads=args.threads, seed=args.seed, export=args.export)
+                             image_size=args.image_size, size=args.size, blocks=args.blocks, hidden=args.hidden,
+                             crops_per_image=args.crops_per_image, epochs=args.epochs, batch=args.batch,
+                             lr=args.lr, threads=args.threads, seed=args.seed, feature_cache=args.feature_cache,
+                             export=args.export)
     result = train_upright_model(cfg)
     print(json.dumps(result, indent=2))
     return result

@@ -1,4 +1,4 @@
-"""The upright model: the NumPy forward pass equals torch's, area resizing, safe save/load, a short training run."""
+"""The upright model: head arithmetic, turn bookkeeping, the ONNX trunk equals torch's, safe save/load, training."""
 
 from __future__ import annotations
 
@@ -6,42 +6,50 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from unshuffle.errors import CheckpointError, ConfigError
-from unshuffle.fragments.learned.upright_model import area_resize, load_upright_model, save_upright_model
-from unshuffle.fragments.learned.upright_training import (
-    UprightNet,
-    UprightTrainConfig,
-    export_numpy,
-    four_turns,
-    train_upright_model,
+from unshuffle.fragments.learned.upright_model import (
+    UprightModel,
+    area_resize,
+    load_upright_model,
+    save_upright_model,
 )
+from unshuffle.fragments.learned.upright_training import UprightTrainConfig, channel_stats, train_upright_model
 
 
-def _random_net(seed: int = 0) -> UprightNet:
-    torch.manual_seed(seed)
-    net = UprightNet(32, (8, 16, 16), (2, 2, 1))
-    for m in net.modules():  # non-trivial batch-norm statistics, so the folding is exercised
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.2, 0.2)
-    return net.eval()
+def _pool_trunk(x: np.ndarray) -> np.ndarray:
+    """A stand-in trunk: (B, 3, 16, 16) -> (B, 3, 4, 4) block means (spatial, so turns matter)."""
+    return x.reshape(len(x), 3, 4, 4, 4, 4).mean(axis=(3, 5))
 
 
-def test_numpy_forward_equals_torch_on_random_weights():
-    net = _random_net()
-    x = np.random.default_rng(0).normal(size=(6, 32, 32, 3)).astype(np.float32)
-    with torch.no_grad():
-        expected = net(torch.from_numpy(x)).numpy()
-    np.testing.assert_allclose(export_numpy(net).logits(x), expected, rtol=1e-4, atol=1e-5)
+def _model(seed: int = 0, hidden: int = 5) -> UprightModel:
+    rng = np.random.default_rng(seed)
+    f = 3 * 4 * 4
+    arrays = {"mean": rng.normal(size=3).astype(np.float32), "std": rng.uniform(0.5, 2, 3).astype(np.float32),
+              "hidden.weight": rng.normal(size=(hidden, f)).astype(np.float32),
+              "hidden.bias": rng.normal(size=hidden).astype(np.float32),
+              "out.weight": rng.normal(size=(4, hidden)).astype(np.float32),
+              "out.bias": rng.normal(size=4).astype(np.float32)}
+    model = UprightModel(arrays, size=16, blocks=11, map_shape=(3, 4, 4), backbone_sha256="", large_side=32)
+    model._engine = _pool_trunk
+    return model
+
+
+def test_head_logits_is_standardise_then_relu_mlp():
+    model = _model()
+    a = model.arrays
+    maps = np.random.default_rng(1).normal(size=(2, 3, 4, 4)).astype(np.float32)
+    expected = []
+    for m in maps:  # one picture at a time, channel-major flattening written out
+        z = ((m - a["mean"][:, None, None]) / a["std"][:, None, None]).ravel()
+        h = np.maximum(a["hidden.weight"] @ z + a["hidden.bias"], 0)
+        expected.append(a["out.weight"] @ h + a["out.bias"])
+    np.testing.assert_allclose(model.head_logits(maps), np.array(expected), rtol=1e-5, atol=1e-5)
 
 
 def test_turn_scores_follow_the_picture_turn():
-    """Turning a picture by k shifts its scores: turn q of the turned picture scores as q + k of the original."""
-    model = export_numpy(_random_net(1))
+    """Turning a picture by k shifts its 4-view scores: turn q of the turned picture scores as q + k of the original."""
+    model = _model(1)
     pic = np.random.default_rng(1).integers(0, 256, (40, 40, 3), dtype=np.uint8)
     base = model.turn_log_probs([pic], views=(0, 1, 2, 3))[0]
     for k in range(4):
@@ -49,68 +57,98 @@ def test_turn_scores_follow_the_picture_turn():
         np.testing.assert_allclose(turned, np.roll(base, -k), rtol=1e-4, atol=1e-4)
 
 
-def test_four_turns_match_numpy_rot90():
-    x = torch.arange(2 * 4 * 4 * 3, dtype=torch.float32).reshape(2, 4, 4, 3)
-    turned, cls = four_turns(x)
-    for r in range(4):
-        np.testing.assert_array_equal(turned[2 * r:2 * r + 2].numpy(), np.rot90(x.numpy(), r, axes=(1, 2)))
-    assert cls.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+def test_one_view_for_small_pictures_four_for_large():
+    model = _model(2)
+    rng = np.random.default_rng(2)
+    small, large = rng.integers(0, 256, (16, 24, 3), dtype=np.uint8), rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    auto = model.turn_log_probs([small, large])
+    np.testing.assert_allclose(auto[0], model.turn_log_probs([small], views=(0,))[0], rtol=1e-6)
+    np.testing.assert_allclose(auto[1], model.turn_log_probs([large], views=(0, 1, 2, 3))[0], rtol=1e-6)
+    assert model.turn_log_probs([]).shape == (0, 4)
 
 
 def test_area_resize_averages_blocks_and_keeps_constants():
     img = np.arange(4 * 6 * 3, dtype=np.float64).reshape(4, 6, 3).astype(np.uint8)
-    np.testing.assert_allclose(area_resize(img, 2), img.reshape(2, 2, 2, 3, 3).mean(axis=(1, 3)), rtol=1e-6)
-    flat = np.full((50, 70, 3), 77, np.uint8)  # not whole blocks: the weighted path
-    np.testing.assert_allclose(area_resize(flat, 32), 77.0, rtol=1e-5)
+    np.testing.assert_allclose(area_resize(img, 2)[:, :, 0], [[(0 + 3 + 6 + 18 + 21 + 24) / 6,
+                                                               (9 + 12 + 15 + 27 + 30 + 33) / 6],
+                                                              [(36 + 39 + 42 + 54 + 57 + 60) / 6,
+                                                               (45 + 48 + 51 + 63 + 66 + 69) / 6]], rtol=1e-6)
+    np.testing.assert_allclose(area_resize(np.full((5, 7, 3), 9, np.uint8), 3), 9.0, rtol=1e-6)
 
 
-def test_save_load_roundtrip(tmp_path):
-    model = export_numpy(_random_net(), {"note": "test"})
-    save_upright_model(model, tmp_path / "m.npz")
-    loaded = load_upright_model(tmp_path / "m.npz")
-    x = np.random.default_rng(2).normal(size=(2, 32, 32, 3)).astype(np.float32)
-    np.testing.assert_allclose(loaded.logits(x), model.logits(x), rtol=1e-6)
-    assert loaded.meta == {"note": "test"} and loaded.arch() == model.arch()
+def test_channel_stats_match_numpy():
+    maps = np.random.default_rng(3).normal(2, 3, size=(4, 10, 5, 2, 2)).astype(np.float16)
+    mean, std = channel_stats(maps, chunk=3)
+    x = maps.astype(np.float64)
+    np.testing.assert_allclose(mean, x.mean(axis=(0, 1, 3, 4)), rtol=1e-5)
+    np.testing.assert_allclose(std, x.std(axis=(0, 1, 3, 4)) + 1e-3, rtol=1e-5)
 
 
-def test_shipped_model_loads():
+def test_save_load_round_trip_and_refusals(tmp_path):
+    model = _model(4)
+    model.meta = {"note": "x"}
+    path = tmp_path / "m.npz"
+    save_upright_model(model, path)
+    back = load_upright_model(path)
+    assert back.arch() == model.arch() and back.meta == {"note": "x"}
+    for k, v in model.arrays.items():
+        np.testing.assert_array_equal(back.arrays[k], v)
+    bad = tmp_path / "pickle.npz"
+    np.save(bad, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(CheckpointError, match="pickle.npz"):
+        load_upright_model(bad)
+    short = dict(model.arrays, **{"out.bias": np.zeros(3, np.float32)})
+    np.savez(tmp_path / "short.npz", header=np.frombuffer(json.dumps({"format": "unshuffle-upright-model/2",
+                                                                       "arch": model.arch()}).encode(), np.uint8),
+             **short)
+    with pytest.raises(CheckpointError, match="short.npz.*out.bias"):
+        load_upright_model(tmp_path / "short.npz")
+
+
+def test_a_head_for_other_backbone_weights_is_refused():
+    model = _model(5)
+    model._engine = None
+    model.backbone_sha256 = "0" * 64
+    with pytest.raises(CheckpointError, match="not those the upright head was trained on"):
+        model.turn_log_probs([np.zeros((16, 16, 3), np.uint8)])
+
+
+def test_onnx_trunk_equals_torch_and_is_cached(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    from unshuffle.fragments.learned import upright_backbone as ub
+
+    monkeypatch.setenv("UNSHUFFLE_CACHE_DIR", str(tmp_path))
+    x = np.random.default_rng(0).normal(size=(3, 3, 32, 32)).astype(np.float32)
+    got = ub.trunk_engine(4, 32)(x)
+    with torch.no_grad():
+        want = ub.torch_trunk(4)(torch.from_numpy(x)).numpy()
+    assert got.shape == want.shape == (3, 40, 4, 4)
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    cached = list((tmp_path / "onnx").glob("upright-lite0-b4-s32-*.onnx"))
+    assert len(cached) == 1
+    np.testing.assert_array_equal(ub.trunk_engine(4, 32)(x), got)  # from the cache, bit for bit
+
+
+def test_shipped_model_loads_and_is_deterministic():
     model = load_upright_model()
-    assert model.size == 32 and model.meta["val_turn_accuracy"] > 0.4  # chance is 0.25
+    assert model.arch()["backbone"] == "efficientnet-lite0" and model.meta["val_turn_accuracy"] > 0.25
+    pics = [np.random.default_rng(6).integers(0, 256, (64, 64, 3), dtype=np.uint8)]
+    np.testing.assert_array_equal(model.turn_log_probs(pics), model.turn_log_probs(pics))
 
 
-def test_loader_refuses_pickles_and_foreign_files(tmp_path):
-    obj = tmp_path / "obj.npz"
-    np.savez(obj, header=np.array([{"format": "x"}], dtype=object))
-    with pytest.raises(CheckpointError, match="obj.npz"):
-        load_upright_model(obj)
-    other = tmp_path / "other.npz"
-    np.savez(other, header=np.frombuffer(json.dumps({"format": "nope"}).encode(), np.uint8))
-    with pytest.raises(CheckpointError, match="not an upright model"):
-        load_upright_model(other)
-    model = export_numpy(_random_net())
-    save_upright_model(model, tmp_path / "m.npz")
-    with np.load(tmp_path / "m.npz") as z:
-        arrays = dict(z)
-    arrays["conv1.weight"] = arrays["conv1.weight"][:, :3]
-    np.savez(tmp_path / "bad.npz", **arrays)
-    with pytest.raises(CheckpointError, match="do not fit"):
-        load_upright_model(tmp_path / "bad.npz")
-    with pytest.raises(CheckpointError, match="not found"):
-        load_upright_model(tmp_path / "missing.npz")
-
-
-def test_short_training_run_writes_a_loadable_export(tmp_path):
-    images = np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
-    cfg = UprightTrainConfig("unused", str(tmp_path / "run"), image_size=32, size=16, channels=(4, 8),
-                             strides=(2, 2), steps=3, batch=8, threads=1, export=str(tmp_path / "m.npz"))
-    result = train_upright_model(cfg, images=images)
-    assert result["steps"] == 3 and 0.0 <= result["val_turn_accuracy"] <= 1.0
-    assert load_upright_model(tmp_path / "m.npz").size == 16
-    assert (tmp_path / "run" / "metrics.jsonl").read_text().count("\n") == 1
-
-
-def test_config_checks_name_the_field():
-    with pytest.raises(ConfigError, match="steps"):
-        UprightTrainConfig("x", "y", steps=0).validate()
-    with pytest.raises(ConfigError, match="multiple"):
-        UprightTrainConfig("x", "y", size=30).validate()
+def test_short_training_run_exports_a_loadable_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("UNSHUFFLE_CACHE_DIR", str(tmp_path))
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8)
+    cfg = UprightTrainConfig(train_dir="<array>", output_dir=str(tmp_path / "run"), size=32, blocks=4, hidden=8,
+                             epochs=1, batch=16, threads=1, val_fraction=0.2, export=str(tmp_path / "m.npz"),
+                             feature_cache=str(tmp_path / "cache"))
+    result = train_upright_model(cfg, images)
+    assert result["train_images"] == 19 and result["train_samples"] == 38 and result["val_images"] == 5
+    model = load_upright_model(tmp_path / "m.npz")
+    assert model.map_shape == (40, 4, 4) and model.meta["steps"] == result["steps"]
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
+    again = train_upright_model(cfg, images)  # the maps come from the cache; same seed, same head
+    assert again["val_turn_accuracy"] == result["val_turn_accuracy"]
+    with pytest.raises(ConfigError, match="size must be a multiple of 16"):
+        UprightTrainConfig(train_dir="x", output_dir="y", size=40).validate()

