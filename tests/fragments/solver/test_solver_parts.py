@@ -7,7 +7,7 @@ import pytest
 
 from unshuffle.fragments.solver import compatibility as compat
 from unshuffle.fragments.solver.candidates import top_candidates
-from unshuffle.fragments.solver.estimate import count_images
+from unshuffle.fragments.solver.estimate import count_images, frame_from_count
 from unshuffle.fragments.solver.placement import Assembler, rotate_offset
 from unshuffle.fragments.solver.refine import dense_scores, trim_and_fill
 
@@ -84,3 +84,16 @@ def test_trim_and_fill_puts_a_distrusted_fragment_back():
 ])
 def test_count_images(sizes, m, grid, expect):
     assert count_images(sizes, m, grid, min_share=0.4) == expect
+
+
+@pytest.mark.parametrize(("cells", "extent", "expect"), [
+    (672, (15, 22), (21, 32)),  # 21x32, 24x28 and 16x42 hold 15x22; 21x32 has the closest aspect
+    (600, (20, 30), (20, 30)),  # 24x25 is squarer but does not hold a cluster 30 wide
+    (625, (25, 20), (25, 25)),  # 5x125 is too elongated
+    (432, (20, 18), (24, 18)),  # a portrait cluster gets the portrait frame
+    (16, (1, 1), (4, 4)),  # a lone piece says nothing: the squarest pair
+    (431, (10, 30), (12, 36)),  # a prime count: the smallest frame of >= 431 cells holding 10x30 (432)
+    (12, (3, 5), (3, 5)),  # a cluster larger than the count (extra pieces): the cluster itself
+])
+def test_frame_from_count(cells, extent, expect):
+    assert frame_from_count(cells, extent) == expect

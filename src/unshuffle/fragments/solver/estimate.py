@@ -7,6 +7,7 @@ import numpy as np
 from unshuffle.fragments.solver.loops import merge_loops
 from unshuffle.fragments.solver.placement import Assembler
 
+FRAME_MAX_ASPECT = 4.0  # a frame from the piece count is at most this elongated (unless a cluster forces it)
 N_MIN_SHARE = 0.25  # a cluster counts as an image when it holds at least this share of the g*g cells
 GRID_MIN_SUPPORT = 0.2  # share of the multi-piece clusters that must reach the estimated extent
 
@@ -37,6 +38,33 @@ def estimate_grid(loops: np.ndarray, loop_score: np.ndarray, owner: np.ndarray, 
         if (ext_a >= g).sum() >= need:
             return int(g), int(g)
     return int(ext_a.max()), int(ext_a.max())
+
+
+def frame_from_count(cells: int, extent: tuple[int, int]) -> tuple[int, int]:
+    """Frame (rows, cols) of an image of ``cells`` pieces (dimensions not given) that holds a cluster
+    of extent (h, w), the largest one assembled without a frame.
+
+    Candidates are the factor pairs rows * cols = cells at most ``FRAME_MAX_ASPECT`` elongated that
+    hold the cluster as it lies; the one whose aspect is closest to the cluster's (in log ratio) is
+    kept, the squarer one on ties (a small cluster says little). When no factor pair holds it (a
+    prime count, missing pieces, or a cluster grown too far), the smallest frame of at least
+    ``cells`` cells that holds it. A turned cluster is laid so that h <= w when the caller allows
+    turned frames.
+    """
+    h, w = max(1, int(extent[0])), max(1, int(extent[1]))
+    cells = max(int(cells), h * w, 1)
+    aspect = np.log(h / w)
+
+    def key(rc: tuple[int, int]) -> tuple[float, float]:
+        return abs(np.log(rc[0] / rc[1]) - aspect), abs(np.log(rc[0] / rc[1]))
+
+    pairs = [(r, cells // r) for r in range(1, cells + 1) if cells % r == 0]
+    fit = [(r, c) for r, c in pairs if r >= h and c >= w and max(r, c) <= FRAME_MAX_ASPECT * min(r, c)]
+    if fit:
+        return min(fit, key=key)
+    wider = [(r, max(w, -(-cells // r))) for r in range(h, cells + 1)]
+    least = min(r * c for r, c in wider)
+    return min((rc for rc in wider if rc[0] * rc[1] == least), key=key)
 
 
 def count_images(sizes: list[int], n_fragments: int, grid: tuple[int, int],

@@ -10,7 +10,7 @@ from unshuffle.errors import ConfigError
 from unshuffle.fragments.bags.solution import Solution
 from unshuffle.fragments.solver import compatibility as compat
 from unshuffle.fragments.solver import finishing
-from unshuffle.fragments.solver.estimate import count_images, estimate_grid
+from unshuffle.fragments.solver.estimate import count_images, estimate_grid, frame_from_count
 from unshuffle.fragments.solver.loops import (
     merge_loops,
 )
@@ -31,6 +31,7 @@ from unshuffle.fragments.solver.placement import Assembler, greedy_merge
 from unshuffle.fragments.solver.refine import dense_scores, trim_and_fill
 from unshuffle.fragments.solver.turns import decide_turns
 from unshuffle.fragments.solver.upright import make_upright, upright_model
+from unshuffle.fragments.solver.window import window_trim
 
 PLACERS = ("greedy", "buddies")
 DENSE_MAX_PIECES = 4096  # trim-and-fill uses dense (P, P) score tables up to this many pieces
@@ -211,7 +212,10 @@ class FragmentSolver(EdgeMeasures):
         target = 1 if self.n_images is None else min(int(self.n_images), m)
         grid = self._grid_param()
         self.warnings_: list[str] = []
-        if grid is None:
+        if grid is None and self.n_images is not None:  # N given: the frame holds M / N pieces
+            grid = self._frame_from_count(edges, scorer, m, target)
+            asm = self._confident(grid, loops, loop_score, edges, scorer, owner, turn_of, m, target)
+        elif grid is None:
             grid, asm = self._choose_grid(loops, loop_score, edges, scorer, owner, turn_of, m, target)
         else:
             asm = self._confident(grid, loops, loop_score, edges, scorer, owner, turn_of, m, target)
@@ -240,11 +244,14 @@ class FragmentSolver(EdgeMeasures):
             if asm.n_clusters > n_img:  # pieces cut off by missing neighbours: lift the frame
                 cluster_merge(asm, edges, scorer, target=n_img, frame=False, room=cells)
             finishing.force_merge(asm, n_img, finishing.colour_stats(lab, owner), cells)
-            # refill only complete bags: with fragments missing, free cells are legitimate holes
-            if self.min_trust > 0 and len(owner) <= DENSE_MAX_PIECES and m >= n_img * cells:
-                tables = [dense_scores(q, key, c.row_second, c.col_second, owner)
-                          for (q, key), c in zip(feats, cands, strict=True)]
-                trim_and_fill(asm, tables, self.rotations_, self.min_trust)
+            # refill only complete bags (with fragments missing, free cells are legitimate holes), or
+            # large groups cut back to a window of their own piece count when the grid is not given
+            if self.min_trust > 0 and len(owner) <= DENSE_MAX_PIECES:
+                frames = window_trim(asm) if self.grid is None else {}
+                if frames or m >= n_img * cells:
+                    tables = [dense_scores(q, key, c.row_second, c.col_second, owner)
+                              for (q, key), c in zip(feats, cands, strict=True)]
+                    trim_and_fill(asm, tables, self.rotations_, self.min_trust, frames)
             group, row, col, turn, shapes = asm.layout()
             conf = finishing.confidence(scorer, asm)
             sol = Solution(group, row, col, turn, conf, shapes, self._settings(grid, n_img))
@@ -306,14 +313,28 @@ class FragmentSolver(EdgeMeasures):
             cluster_merge(asm, edges, scorer, target=1, max_cost=self.count_max_cost)
         return asm
 
+    def _free_clusters(self, edges, scorer, m: int) -> Assembler:
+        """Clusters grown along the confident edges without any frame (their extents bound the grid)."""
+        free = Assembler(m, None, self.rotations_)
+        greedy_merge(free, edges, target=1, max_score=self.edge_max_score, check=scorer.adjacency_cost,
+                     max_seam=self.max_seam)
+        return free
+
+    def _frame_from_count(self, edges, scorer, m: int, n_img: int) -> tuple[int, int]:
+        """Unknown grid, N given: a frame of ceil(M / N) cells shaped after the largest free cluster
+        (``estimate.frame_from_count``)."""
+        big = max(self._free_clusters(edges, scorer, m).clusters.values(), key=lambda c: len(c.pos))
+        h, w = big.box[1] - big.box[0] + 1, big.box[3] - big.box[2] + 1
+        if self.rotations_:
+            h, w = min(h, w), max(h, w)
+        return frame_from_count(-(-m // n_img), (h, w))
+
     def _choose_grid(self, loops, loop_score, edges, scorer, owner, turn_of, m, target):
         """Unknown grid: try every g between the extent of loop-only clusters and that of clusters
         grown without a frame, and keep the smallest g that closes (nearly) the most good seams
         (a frame too small cuts images, one too large closes no more good seams)."""
         lo = estimate_grid(loops, loop_score, owner, turn_of, m, self.rotations_, LOOP_MAX_SCORE)[0]
-        free = Assembler(m, None, self.rotations_)
-        greedy_merge(free, edges, target=1, max_score=self.edge_max_score, check=scorer.adjacency_cost,
-                     max_seam=self.max_seam)
+        free = self._free_clusters(edges, scorer, m)
         hi = max(max(c.box[1] - c.box[0], c.box[3] - c.box[2]) + 1 for c in free.clusters.values())
         hi = min(max(hi, lo), lo + GRID_SEARCH_SPAN)
         tried = []
