@@ -34,7 +34,7 @@ from unshuffle.fragments.solver.upright import make_upright, upright_model
 from unshuffle.fragments.solver.window import window_trim
 
 PLACERS = ("greedy", "buddies")
-DENSE_MAX_PIECES = 4096  # trim-and-fill uses dense (P, P) score tables up to this many pieces
+DENSE_MAX_PIECES = 4608  # trim-and-fill uses dense (P, P) score tables up to this many pieces (4,200: McGill at 10 px)
 GRID_SEARCH_SPAN = 4  # unknown grid: at most this many sizes above the loop-cluster extent are tried
 GRID_GOOD_SEAM = 0.9  # a seam this good (normalised dissimilarity) counts as evidence for a grid size
 GRID_SEAM_SLACK = 0.1  # ... and the smallest within this share of M good seams of the best is kept
@@ -212,49 +212,46 @@ class FragmentSolver(EdgeMeasures):
         target = 1 if self.n_images is None else min(int(self.n_images), m)
         grid = self._grid_param()
         self.warnings_: list[str] = []
-        if grid is None and self.n_images is not None:  # N given: the frame holds M / N pieces
-            grid = self._frame_from_count(edges, scorer, m, target)
-            asm = self._confident(grid, loops, loop_score, edges, scorer, owner, turn_of, m, target)
-        elif grid is None:
-            grid, asm = self._choose_grid(loops, loop_score, edges, scorer, owner, turn_of, m, target)
+        if grid is None and self.n_images is not None:  # N given: a frame of M / N pieces
+            shape = self._frame_from_count(edges, scorer, m, target)
+            tries = [(shape, self._confident(shape, loops, loop_score, edges, scorer, owner, turn_of, m, target))]
+        elif grid is None:  # N not given: the loops' square, and the square of the largest free cluster
+            tries = [self._choose_grid(loops, loop_score, edges, scorer, owner, turn_of, m, target)]
+            big = max(self._free_clusters(edges, scorer, m).clusters.values(), key=lambda c: len(c.pos))
+            side = max(big.box[1] - big.box[0], big.box[3] - big.box[2]) + 1
+            if side > tries[0][0][0]:
+                tries.append(((side, side), self._confident((side, side), loops, loop_score, edges, scorer, owner,
+                                                            turn_of, m, target)))
         else:
-            asm = self._confident(grid, loops, loop_score, edges, scorer, owner, turn_of, m, target)
+            tries = [(grid, self._confident(grid, loops, loop_score, edges, scorer, owner, turn_of, m, target))]
             own, own_asm = self._choose_grid(loops, loop_score, edges, scorer, owner, turn_of, m, target)
-            hint, mine = self._good_seams(asm, scorer), self._good_seams(own_asm, scorer)
+            hint, mine = self._good_seams(tries[0][1], scorer), self._good_seams(own_asm, scorer)
             if own != grid and mine - hint > HINT_SEAM_MARGIN * m:
                 self._warn(f"grid={self.grid!r}: its seams look wrong ({hint} good seams against {mine} for the "
                            f"bag's own estimate {own[0]}x{own[1]}; margin {HINT_SEAM_MARGIN} per fragment)")
-        cells = grid[0] * grid[1]
-        if self.n_images is not None and self.grid is not None and m > self.n_images * cells:  # both hints
-            self._warn(f"n_images={self.n_images}: {self.n_images} images of {grid[0]}x{grid[1]} fragments hold at "
-                       f"most {self.n_images * cells} fragments, but the bag has {m}")
+            cells = grid[0] * grid[1]
+            if self.n_images is not None and m > self.n_images * cells:  # both hints
+                self._warn(f"n_images={self.n_images}: {self.n_images} images of {grid[0]}x{grid[1]} fragments hold "
+                           f"at most {self.n_images * cells} fragments, but the bag has {m}")
         if self.placer == "buddies":
+            grid = tries[0][0]
             group = finishing.union_groups(edges, m, self.n_images, self.edge_max_score, grid)
             n_img = int(group.max()) + 1
             sol = Solution.grouping_only(group, self._settings(grid, n_img))
             sol.confidence = np.zeros(m)
         else:
-            if self.n_images is None:  # count the images among the confident clusters
-                n_img = min(count_images([len(c.pos) for c in asm.clusters.values()], m, grid,
-                                         self.count_min_share), m)
-            else:
-                n_img = target
-            cluster_merge(asm, edges, scorer, target=n_img)
-            exhaustive_merge(asm, scorer, target=n_img)
-            if asm.n_clusters > n_img:  # pieces cut off by missing neighbours: lift the frame
-                cluster_merge(asm, edges, scorer, target=n_img, frame=False, room=cells)
-            finishing.force_merge(asm, n_img, finishing.colour_stats(lab, owner), cells)
-            # refill only complete bags (with fragments missing, free cells are legitimate holes), or
-            # large groups cut back to a window of their own piece count when the grid is not given
-            if self.min_trust > 0 and len(owner) <= DENSE_MAX_PIECES:
-                frames = window_trim(asm) if self.grid is None else {}
-                if frames or m >= n_img * cells:
-                    tables = [dense_scores(q, key, c.row_second, c.col_second, owner)
-                              for (q, key), c in zip(feats, cands, strict=True)]
-                    trim_and_fill(asm, tables, self.rotations_, self.min_trust, frames)
+            tables: list = []  # dense score tables, built once for the refill
+            done = []
+            for k, (grid_k, asm) in enumerate(tries):  # several frames: keep the most good seams
+                n_img = target if self.n_images is not None else min(count_images(
+                    [len(c.pos) for c in asm.clusters.values()], m, grid_k, self.count_min_share), m)
+                self._finish(asm, grid_k, n_img, edges, scorer, lab, owner, feats, cands, tables)
+                done.append((self._good_seams(asm, scorer), -k, grid_k, asm, n_img))
+            _, _, grid, asm, n_img = max(done, key=lambda t: t[:2])
             group, row, col, turn, shapes = asm.layout()
             conf = finishing.confidence(scorer, asm)
             sol = Solution(group, row, col, turn, conf, shapes, self._settings(grid, n_img))
+            sol.settings["frames_tried"] = [[list(g), good] for good, _, g, _, _ in done]
             if self.rotations_ and self.upright:  # each group grew in the turn of its first pieces
                 sol, info = make_upright(fragments, sol, upright_model(self.upright_model))
                 sol.settings.update(info)
@@ -266,6 +263,26 @@ class FragmentSolver(EdgeMeasures):
         return self.fit(fragments).solution_
 
     # ------------------------------------------------------------------ internals
+    def _finish(self, asm: Assembler, grid: tuple[int, int], n_img: int, edges, scorer, lab, owner, feats, cands,
+                tables: list) -> None:
+        """From the confident clusters to ``n_img`` groups: whole-cluster merges, forced joins, then
+        trim and refill (of complete bags, or of large groups cut back to a window of their own piece
+        count when the grid is not given: ``window.window_trim``)."""
+        m, cells = len(asm.owner), grid[0] * grid[1]
+        cluster_merge(asm, edges, scorer, target=n_img)
+        exhaustive_merge(asm, scorer, target=n_img)
+        if asm.n_clusters > n_img:  # pieces cut off by missing neighbours: lift the frame
+            cluster_merge(asm, edges, scorer, target=n_img, frame=False, room=cells)
+        finishing.force_merge(asm, n_img, finishing.colour_stats(lab, owner), cells)
+        # with fragments missing, free cells are legitimate holes: no refill unless a window was cut
+        if self.min_trust > 0 and len(owner) <= DENSE_MAX_PIECES:
+            frames = {} if self.grid is not None else window_trim(asm)
+            if frames or m >= n_img * cells:
+                if not tables:
+                    tables.extend(dense_scores(q, key, c.row_second, c.col_second, owner)
+                                  for (q, key), c in zip(feats, cands, strict=True))
+                trim_and_fill(asm, tables, self.rotations_, self.min_trust, frames)
+
     def _settings(self, grid: tuple[int, int], n_img: int) -> dict:
         return {"method": "fragment-solver", "measure": self.measure, "measure_used": self.measure_,
                 "eps": self.eps, "eps_used": self.eps_, "k": self.k, "gap": self.gap, "gap_used": self.gap_,

@@ -46,7 +46,8 @@ def best_window(cells: dict[tuple[int, int], int], weight: np.ndarray, frames: l
 
 def window_trim(asm: Assembler) -> dict[int, tuple[int, int]]:
     """For each group of at least ``WINDOW_MIN_PIECES`` fragments: the window of its own piece count
-    (``factor_frames``) holding the most fragments (trust breaks ties); fragments outside it get
+    (``factor_frames``) holding the most fragments (trust breaks ties), when it holds at least
+    ``WINDOW_MIN_SHARE`` of them; fragments outside it get
     trust 0 so that ``refine.trim_and_fill`` re-inserts them, and the window becomes the group's
     frame for the refill. Returns {cluster id: (rows, cols)} of the groups trimmed this way.
     """
