@@ -74,7 +74,11 @@ def main(argv: list[str] | None = None) -> int:
             done = [q for q in rows if q["set"] == set_name and not q["timed_out"]]
             n = [q["pieces"] for q in done]
             for ax, key, slope in ((axes[0], "cpu_s", "time_slope"), (axes[1], "peak_mb", "memory_slope")):
-                ax.loglog(n, [q[key] for q in done], marker, label=f"{set_name} (slope {fits[set_name][slope]:.2f})")
+                y = [q[key] for q in done]
+                line = ax.loglog(n, y, marker, label=f"{set_name} (slope {fits[set_name][slope]:.2f})")[0]
+                xs = np.array([min(n), max(n)], float)
+                coef = np.polyfit(np.log(n), np.log(y), 1)
+                ax.loglog(xs, np.exp(np.polyval(coef, np.log(xs))), "--", color=line.get_color(), alpha=0.6)
         for ax, label in ((axes[0], "CPU seconds (one thread)"), (axes[1], "peak memory, MB (child process)")):
             ax.set_xlabel("pieces")
             ax.set_ylabel(label)
