@@ -7,7 +7,7 @@ import pytest
 
 from unshuffle.fragments.solver import compatibility as compat
 from unshuffle.fragments.solver.candidates import top_candidates
-from unshuffle.fragments.solver.estimate import count_images, frame_from_count
+from unshuffle.fragments.solver.estimate import core_extent, count_images, frame_from_count
 from unshuffle.fragments.solver.placement import Assembler, rotate_offset
 from unshuffle.fragments.solver.refine import dense_scores, trim_and_fill
 
@@ -97,3 +97,11 @@ def test_count_images(sizes, m, grid, expect):
 ])
 def test_frame_from_count(cells, extent, expect):
     assert frame_from_count(cells, extent) == expect
+
+
+def test_core_extent_ignores_a_thin_arm():
+    block = [(r, c) for r in range(10) for c in range(12)]
+    arm = [(0, 12 + k) for k in range(5)]  # 5 of 125 cells: a wrong merge grown out of the top row
+    assert core_extent(block + arm) == (10, 12)
+    assert core_extent(block + arm, share=1.0) == (10, 17)
+    assert core_extent([(3, 4)]) == (1, 1)

@@ -10,7 +10,7 @@ from unshuffle.errors import ConfigError
 from unshuffle.fragments.bags.solution import Solution
 from unshuffle.fragments.solver import compatibility as compat
 from unshuffle.fragments.solver import finishing
-from unshuffle.fragments.solver.estimate import count_images, estimate_grid, frame_from_count
+from unshuffle.fragments.solver.estimate import core_extent, count_images, estimate_grid, frame_candidates
 from unshuffle.fragments.solver.loops import (
     merge_loops,
 )
@@ -35,6 +35,7 @@ from unshuffle.fragments.solver.window import window_trim
 
 PLACERS = ("greedy", "buddies")
 DENSE_MAX_PIECES = 4608  # trim-and-fill uses dense (P, P) score tables up to this many pieces (4,200: McGill at 10 px)
+FREE_MIN_PIECES = 100  # N not given: a frame-free cluster this large also proposes the frame (its square)
 GRID_SEARCH_SPAN = 4  # unknown grid: at most this many sizes above the loop-cluster extent are tried
 GRID_GOOD_SEAM = 0.9  # a seam this good (normalised dissimilarity) counts as evidence for a grid size
 GRID_SEAM_SLACK = 0.1  # ... and the smallest within this share of M good seams of the best is kept
@@ -213,13 +214,13 @@ class FragmentSolver(EdgeMeasures):
         grid = self._grid_param()
         self.warnings_: list[str] = []
         if grid is None and self.n_images is not None:  # N given: a frame of M / N pieces
-            shape = self._frame_from_count(edges, scorer, m, target)
+            shape = self._frame_from_count(edges, scorer, m, target)[0]
             tries = [(shape, self._confident(shape, loops, loop_score, edges, scorer, owner, turn_of, m, target))]
         elif grid is None:  # N not given: the loops' square, and the square of the largest free cluster
             tries = [self._choose_grid(loops, loop_score, edges, scorer, owner, turn_of, m, target)]
             big = max(self._free_clusters(edges, scorer, m).clusters.values(), key=lambda c: len(c.pos))
             side = max(big.box[1] - big.box[0], big.box[3] - big.box[2]) + 1
-            if side > tries[0][0][0]:
+            if side > tries[0][0][0] and len(big.pos) >= FREE_MIN_PIECES:
                 tries.append(((side, side), self._confident((side, side), loops, loop_score, edges, scorer, owner,
                                                             turn_of, m, target)))
         else:
@@ -337,14 +338,14 @@ class FragmentSolver(EdgeMeasures):
                      max_seam=self.max_seam)
         return free
 
-    def _frame_from_count(self, edges, scorer, m: int, n_img: int) -> tuple[int, int]:
-        """Unknown grid, N given: a frame of ceil(M / N) cells shaped after the largest free cluster
-        (``estimate.frame_from_count``)."""
+    def _frame_from_count(self, edges, scorer, m: int, n_img: int) -> list[tuple[int, int]]:
+        """Unknown grid, N given: frames of ceil(M / N) cells shaped after the core of the largest free
+        cluster (``estimate.core_extent``), best first (``estimate.frame_candidates``)."""
         big = max(self._free_clusters(edges, scorer, m).clusters.values(), key=lambda c: len(c.pos))
-        h, w = big.box[1] - big.box[0] + 1, big.box[3] - big.box[2] + 1
+        h, w = core_extent(list(big.cells))
         if self.rotations_:
             h, w = min(h, w), max(h, w)
-        return frame_from_count(-(-m // n_img), (h, w))
+        return frame_candidates(-(-m // n_img), (h, w))
 
     def _choose_grid(self, loops, loop_score, edges, scorer, owner, turn_of, m, target):
         """Unknown grid: try every g between the extent of loop-only clusters and that of clusters
