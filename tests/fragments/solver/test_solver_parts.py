@@ -105,3 +105,18 @@ def test_core_extent_ignores_a_thin_arm():
     assert core_extent(block + arm) == (10, 12)
     assert core_extent(block + arm, share=1.0) == (10, 17)
     assert core_extent([(3, 4)]) == (1, 1)
+
+
+def test_window_frames_and_the_best_window():
+    from unshuffle.fragments.solver.window import best_window, factor_frames
+
+    assert factor_frames(12) == [(2, 6), (3, 4), (4, 3), (6, 2)]  # 1x12 is too elongated
+    assert factor_frames(12, slack=1) == [(2, 6), (3, 4), (4, 3), (6, 2)]  # 11 and 13 add only 1xN
+    assert (4, 4) in factor_frames(15, slack=1) and (3, 5) in factor_frames(15, slack=1)
+    cells = {(r, c): 4 * r + c for r in range(3) for c in range(4)}
+    cells[(0, 5)] = 12  # a stray piece one cell off the 3x4 block
+    weight = np.ones(13)
+    held, frame, r0, c0 = best_window(cells, weight, factor_frames(13, slack=1))
+    assert (held, frame, (r0, c0)) == (12.0, (3, 4), (0, 0))  # 3x4 holds 12 and leaves no hole
+    held, frame, r0, c0 = best_window(cells, weight, [(2, 6), (3, 6)])
+    assert (frame, held) == ((3, 6), 13.0)  # 3*13 - 18 = 21 beats 3*9 - 12 = 15

@@ -31,7 +31,7 @@ from unshuffle.fragments.solver.placement import Assembler, greedy_merge
 from unshuffle.fragments.solver.refine import dense_scores, trim_and_fill
 from unshuffle.fragments.solver.turns import decide_turns
 from unshuffle.fragments.solver.upright import make_upright, upright_model
-from unshuffle.fragments.solver.window import window_trim
+from unshuffle.fragments.solver.window import WINDOW_COUNT_SLACK, window_trim
 
 PLACERS = ("greedy", "buddies")
 DENSE_MAX_PIECES = 4608  # trim-and-fill uses dense (P, P) score tables up to this many pieces (4,200: McGill at 10 px)
@@ -277,7 +277,8 @@ class FragmentSolver(EdgeMeasures):
         finishing.force_merge(asm, n_img, finishing.colour_stats(lab, owner), cells)
         # with fragments missing, free cells are legitimate holes: no refill unless a window was cut
         if self.min_trust > 0 and len(owner) <= DENSE_MAX_PIECES:
-            frames = {} if self.grid is not None else window_trim(asm)
+            slack = 0.0 if self.n_images is not None else WINDOW_COUNT_SLACK
+            frames = {} if self.grid is not None else window_trim(asm, slack)
             if frames or m >= n_img * cells:
                 if not tables:
                     tables.extend(dense_scores(q, key, c.row_second, c.col_second, owner)

@@ -1,4 +1,4 @@
-"""Window trim: cut each large assembled group back to a frame holding exactly its own piece count."""
+"""Window trim: cut each large assembled group back to a frame of (about) its own piece count."""
 
 from __future__ import annotations
 
@@ -11,15 +11,25 @@ WINDOW_MIN_PIECES = 25  # smaller groups are left as they are (a hole or two cha
 WINDOW_MIN_SHARE = 0.8  # ... and so is a group whose best window holds less than this share of it
 
 
-def factor_frames(n: int) -> list[tuple[int, int]]:
-    """Every (rows, cols) with rows * cols = n, at most ``FRAME_MAX_ASPECT`` elongated, both ways round."""
-    return [(r, n // r) for r in range(1, n + 1)
-            if n % r == 0 and max(r, n // r) <= FRAME_MAX_ASPECT * min(r, n // r)]
+WINDOW_COUNT_SLACK = 0.03  # N not given: a group may hold this share of pieces more or fewer than its image
+
+
+def factor_frames(n: int, slack: int = 0) -> list[tuple[int, int]]:
+    """Every (rows, cols) with |rows * cols - n| <= slack, at most ``FRAME_MAX_ASPECT`` elongated,
+    both ways round, in increasing (rows, cols)."""
+    out = []
+    for r in range(1, n + slack + 1):
+        for c in range(max(1, -(-(n - slack) // r)), (n + slack) // r + 1):
+            if max(r, c) <= FRAME_MAX_ASPECT * min(r, c):
+                out.append((r, c))
+    return out
 
 
 def best_window(cells: dict[tuple[int, int], int], weight: np.ndarray, frames: list[tuple[int, int]]
                 ) -> tuple[float, tuple[int, int], int, int] | None:
-    """The (rows, cols) window of ``frames`` and its top-left (r0, c0) holding the most weight.
+    """The (rows, cols) window of ``frames`` and its top-left (r0, c0) that hold the most weight, less
+    the cells they leave empty and the pieces they leave out (``3 * held - rows * cols`` up to a
+    constant: among frames of one area, the most weight held).
 
     cells: (row, col) -> fragment of one group; weight: (M,) float per fragment. Returns (weight held,
     frame, r0, c0), or None when ``frames`` is empty. Ties: the first frame, the smallest r0, then c0.
@@ -39,15 +49,17 @@ def best_window(cells: dict[tuple[int, int], int], weight: np.ndarray, frames: l
         s[1:, 1:] = pad.cumsum(axis=0).cumsum(axis=1)
         win = s[fr:, fc:] - s[:-fr, fc:] - s[fr:, :-fc] + s[:-fr, :-fc]  # win[i, j]: window from pad (i, j)
         i, j = np.unravel_index(int(np.argmax(win)), win.shape)
-        if best is None or win[i, j] > best[0] + 1e-9:
-            best = (float(win[i, j]), (fr, fc), int(r_min + i - fr), int(c_min + j - fc))
-    return best
+        merit = 3 * win[i, j] - fr * fc
+        if best is None or merit > best[0] + 1e-9:
+            best = (merit, float(win[i, j]), (fr, fc), int(r_min + i - fr), int(c_min + j - fc))
+    return None if best is None else best[1:]
 
 
-def window_trim(asm: Assembler) -> dict[int, tuple[int, int]]:
-    """For each group of at least ``WINDOW_MIN_PIECES`` fragments: the window of its own piece count
-    (``factor_frames``) holding the most fragments (trust breaks ties), when it holds at least
-    ``WINDOW_MIN_SHARE`` of them; fragments outside it get
+def window_trim(asm: Assembler, slack: float = 0.0) -> dict[int, tuple[int, int]]:
+    """For each group of at least ``WINDOW_MIN_PIECES`` fragments: the window of its own piece count n
+    (``factor_frames``, up to ``slack * n`` cells more or fewer: a group of a mixed bag may have
+    taken or lost a few pieces) that ``best_window`` prefers (trust breaks ties), when it holds at
+    least ``WINDOW_MIN_SHARE`` of them; fragments outside it get
     trust 0 so that ``refine.trim_and_fill`` re-inserts them, and the window becomes the group's
     frame for the refill. Returns {cluster id: (rows, cols)} of the groups trimmed this way.
     """
@@ -57,7 +69,7 @@ def window_trim(asm: Assembler) -> dict[int, tuple[int, int]]:
         n = len(cl.pos)
         if n < WINDOW_MIN_PIECES:
             continue
-        best = best_window(cl.cells, weight, factor_frames(n))
+        best = best_window(cl.cells, weight, factor_frames(n, int(round(slack * n))))
         if best is None or best[0] < WINDOW_MIN_SHARE * n:
             continue
         _, (fr, fc), r0, c0 = best
