@@ -2,7 +2,7 @@
 
 Images are ranked by strict D (then shiftable D); each chosen puzzle is cut and solved again exactly
 as the benchmark did (same seeds, ``n_images=1``, dimensions not given) and drawn next to its
-original, cells left empty in black. Writes one PNG per chosen image.
+original, cells left empty in black. Writes one JPEG (quality 80) per chosen image.
 
     python benchmarks/jigsaw_pictures.py results/puzzles/type1.json /data/mit_432 /data/mcgill_540 \\
         --out results/puzzles/pictures
@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             pad = [np.pad(a, ((0, h - a.shape[0]), (0, 0), (0, 0))) for a in (orig, pic)]
             both = np.concatenate([pad[0], np.full((h, piece // 2, 3), 255, np.uint8), pad[1]], axis=1)
             q = r["per_image"][0]
-            name = f"type{typ}_{set_name}_{label}_{Path(images[i][1]).stem}.png"
-            Image.fromarray(both).save(out / name)
+            name = f"type{typ}_{set_name}_{label}_{Path(images[i][1]).stem}.jpg"
+            Image.fromarray(both).save(out / name, quality=80)
             print(f"{name}: strict D {q['direct']:.3f}, shiftable {q['shiftable']:.3f}, N {q['neighbour']:.3f}")
     return 0
 
