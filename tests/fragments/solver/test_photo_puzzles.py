@@ -44,6 +44,25 @@ def test_small_photo_puzzles_recovered_exactly(name, piece, pieces, turned):
     assert sol.shapes == [truth] if not turned else sorted(sol.shapes[0]) == sorted(truth)
 
 
+@pytest.mark.parametrize("turned", [False, True], ids=["type1", "type2"])
+def test_recovery_does_not_depend_on_the_order_of_the_pieces(turned):
+    """The same 216-piece puzzle in three other orders (and turns): each order gives the same picture."""
+    pictures = []
+    for seed in (0, 1, 2):
+        frags, r, c, k = _puzzle("chelsea", 24, turned, seed=seed)
+        sol = FragmentSolver(n_images=1, rotations=turned).solve(frags)
+        score = puzzle_scores(np.zeros(len(frags), np.int64), r, c, k, sol.group, sol.row, sol.col, sol.turn,
+                              sol.shapes, turned)[0]
+        assert score["perfect"], f"order {seed}: strict D {score['direct']:.3f}"
+        h, w = sol.shapes[0]
+        canvas = np.zeros((h * 24, w * 24, 3), np.uint8)  # the picture as laid out, pieces turned upright
+        for f in range(len(frags)):
+            canvas[24 * sol.row[f]:24 * sol.row[f] + 24, 24 * sol.col[f]:24 * sol.col[f] + 24] = np.rot90(
+                frags[f], sol.turn[f])
+        pictures.append(canvas)
+    for p in pictures[1:]:  # Type 2: the same picture up to one turn of the whole
+        assert any(np.array_equal(np.rot90(p, q), pictures[0]) for q in ((0,) if not turned else range(4)))
+
 @pytest.mark.slow
 def test_merge_operations_grow_at_most_as_pieces_to_the_1_5(monkeypatch):
     """Calls to the assembler's merge planning, frame tests and merges and to the seam scorer, on clean
