@@ -51,7 +51,7 @@ def _child(queue, fragments, n_images, rotations):
         sol = FragmentSolver(n_images=n_images, rotations=rotations).solve(fragments)
         cpu = time.process_time() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MB (Linux reports KiB)
-    queue.put((sol.group, sol.row, sol.col, sol.turn, sol.shapes, cpu, peak))
+    queue.put((sol.group, sol.row, sol.col, sol.turn, sol.shapes, cpu, peak, sol.settings.get("grid")))
 
 
 def solve_with_limit(fragments, n_images, rotations, timeout):
@@ -115,14 +115,17 @@ def main(argv: list[str] | None = None) -> int:
                    for j in range(len(members))]
             row = {"bag": b, "images": names, "timed_out": True, "wall_s": wall, "per_image": per}
         else:
-            group, prow, pcol, pturn, shapes, cpu, peak = out
+            group, prow, pcol, pturn, shapes, cpu, peak, frame = out
             per = puzzle_scores(src, r, c, k, group, prow, pcol, pturn, shapes, rotations)
             row = {"bag": b, "images": names, "timed_out": False, "pieces": len(frags), "cpu_s": cpu,
-                   "peak_mb": peak, "wall_s": wall, "groups": int(group.max()) + 1, "per_image": per,
+                   "peak_mb": peak, "wall_s": wall, "frame": frame,
+                   "truth_grid": [int(r.max()) + 1, int(c.max()) + 1] if len(members) == 1 else None,
+                   "groups": int(group.max()) + 1, "per_image": per,
                    "ari": grouping_scores(src, group)["ari"] if args.mix else None}
         rows.append(row)
-        how = "TIMEOUT" if out is None else f"{row['cpu_s']:.1f} s cpu, {row['groups']} groups"
+        how = "TIMEOUT" if out is None else f"{row['cpu_s']:.1f} s cpu, {row['groups']} groups, frame {row['frame']}"
         print(f"{b}: {names[0] if len(names) == 1 else names} D {np.mean([q['direct'] for q in per]):.3f} "
+              f"shiftable {np.mean([q['shiftable'] for q in per]):.3f} "
               f"N {np.mean([q['neighbour'] for q in per]):.3f} {how}", flush=True)
     print("\n| set | type | images | strict D | shiftable D | N | perfect | median CPU s | max CPU s | timeouts |")
     print("|---|---|---|---|---|---|---|---|---|---|")

@@ -7,7 +7,7 @@ import pytest
 
 from unshuffle.fragments.solver import compatibility as compat
 from unshuffle.fragments.solver.candidates import top_candidates
-from unshuffle.fragments.solver.estimate import count_images, place_together
+from unshuffle.fragments.solver.estimate import core_extent, count_images, frame_from_count, place_together
 from unshuffle.fragments.solver.placement import Assembler, rotate_offset
 from unshuffle.fragments.solver.refine import dense_scores, trim_and_fill
 
@@ -113,3 +113,39 @@ def test_place_together_by_hand():
     assert place_together(ell, ell, (4, 2), overlap=1) is None  # still two collisions without the turn
     assert place_together(_block(range(3), range(4)), top, (4, 4)) is None  # 3 + 2 rows do not fit 4
     assert place_together(_block(range(3), range(4)), top, (4, 4), overlap=4) is not None  # one row forgiven
+
+
+@pytest.mark.parametrize(("cells", "extent", "expect"), [
+    (672, (15, 22), (21, 32)),  # 21x32, 24x28 and 16x42 hold 15x22; 21x32 has the closest aspect
+    (600, (20, 30), (20, 30)),  # 24x25 is squarer but does not hold a cluster 30 wide
+    (625, (25, 20), (25, 25)),  # 5x125 is too elongated
+    (432, (20, 18), (24, 18)),  # a portrait cluster gets the portrait frame
+    (16, (1, 1), (4, 4)),  # a lone piece says nothing: the squarest pair
+    (431, (10, 30), (12, 36)),  # a prime count: the smallest frame of >= 431 cells holding 10x30 (432)
+    (12, (3, 5), (3, 5)),  # a cluster larger than the count (extra pieces): the cluster itself
+])
+def test_frame_from_count(cells, extent, expect):
+    assert frame_from_count(cells, extent) == expect
+
+
+def test_core_extent_ignores_a_thin_arm():
+    block = [(r, c) for r in range(10) for c in range(12)]
+    arm = [(0, 12 + k) for k in range(5)]  # 5 of 125 cells: a wrong merge grown out of the top row
+    assert core_extent(block + arm) == (10, 12)
+    assert core_extent(block + arm, share=1.0) == (10, 17)
+    assert core_extent([(3, 4)]) == (1, 1)
+
+
+def test_window_frames_and_the_best_window():
+    from unshuffle.fragments.solver.window import best_window, factor_frames
+
+    assert factor_frames(12) == [(2, 6), (3, 4), (4, 3), (6, 2)]  # 1x12 is too elongated
+    assert factor_frames(12, slack=1) == [(2, 6), (3, 4), (4, 3), (6, 2)]  # 11 and 13 add only 1xN
+    assert (4, 4) in factor_frames(15, slack=1) and (3, 5) in factor_frames(15, slack=1)
+    cells = {(r, c): 4 * r + c for r in range(3) for c in range(4)}
+    cells[(0, 5)] = 12  # a stray piece one cell off the 3x4 block
+    weight = np.ones(13)
+    held, frame, r0, c0 = best_window(cells, weight, factor_frames(13, slack=1))
+    assert (held, frame, (r0, c0)) == (12.0, (3, 4), (0, 0))  # 3x4 holds 12 and leaves no hole
+    held, frame, r0, c0 = best_window(cells, weight, [(2, 6), (3, 6)])
+    assert (frame, held) == ((3, 6), 13.0)  # 3*13 - 18 = 21 beats 3*9 - 12 = 15

@@ -6,6 +6,7 @@ import numpy as np
 
 from unshuffle.fragments.solver.merging import PairScorer
 from unshuffle.fragments.solver.placement import Assembler
+from unshuffle.fragments.solver.shifts import free_shifts
 
 
 def union_groups(edges: np.ndarray, m: int, n_images: int | None, max_score: float,
@@ -49,27 +50,16 @@ def force_merge(asm: Assembler, target: int, colour: np.ndarray, cells: int) -> 
         dist = [float(np.linalg.norm(colour[list(asm.clusters[h].pos)].mean(axis=0) - g_mean)) for h in hosts]
         host_id = hosts[int(np.argmin(dist))]
         host = asm.clusters[host_id]
-        grmin, grmax, gcmin, gcmax = guest.extent()
-        hrmin, hrmax, hcmin, hcmax = host.extent()
+        grmin, _, gcmin, _ = guest.extent()
+        hrmin = host.extent()[0]
+        # the first shift, in increasing (row, col) order, that puts the guest in free cells of the host's frame
+        shifts = free_shifts(list(host.cells), list(guest.cells), asm.frame, asm.rotations, touching=False)
         moved = None
-        # shifts that keep the union within `span` rows and columns: any other fails the frame test, so
-        # the first fitting shift is the same as over a wider range (a range of +-2 * cells made each
-        # forced merge cost O(cells^2) frame tests: minutes on 432-piece puzzles)
-        span = max(asm.frame) if asm.frame is not None else 2 * cells
-        for tr in range(max(hrmax - grmax - 2 * cells, hrmax - grmin - span + 1),
-                        min(hrmin - grmin + 2 * cells + 1, hrmin - grmax + span)):
-            for tc in range(max(hcmax - gcmax - 2 * cells, hcmax - gcmin - span + 1),
-                            min(hcmin - gcmin + 2 * cells + 1, hcmin - gcmax + span)):
-                if not asm._fits(min(hrmin, grmin + tr), max(hrmax, grmax + tr), min(hcmin, gcmin + tc),
-                                 max(hcmax, gcmax + tc)):
-                    continue  # the cheap frame test first: most shifts fail it
-                cand = [(f, r + tr, c + tc, t) for f, (r, c, t) in guest.pos.items()]
-                if not any((r, c) in host.cells for _, r, c, _ in cand):
-                    moved = cand
-                    break
-            if moved is not None:
-                break
+        if len(shifts):
+            tr, tc = shifts[0].tolist()
+            moved = [(f, r + tr, c + tc, t) for f, (r, c, t) in guest.pos.items()]
         if moved is None:
+            hcmax = host.extent()[3]
             moved = [(f, r - grmin + hrmin, c - gcmin + hcmax + 1, t) for f, (r, c, t) in guest.pos.items()]
         asm.apply(host_id, guest_id, moved, quality=0.0)
 

@@ -10,7 +10,7 @@ from unshuffle.errors import ConfigError
 from unshuffle.fragments.bags.solution import Solution
 from unshuffle.fragments.solver import compatibility as compat
 from unshuffle.fragments.solver import finishing
-from unshuffle.fragments.solver.estimate import count_images, estimate_grid
+from unshuffle.fragments.solver.estimate import core_extent, count_images, estimate_grid, frame_candidates
 from unshuffle.fragments.solver.loops import (
     merge_loops,
 )
@@ -31,9 +31,11 @@ from unshuffle.fragments.solver.placement import Assembler, greedy_merge
 from unshuffle.fragments.solver.refine import dense_scores, trim_and_fill
 from unshuffle.fragments.solver.turns import decide_turns
 from unshuffle.fragments.solver.upright import make_upright, upright_model
+from unshuffle.fragments.solver.window import WINDOW_COUNT_SLACK, window_trim
 
 PLACERS = ("greedy", "buddies")
-DENSE_MAX_PIECES = 4096  # trim-and-fill uses dense (P, P) score tables up to this many pieces
+DENSE_MAX_PIECES = 4608  # trim-and-fill uses dense (P, P) score tables up to this many pieces (4,200: McGill at 10 px)
+FREE_MIN_PIECES = 100  # N not given: a frame-free cluster this large also proposes the frame (its square)
 GRID_SEARCH_SPAN = 4  # unknown grid: at most this many sizes above the loop-cluster extent are tried
 GRID_GOOD_SEAM = 0.9  # a seam this good (normalised dissimilarity) counts as evidence for a grid size
 GRID_SEAM_SLACK = 0.1  # ... and the smallest within this share of M good seams of the best is kept
@@ -211,45 +213,48 @@ class FragmentSolver(EdgeMeasures):
         target = 1 if self.n_images is None else min(int(self.n_images), m)
         grid = self._grid_param()
         self.warnings_: list[str] = []
-        if grid is None:
-            grid, asm = self._choose_grid(loops, loop_score, edges, scorer, owner, turn_of, m, target)
+        if grid is None and self.n_images is not None:  # N given: a frame of M / N pieces
+            shape = self._frame_from_count(edges, scorer, m, target)[0]
+            tries = [(shape, self._confident(shape, loops, loop_score, edges, scorer, owner, turn_of, m, target))]
+        elif grid is None:  # N not given: the loops' square, and the square of the largest free cluster
+            tries = [self._choose_grid(loops, loop_score, edges, scorer, owner, turn_of, m, target)]
+            big = max(self._free_clusters(edges, scorer, m).clusters.values(), key=lambda c: len(c.pos))
+            side = max(big.box[1] - big.box[0], big.box[3] - big.box[2]) + 1
+            if side > tries[0][0][0] and len(big.pos) >= FREE_MIN_PIECES:
+                tries.append(((side, side), self._confident((side, side), loops, loop_score, edges, scorer, owner,
+                                                            turn_of, m, target)))
         else:
-            asm = self._confident(grid, loops, loop_score, edges, scorer, owner, turn_of, m, target)
+            tries = [(grid, self._confident(grid, loops, loop_score, edges, scorer, owner, turn_of, m, target))]
             own, own_asm = self._choose_grid(loops, loop_score, edges, scorer, owner, turn_of, m, target)
-            hint, mine = self._good_seams(asm, scorer), self._good_seams(own_asm, scorer)
+            hint, mine = self._good_seams(tries[0][1], scorer), self._good_seams(own_asm, scorer)
             if own != grid and mine - hint > HINT_SEAM_MARGIN * m:
                 self._warn(f"grid={self.grid!r}: its seams look wrong ({hint} good seams against {mine} for the "
                            f"bag's own estimate {own[0]}x{own[1]}; margin {HINT_SEAM_MARGIN} per fragment)")
-        cells = grid[0] * grid[1]
-        if self.n_images is not None and self.grid is not None and m > self.n_images * cells:  # both hints
-            self._warn(f"n_images={self.n_images}: {self.n_images} images of {grid[0]}x{grid[1]} fragments hold at "
-                       f"most {self.n_images * cells} fragments, but the bag has {m}")
+            cells = grid[0] * grid[1]
+            if self.n_images is not None and m > self.n_images * cells:  # both hints
+                self._warn(f"n_images={self.n_images}: {self.n_images} images of {grid[0]}x{grid[1]} fragments hold "
+                           f"at most {self.n_images * cells} fragments, but the bag has {m}")
         if self.placer == "buddies":
+            grid = tries[0][0]
             group = finishing.union_groups(edges, m, self.n_images, self.edge_max_score, grid)
             n_img = int(group.max()) + 1
             sol = Solution.grouping_only(group, self._settings(grid, n_img))
             sol.confidence = np.zeros(m)
         else:
-            if self.n_images is None:  # count the images among the confident clusters
+            tables: list = []  # dense score tables, built once for the refill
+            done = []
+            for k, (grid_k, asm) in enumerate(tries):  # several frames: keep the most good seams
                 found = list(asm.clusters.values())
-                n_img = min(count_images([len(c.pos) for c in found], m, grid, self.count_min_share,
-                                         shapes=[np.array(list(c.cells)) for c in found],
-                                         rotations=self.rotations_), m)
-            else:
-                n_img = target
-            cluster_merge(asm, edges, scorer, target=n_img)
-            exhaustive_merge(asm, scorer, target=n_img)
-            if asm.n_clusters > n_img:  # pieces cut off by missing neighbours: lift the frame
-                cluster_merge(asm, edges, scorer, target=n_img, frame=False, room=cells)
-            finishing.force_merge(asm, n_img, finishing.colour_stats(lab, owner), cells)
-            # refill only complete bags: with fragments missing, free cells are legitimate holes
-            if self.min_trust > 0 and len(owner) <= DENSE_MAX_PIECES and m >= n_img * cells:
-                tables = [dense_scores(q, key, c.row_second, c.col_second, owner)
-                          for (q, key), c in zip(feats, cands, strict=True)]
-                trim_and_fill(asm, tables, self.rotations_, self.min_trust)
+                n_img = target if self.n_images is not None else min(count_images(
+                    [len(c.pos) for c in found], m, grid_k, self.count_min_share,
+                    shapes=[np.array(list(c.cells)) for c in found], rotations=self.rotations_), m)
+                self._finish(asm, grid_k, n_img, edges, scorer, lab, owner, feats, cands, tables)
+                done.append((self._good_seams(asm, scorer), -k, grid_k, asm, n_img))
+            _, _, grid, asm, n_img = max(done, key=lambda t: t[:2])
             group, row, col, turn, shapes = asm.layout()
             conf = finishing.confidence(scorer, asm)
             sol = Solution(group, row, col, turn, conf, shapes, self._settings(grid, n_img))
+            sol.settings["frames_tried"] = [[list(g), good] for good, _, g, _, _ in done]
             if self.rotations_ and self.upright:  # each group grew in the turn of its first pieces
                 sol, info = make_upright(fragments, sol, upright_model(self.upright_model))
                 sol.settings.update(info)
@@ -261,6 +266,27 @@ class FragmentSolver(EdgeMeasures):
         return self.fit(fragments).solution_
 
     # ------------------------------------------------------------------ internals
+    def _finish(self, asm: Assembler, grid: tuple[int, int], n_img: int, edges, scorer, lab, owner, feats, cands,
+                tables: list) -> None:
+        """From the confident clusters to ``n_img`` groups: whole-cluster merges, forced joins, then
+        trim and refill (of complete bags, or of large groups cut back to a window of their own piece
+        count when the grid is not given: ``window.window_trim``)."""
+        m, cells = len(asm.owner), grid[0] * grid[1]
+        cluster_merge(asm, edges, scorer, target=n_img)
+        exhaustive_merge(asm, scorer, target=n_img)
+        if asm.n_clusters > n_img:  # pieces cut off by missing neighbours: lift the frame
+            cluster_merge(asm, edges, scorer, target=n_img, frame=False, room=cells)
+        finishing.force_merge(asm, n_img, finishing.colour_stats(lab, owner), cells)
+        # with fragments missing, free cells are legitimate holes: no refill unless a window was cut
+        if self.min_trust > 0 and len(owner) <= DENSE_MAX_PIECES:
+            slack = 0.0 if self.n_images is not None else WINDOW_COUNT_SLACK
+            frames = {} if self.grid is not None else window_trim(asm, slack)
+            if frames or m >= n_img * cells:
+                if not tables:
+                    tables.extend(dense_scores(q, key, c.row_second, c.col_second, owner)
+                                  for (q, key), c in zip(feats, cands, strict=True))
+                trim_and_fill(asm, tables, self.rotations_, self.min_trust, frames)
+
     def _settings(self, grid: tuple[int, int], n_img: int) -> dict:
         return {"method": "fragment-solver", "measure": self.measure, "measure_used": self.measure_,
                 "eps": self.eps, "eps_used": self.eps_, "k": self.k, "gap": self.gap, "gap_used": self.gap_,
@@ -308,14 +334,28 @@ class FragmentSolver(EdgeMeasures):
             cluster_merge(asm, edges, scorer, target=1, max_cost=self.count_max_cost)
         return asm
 
+    def _free_clusters(self, edges, scorer, m: int) -> Assembler:
+        """Clusters grown along the confident edges without any frame (their extents bound the grid)."""
+        free = Assembler(m, None, self.rotations_)
+        greedy_merge(free, edges, target=1, max_score=self.edge_max_score, check=scorer.adjacency_cost,
+                     max_seam=self.max_seam)
+        return free
+
+    def _frame_from_count(self, edges, scorer, m: int, n_img: int) -> list[tuple[int, int]]:
+        """Unknown grid, N given: frames of ceil(M / N) cells shaped after the core of the largest free
+        cluster (``estimate.core_extent``), best first (``estimate.frame_candidates``)."""
+        big = max(self._free_clusters(edges, scorer, m).clusters.values(), key=lambda c: len(c.pos))
+        h, w = core_extent(list(big.cells))
+        if self.rotations_:
+            h, w = min(h, w), max(h, w)
+        return frame_candidates(-(-m // n_img), (h, w))
+
     def _choose_grid(self, loops, loop_score, edges, scorer, owner, turn_of, m, target):
         """Unknown grid: try every g between the extent of loop-only clusters and that of clusters
         grown without a frame, and keep the smallest g that closes (nearly) the most good seams
         (a frame too small cuts images, one too large closes no more good seams)."""
         lo = estimate_grid(loops, loop_score, owner, turn_of, m, self.rotations_, LOOP_MAX_SCORE)[0]
-        free = Assembler(m, None, self.rotations_)
-        greedy_merge(free, edges, target=1, max_score=self.edge_max_score, check=scorer.adjacency_cost,
-                     max_seam=self.max_seam)
+        free = self._free_clusters(edges, scorer, m)
         hi = max(max(c.box[1] - c.box[0], c.box[3] - c.box[2]) + 1 for c in free.clusters.values())
         hi = min(max(hi, lo), lo + GRID_SEARCH_SPAN)
         tried = []

@@ -13,6 +13,7 @@ import heapq
 import numpy as np
 
 from unshuffle.fragments.solver.placement import Assembler, rotate_offset
+from unshuffle.fragments.solver.shifts import free_shifts
 
 # A proposal is ranked by sum(score - ADJ_BONUS) over its new adjacencies: every boundary that
 # matches better than this counts as evidence, so a merge closing many good seams beats one lucky edge.
@@ -142,7 +143,6 @@ def exhaustive_merge(asm: Assembler, scorer: PairScorer, target: int, max_cost: 
         return
     fr, fc = asm.frame
     cap = fr * fc
-    span = max(fr, fc)
     while asm.n_clusters > target:
         ids = sorted(h for h, cl in asm.clusters.items() if len(cl.pos) < cap)
         if len(ids) > max_clusters:
@@ -158,24 +158,14 @@ def exhaustive_merge(asm: Assembler, scorer: PairScorer, target: int, max_cost: 
                     continue
                 for rho in (range(4) if asm.rotations else (0,)):
                     base = [(f, *rotate_offset(r, c, rho), (t + rho) % 4) for f, (r, c, t) in guest.pos.items()]
-                    hr0, hr1, hc0, hc1 = host.box
-                    b_r = [r for _, r, _, _ in base]
-                    b_c = [c for _, _, c, _ in base]
-                    for tr in range(hr1 - span + 1 - min(b_r), hr0 + span - max(b_r)):
-                        for tc in range(hc1 - span + 1 - min(b_c), hc0 + span - max(b_c)):
-                            moved = [(f, r + tr, c + tc, t) for f, r, c, t in base]
-                            if any((r, c) in host.cells for _, r, c, _ in moved):
-                                continue
-                            rows = [r for _, r, _, _ in moved] + [hr0, hr1]
-                            cols = [c for _, _, c, _ in moved] + [hc0, hc1]
-                            if not asm._fits(min(rows), max(rows), min(cols), max(cols)):
-                                continue
-                            cost, n_adj = scorer.adjacency_cost(asm, hi, moved)
-                            if n_adj == 0:
-                                continue
-                            rank = ((cost - ADJ_BONUS) * n_adj, cost, hi, gi, rho, tr, tc)
-                            if best is None or rank < best[0]:
-                                best = (rank, hi, gi, moved)
+                    shifts = free_shifts(list(host.cells), [(r, c) for _, r, c, _ in base], asm.frame,
+                                         asm.rotations, touching=True)
+                    for tr, tc in shifts.tolist():
+                        moved = [(f, r + tr, c + tc, t) for f, r, c, t in base]
+                        cost, n_adj = scorer.adjacency_cost(asm, hi, moved)
+                        rank = ((cost - ADJ_BONUS) * n_adj, cost, hi, gi, rho, tr, tc)
+                        if best is None or rank < best[0]:
+                            best = (rank, hi, gi, moved)
         if best is None or best[0][1] > max_cost:
             return
         asm.apply(best[1], best[2], best[3], quality=1.0 / (1.0 + best[0][1]))

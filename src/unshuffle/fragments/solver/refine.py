@@ -9,6 +9,8 @@ tables are used, so this runs only for bags of a few thousand pieces.
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 
 from unshuffle.fragments.solver.merging import ADJ_BONUS
@@ -27,11 +29,13 @@ def dense_scores(query: np.ndarray, key: np.ndarray, row_second: np.ndarray, col
     return s
 
 
-def trim_and_fill(asm: Assembler, tables: list[np.ndarray], rotations: bool, min_trust: float) -> None:
+def trim_and_fill(asm: Assembler, tables: list[np.ndarray], rotations: bool, min_trust: float,
+                  frames: dict[int, tuple[int, int]] | None = None) -> None:
     """Re-place every fragment whose trust is below ``min_trust`` (the best of each cluster stays).
 
     tables: dense (P, P) scores per relation from ``dense_scores`` (RIGHT, DOWN; RIGHT only under
-    rotation, pieces ``4 * f + turn``).
+    rotation, pieces ``4 * f + turn``). frames: {cluster id: (rows, cols)} frames of single clusters
+    (``window.window_trim``) used instead of the assembler's own frame.
     """
     removed = []
     for h in list(asm.clusters):
@@ -52,12 +56,41 @@ def trim_and_fill(asm: Assembler, tables: list[np.ndarray], rotations: bool, min
     turns = range(4) if rotations else (0,)
     cand_f = np.repeat(np.array(sorted(removed)), len(turns))
     cand_t = np.tile(np.array(list(turns)), len(removed))
+    _fill(asm, tables, rotations, cand_f, cand_t, frames or {})
+
+
+def _fill(asm: Assembler, tables, rotations: bool, cand_f: np.ndarray, cand_t: np.ndarray, frames) -> None:
+    """Insert the candidates' fragments one at a time, always the best (fragment, turn, free cell) over
+    every group. Each free cell's best candidate sits in a heap and is recomputed only when a
+    neighbour is placed or its candidate is used up (a cell's best can only get worse as candidates
+    go), so the fill costs O(fragments x candidates), not O(fragments x cells x candidates)."""
     alive = np.ones(cand_f.shape[0], bool)
+    version: dict[tuple[int, int, int], int] = {}
+    heap: list = []
+
+    def push(h: int, r: int, c: int) -> None:
+        best = _slot_best(asm, tables, rotations, cand_f, cand_t, np.nonzero(alive)[0], h, r, c)
+        if best is not None:
+            heapq.heappush(heap, (best[0], best[1], h, r, c, best[2], version.get((h, r, c), 0)))
+
+    for h, cl in asm.clusters.items():
+        slots = {(r + dr, c + dc) for r, c in cl.cells for dr, dc in ((0, 1), (0, -1), (1, 0), (-1, 0))}
+        for r, c in sorted(slots - cl.cells.keys()):
+            push(h, r, c)
     while alive.any():
-        best = _best_slot(asm, tables, rotations, cand_f, cand_t, alive, frame=True)
-        if best is None:
-            best = _best_slot(asm, tables, rotations, cand_f, cand_t, alive, frame=False)
-        rank, cost, h, r, c, n = best
+        if not heap:  # no free cell fits any frame: the best cell anywhere
+            rank, cost, h, r, c, n = _best_slot(asm, tables, rotations, cand_f, cand_t, alive)
+        else:
+            rank, cost, h, r, c, n, ver = heapq.heappop(heap)
+            cl = asm.clusters.get(h)
+            if cl is None or (r, c) in cl.cells or ver != version.get((h, r, c), 0):
+                continue
+            rmin, rmax, cmin, cmax = cl.box
+            if not _fits(asm, frames, h, (min(rmin, r), max(rmax, r), min(cmin, c), max(cmax, c))):
+                continue  # the group only grows: this cell stays outside its frame
+            if not alive[n]:
+                push(h, r, c)
+                continue
         f, t = int(cand_f[n]), int(cand_t[n])
         cl = asm.clusters[h]
         cl.pos[f] = (r, c, t)
@@ -67,42 +100,62 @@ def trim_and_fill(asm: Assembler, tables: list[np.ndarray], rotations: bool, min
         asm.owner[f] = h
         asm.trust[f] = 1.0 / (1.0 + cost)
         alive &= cand_f != f
+        for dr, dc in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+            nb = (h, r + dr, c + dc)
+            if (r + dr, c + dc) not in cl.cells:
+                version[nb] = version.get(nb, 0) + 1
+                push(*nb)
 
 
-def _best_slot(asm: Assembler, tables, rotations: bool, cand_f, cand_t, alive, frame: bool):
-    """Best (rank, cost, cluster, row, col, candidate index) over free cells next to placed pieces."""
+def _slot_best(asm: Assembler, tables, rotations: bool, cand_f, cand_t, idx: np.ndarray, h: int, r: int, c: int
+               ) -> tuple[float, float, int] | None:
+    """(rank, mean score, candidate index) of the best of candidates ``idx`` in free cell (r, c) of
+    cluster h, ranked by ``(mean - ADJ_BONUS) * neighbours``; None without neighbours or candidates."""
+    if idx.shape[0] == 0:
+        return None
+    cl = asm.clusters[h]
+    total = np.zeros(idx.shape[0])
+    count = 0
+    for dr, dc in ((0, -1), (0, 1), (-1, 0), (1, 0)):
+        nb = cl.cells.get((r + dr, c + dc))
+        if nb is None:
+            continue
+        tn = cl.pos[nb][2]
+        vertical = dr != 0
+        if rotations:
+            spin = 1 if vertical else 0
+            nb_piece = 4 * nb + (tn + spin) % 4
+            me = 4 * cand_f[idx] + (cand_t[idx] + spin) % 4
+            table = tables[0]
+        else:
+            nb_piece, me, table = nb, cand_f[idx], tables[1 if vertical else 0]
+        total += table[nb_piece, me] if dr + dc < 0 else table[me, nb_piece]
+        count += 1
+    if count == 0:
+        return None
+    mean = total / count
+    rank = (mean - ADJ_BONUS) * count
+    n = int(np.argmin(rank))
+    return float(rank[n]), float(mean[n]), int(idx[n])
+
+
+def _fits(asm: Assembler, frames: dict[int, tuple[int, int]], h: int, box: tuple[int, int, int, int]) -> bool:
+    """Whether cluster ``h`` may span ``box`` (rmin, rmax, cmin, cmax): its own frame, else the assembler's."""
+    if h not in frames:
+        return asm._fits(*box)
+    rows, cols, (fr, fc) = box[1] - box[0] + 1, box[3] - box[2] + 1, frames[h]
+    return (rows <= fr and cols <= fc) or (asm.rotations and rows <= fc and cols <= fr)
+
+
+def _best_slot(asm: Assembler, tables, rotations: bool, cand_f, cand_t, alive):
+    """Best (rank, cost, cluster, row, col, candidate index) over every free cell next to placed
+    pieces, frames ignored (the fill's last resort)."""
     best = None
     idx = np.nonzero(alive)[0]
     for h, cl in asm.clusters.items():
-        rmin, rmax, cmin, cmax = cl.box
         slots = {(r + dr, c + dc) for r, c in cl.cells for dr, dc in ((0, 1), (0, -1), (1, 0), (-1, 0))}
         for r, c in sorted(slots - cl.cells.keys()):
-            if frame and asm.frame is not None and not asm._fits(min(rmin, r), max(rmax, r), min(cmin, c),
-                                                                 max(cmax, c)):
-                continue
-            total = np.zeros(idx.shape[0])
-            count = 0
-            for dr, dc in ((0, -1), (0, 1), (-1, 0), (1, 0)):
-                nb = cl.cells.get((r + dr, c + dc))
-                if nb is None:
-                    continue
-                tn = cl.pos[nb][2]
-                vertical = dr != 0
-                if rotations:
-                    spin = 1 if vertical else 0
-                    nb_piece = 4 * nb + (tn + spin) % 4
-                    me = 4 * cand_f[idx] + (cand_t[idx] + spin) % 4
-                    table = tables[0]
-                else:
-                    nb_piece, me, table = nb, cand_f[idx], tables[1 if vertical else 0]
-                total += table[nb_piece, me] if dr + dc < 0 else table[me, nb_piece]
-                count += 1
-            if count == 0:
-                continue
-            mean = total / count
-            rank = (mean - ADJ_BONUS) * count
-            n = int(np.argmin(rank))
-            key = (float(rank[n]), float(mean[n]), h, r, c, int(idx[n]))
-            if best is None or key < best:
-                best = key
+            got = _slot_best(asm, tables, rotations, cand_f, cand_t, idx, h, r, c)
+            if got is not None and (best is None or (got[0], got[1], h, r, c, got[2]) < best):
+                best = (got[0], got[1], h, r, c, got[2])
     return best
