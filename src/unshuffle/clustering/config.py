@@ -247,9 +247,10 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None,
-                preset: str = "default", recipe: dict[str, Any] | None = None) -> TemiConfig:
+                preset: str = "default", recipe: dict[str, Any] | None = None, validate: bool = True) -> TemiConfig:
     """Preset, then ``recipe`` (dotted settings chosen from the data, see clustering/recipe.py), then the
-    YAML file at ``path``, then ``overrides``; validated before it is returned."""
+    YAML file at ``path``, then ``overrides``; validated before it is returned (``validate=False``: types
+    and the cluster count only, for reading single settings before the preset is known)."""
     if preset not in PRESETS:
         raise ConfigError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
     merged = dict(flatten_settings(TemiConfig().to_dict()))
@@ -284,4 +285,4 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
     cfg = config_from_dict(merged)
     if cfg.clusters == 0:
         raise ConfigError("clusters must be given (e.g. --clusters 10); it is never read from the labels")
-    return cfg.validate()
+    return cfg.validate() if validate else cfg

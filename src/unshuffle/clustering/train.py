@@ -242,6 +242,8 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
     }
     if init_info is not None:
         summary["head_init"] = init_info
+    if (record or {}).get("recipe") is not None:  # the recipe chosen for this machine and why (recipe.py)
+        summary["recipe"] = record["recipe"]
     from unshuffle.runs.atomic import atomic_write_json
 
     atomic_write_json(run.path / "train_summary.json", summary)
