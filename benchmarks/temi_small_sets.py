@@ -5,8 +5,8 @@ input ``cluster all`` gives TEMI). Subsets: ``--random N S`` draws S disjoint se
 images (``default_rng(subset_seed).permutation``); ``--classes C S`` draws S subsets of C whole
 classes (disjoint class sets; only for picking data, the labels never reach a method);
 ``--subsets-json FILE`` reads index lists (the CIFAR-10 test subsets of item 1). Each variant is
-``name=key=value,key=value`` on top of ``--preset`` (``auto``: the recipe ``choose_recipe`` picks
-for the subset's N on CPU). Labels only score. Writes JSON (with the code version) and prints a table.
+``name=key=value,key=value`` on top of ``--preset`` (or of its own ``preset=NAME`` among them;
+``auto``: the recipe ``choose_recipe`` picks for the subset's N on CPU). Labels only score. Writes JSON (with the code version) and prints a table.
 
     nice -n 10 python benchmarks/temi_small_sets.py cifar_train5k --random 1000 3 --seeds 0 1 2 \
         --variant cpu= spec=head.init=spectral,head.init_epochs=20 --out runs/item3/cifar1k.json
@@ -110,6 +110,9 @@ def main() -> None:
                 if (si, seed, vname) in done:
                     continue
                 preset, recipe = args.preset, None
+                for kv in [kv for kv in overrides if kv.startswith("preset=")]:  # a variant's own preset
+                    preset = kv.split("=", 1)[1]
+                    overrides = [o for o in overrides if o != kv]
                 if preset == "auto":
                     recipe = choose_recipe(len(x), k, "cpu")
                     preset = recipe.preset
