@@ -6,7 +6,8 @@ images (``default_rng(subset_seed).permutation``); ``--classes C S`` draws S sub
 classes (disjoint class sets; only for picking data, the labels never reach a method);
 ``--subsets-json FILE`` reads index lists (the CIFAR-10 test subsets of item 1). Each variant is
 ``name=key=value,key=value`` on top of ``--preset`` (or of its own ``preset=NAME`` among them;
-``auto``: the recipe ``choose_recipe`` picks for the subset's N on CPU). Labels only score. Writes JSON (with the code version) and prints a table.
+``auto``: the recipe ``choose_recipe`` picks for the subset's N on CPU). Labels only score. Writes
+JSON (with the code version) and prints a table.
 
     nice -n 10 python benchmarks/temi_small_sets.py cifar_train5k --random 1000 3 --seeds 0 1 2 \
         --variant cpu= spec=head.init=spectral,head.init_epochs=20 --out runs/item3/cifar1k.json

@@ -29,6 +29,8 @@ def test_small_cpu_collection_gets_the_spectral_warm_start():
     assert "2000 images" in r.reason and "32 steps" in r.reason  # ceil(2000 / 64) = 32
     assert choose_recipe(rc.SPECTRAL_INIT_MAX_N, 10, "cpu").name == "cpu-small"  # the bound is inclusive
     assert choose_recipe(rc.SPECTRAL_INIT_MAX_N + 1, 10, "cpu").name == "cpu"
+    assert choose_recipe(11, 10, "cpu").name == "cpu"  # K = N - 1: no spectral clustering, random heads
+    assert choose_recipe(12, 10, "cpu").name == "cpu-small"
 
 
 @pytest.mark.parametrize(("n", "epochs", "overrides"), [

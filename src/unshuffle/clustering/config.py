@@ -29,8 +29,8 @@ class HeadConfig:
     bottleneck_dim: int = 256
     n_layers: int = 2  # linear layers before the L2-normalised bottleneck
     normalize: str = "standardize"  # feature normalisation before the heads: standardize | l2 | none
-    init: str = "random"  # random | spectral | spectral-multi: fit the heads to spectral partitions first (head_init.py)
-    init_epochs: int = 0  # epochs of that fit (head.init=spectral only)
+    init: str = "random"  # random | spectral | spectral-multi: fit heads to spectral partitions first (head_init.py)
+    init_epochs: int = 0  # epochs of that fit (not with head.init=random)
 
 
 @dataclass(frozen=True)

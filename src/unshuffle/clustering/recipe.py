@@ -91,7 +91,7 @@ def choose_recipe(n_images: int, clusters: int, device: str) -> Recipe:
         return Recipe("reference", "default", {}, "an accelerator is present: the reference recipe (16 heads of "
                       "width 512, 100 epochs; the batch shrinks for small collections)", n_images, device)
     steps = math.ceil(n_images / CPU_BATCH)
-    if n_images <= SPECTRAL_INIT_MAX_N:
+    if n_images <= SPECTRAL_INIT_MAX_N and clusters < n_images - 1:  # spectral clustering needs K < N - 1
         over = {"head.init": "spectral", "head.init_epochs": INIT_EPOCHS, "optim.epochs": SMALL_EPOCHS,
                 **_warmups(SMALL_EPOCHS)}
         reason = (f"no accelerator and {n_images} images (<= {SPECTRAL_INIT_MAX_N}): 4 small heads start from the "
