@@ -60,7 +60,11 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--runs", default="runs/item3")
     p.add_argument("--out", required=True)
+    p.add_argument("--table-only", action="store_true", help="print the table of --out and stop")
     args = p.parse_args()
+    if args.table_only:
+        table(json.loads(Path(args.out).read_text())["rows"])
+        return
 
     import torch
 

@@ -97,5 +97,5 @@ def test_random_init_has_no_init_record(tmp_path, blobs):
 
 
 def test_init_setting_is_checked():
-    with pytest.raises(ConfigError, match="head.init must be one of random, spectral, spectral-multi, got 'kmeans'"):
+    with pytest.raises(ConfigError, match="head.init must be one of random, spectral, got 'kmeans'"):
         load_config(overrides=["clusters=3", "head.init=kmeans"])

@@ -29,7 +29,7 @@ class HeadConfig:
     bottleneck_dim: int = 256
     n_layers: int = 2  # linear layers before the L2-normalised bottleneck
     normalize: str = "standardize"  # feature normalisation before the heads: standardize | l2 | none
-    init: str = "random"  # random | spectral | spectral-multi: fit heads to spectral partitions first (head_init.py)
+    init: str = "random"  # random | spectral: fit the heads to the spectral partition first (head_init.py)
     init_epochs: int = 0  # epochs of that fit (not with head.init=random)
 
 
@@ -96,7 +96,7 @@ _RULES: dict[str, tuple] = {
     "accelerator": ("auto", "cpu", "gpu"),
     "head.n_heads": (1, 1024), "head.hidden_dim": (1, 65_536), "head.bottleneck_dim": (1, 65_536),
     "head.n_layers": (2, 16), "head.normalize": ("standardize", "l2", "none"),
-    "head.init": ("random", "spectral", "spectral-multi"), "head.init_epochs": (0, 100_000),
+    "head.init": ("random", "spectral"), "head.init_epochs": (0, 100_000),
     "loss.beta": (1e-3, 1.0), "loss.student_temp": (1e-3, 10.0), "loss.teacher_temp": (1e-3, 10.0),
     "loss.warmup_teacher_temp": (1e-3, 10.0), "loss.teacher_temp_warmup_epochs": (0, 100_000),
     "loss.prior_momentum": (0.0, 1.0),

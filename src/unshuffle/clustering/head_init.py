@@ -39,21 +39,19 @@ def fit_heads_to_partition(heads: MultiHeadMLP, feats: torch.Tensor, partition: 
 
     Args:
         heads: the student heads (changed in place; feature statistics already set).
-        feats: (N, D) float32; partition: (N,) int64 in [0, K), K = ``heads.n_clusters``, the same for
-            every head, or (H, N) int64, one per head.
+        feats: (N, D) float32; partition: (N,) int64 in [0, K), K = ``heads.n_clusters``.
         epochs: passes over the images (0: nothing is done); temperature: the student temperature
             (logits are divided by it, as in the TEMI loss); seed: batch order.
     """
-    n, h = feats.shape[0], heads.n_heads
-    if feats.ndim != 2 or partition.shape not in ((n,), (h, n)):
-        raise ConfigError(f"need feats (N, D) and a partition (N,) or (H={h}, N), got {tuple(feats.shape)} and "
+    if feats.ndim != 2 or partition.shape != (feats.shape[0],):
+        raise ConfigError(f"need feats (N, D) and a partition (N,), got {tuple(feats.shape)} and "
                           f"{tuple(partition.shape)}")
     if partition.min() < 0 or partition.max() >= heads.n_clusters:
         raise ConfigError(f"partition labels must be in [0, {heads.n_clusters}), got "
                           f"[{int(partition.min())}, {int(partition.max())}]")
     gen = torch.Generator().manual_seed(int(seed))
     opt = torch.optim.Adam([p for p in heads.parameters() if p.requires_grad], lr=lr)
-    targets = partition.expand(h, n)  # (H, N)
+    n, h = feats.shape[0], heads.n_heads
     losses = []
     heads.train()
     for _ in range(epochs):
@@ -62,7 +60,7 @@ def fit_heads_to_partition(heads: MultiHeadMLP, feats: torch.Tensor, partition: 
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
             logits = heads(feats[idx]) / temperature  # (H, B, K)
-            loss = F.cross_entropy(logits.reshape(-1, heads.n_clusters), targets[:, idx].reshape(-1))
+            loss = F.cross_entropy(logits.reshape(-1, heads.n_clusters), partition[idx].repeat(h))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -71,35 +69,20 @@ def fit_heads_to_partition(heads: MultiHeadMLP, feats: torch.Tensor, partition: 
     return losses
 
 
-MULTI_KNN = (5, 10, 20, 40)  # graph neighbour counts of head.init=spectral-multi, cycled over the heads
-
-
 def spectral_init(heads: MultiHeadMLP, feats: torch.Tensor, *, epochs: int, temperature: float,
-                  seed: int, multi: bool = False) -> dict:
+                  seed: int) -> dict:
     """Spectral partition of ``feats`` (N, D) float32, then :func:`fit_heads_to_partition`; returns
     what was done (graph neighbours, cluster sizes of the partition, losses, agreement of each head's
-    argmax with its partition afterwards), for the run's summary. ``multi``: head h starts from the
-    partition of a graph of ``MULTI_KNN[h % 4]`` neighbours (capped at N - 1), so TEMI's label-free
-    head choice (lowest training loss) picks among them."""
+    argmax with the partition afterwards), for the run's summary."""
     import time
 
-    from unshuffle.clustering.spectral import spectral_labels
-
     t0 = time.perf_counter()
-    n, k = len(feats), heads.n_clusters
-    if multi:
-        knns = [min(MULTI_KNN[i % len(MULTI_KNN)], n - 1) for i in range(heads.n_heads)]
-        parts = {q: spectral_labels(feats.numpy(), k, knn=q, seed=seed) for q in dict.fromkeys(knns)}
-        part = np.stack([parts[q] for q in knns])  # (H, N)
-    else:
-        knns = [graph_neighbours(n, k)]
-        part = spectral_partition(feats.numpy(), k, seed)  # (N,)
+    part = spectral_partition(feats.numpy(), heads.n_clusters, seed)
     target = torch.as_tensor(part, dtype=torch.long)
     losses = fit_heads_to_partition(heads, feats, target, epochs=epochs, temperature=temperature, seed=seed)
     with torch.no_grad():
-        agree = (heads(feats).argmax(-1) == target.expand(heads.n_heads, n)).float().mean(1)
-    sizes = [np.bincount(p, minlength=k).tolist() for p in part.reshape(-1, n)]
-    return {"method": "spectral-multi" if multi else "spectral", "graph_knn": knns if multi else knns[0],
-            "epochs": epochs, "partition_sizes": sizes if multi else sizes[0],
+        agree = (heads(feats).argmax(-1) == target).float().mean(1)
+    return {"method": "spectral", "graph_knn": graph_neighbours(len(feats), heads.n_clusters), "epochs": epochs,
+            "partition_sizes": np.bincount(part, minlength=heads.n_clusters).tolist(),
             "losses": [round(v, 5) for v in losses], "head_agreement": [round(float(a), 4) for a in agree],
             "seconds": round(time.perf_counter() - t0, 2)}

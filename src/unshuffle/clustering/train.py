@@ -168,11 +168,11 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
                            normalize=cfg.head.normalize, seed=cfg.seed)
     student.set_feature_stats(feats)
     init_info = None
-    if cfg.head.init != "random" and not resume:  # a resumed run gets its weights from the checkpoint
+    if cfg.head.init == "spectral" and not resume:  # a resumed run gets its weights from the checkpoint
         from unshuffle.clustering.head_init import spectral_init
 
         init_info = spectral_init(student, feats, epochs=cfg.head.init_epochs, temperature=cfg.loss.student_temp,
-                                  seed=cfg.seed, multi=cfg.head.init == "spectral-multi")
+                                  seed=cfg.seed)
     loss_fn = TEMILoss(cfg.head.n_heads, cfg.clusters, beta=cfg.loss.beta, student_temp=cfg.loss.student_temp,
                        prior_momentum=cfg.loss.prior_momentum)
     system = TemiSystem(
