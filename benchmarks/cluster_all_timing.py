@@ -6,7 +6,8 @@ Runs the CLI in a child process (``--cache-dir`` a fresh folder inside ``--out``
 the ONNX export are included) with the given extra arguments, and writes ``OUT/timing.json``: total
 wall seconds, the load average (``/proc/loadavg``) before and after, the stage boundaries read from
 the files each stage leaves (feature cache entry written, run config written, train_summary.json's
-training seconds, report.json written), the printed recipe line, the report's accuracies and the
+training seconds, report.json written), the CPU seconds of the child (user, system: on a
+shared box the wall clock mostly measures the other jobs), the printed recipe line, the report's accuracies and the
 code version.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -47,6 +49,7 @@ def main() -> None:
     load_before, t0 = _load(), time.time()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
     t1, load_after = time.time(), _load()
+    child = resource.getrusage(resource.RUSAGE_CHILDREN)
     (out / "stdout.txt").write_text(proc.stdout)
     (out / "stderr.txt").write_text(proc.stderr)
     if proc.returncode:
@@ -64,6 +67,7 @@ def main() -> None:
                                         .st_mtime, 1),
               "total": round(t1 - t0, 1)}
     res = {"command": cmd, "threads": os.environ.get("OMP_NUM_THREADS"), "load_before": load_before,
+           "cpu_seconds": {"user": round(child.ru_utime, 1), "system": round(child.ru_stime, 1)},
            "load_after": load_after, "stages_s": stages,
            "recipe_line": next((ln for ln in proc.stdout.splitlines() if ln.startswith("recipe ")), None),
            "engine": json.loads(meta.read_text()).get("engine"), "recipe": summary.get("recipe"),
