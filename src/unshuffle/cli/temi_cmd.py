@@ -22,7 +22,9 @@ def register(s: argparse._SubParsersAction) -> None:
         p.add_argument("--out", required=True, help="run folder")
         p.add_argument("--split", default=None, help="train, val or test where the data has splits")
         p.add_argument("--config", default=None, help="YAML file of settings (see clustering/config.py)")
-        p.add_argument("--preset", default="default", help="settings preset: default or cpu")
+        p.add_argument("--preset", default="auto",
+                       help="settings preset: auto (default: chosen from the image count and whether a GPU is "
+                            "present; printed and recorded in the run), default (the reference recipe) or cpu")
         p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE",
                        help="override settings, e.g. optim.epochs=50 head.n_heads=4")
         p.add_argument("--cache-dir", default=None, help="feature cache folder")
@@ -108,13 +110,20 @@ def _config(args: argparse.Namespace):
     overrides = list(args.overrides)
     if args.clusters is not None:
         overrides.append(f"clusters={args.clusters}")
+    if args.preset == "auto":
+        from unshuffle.clustering.recipe import config_for_data
+
+        cfg, recipe = config_for_data(args.data, args.split, args.config, overrides)
+        print(recipe.describe(), flush=True)
+        args.recipe = recipe.to_dict()
+        return cfg
     return load_config(args.config, overrides, preset=args.preset)
 
 
 def _stage_args(args: argparse.Namespace) -> dict:
     return {"backbone": args.backbone, "split": args.split, "cache_dir": args.cache_dir,
             "force": args.force_recompute, "resume": args.resume, "overwrite": args.overwrite,
-            "progress": args.progress}
+            "progress": args.progress, "recipe": getattr(args, "recipe", None)}
 
 
 def all_command(args: argparse.Namespace) -> dict:

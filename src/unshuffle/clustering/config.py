@@ -29,6 +29,8 @@ class HeadConfig:
     bottleneck_dim: int = 256
     n_layers: int = 2  # linear layers before the L2-normalised bottleneck
     normalize: str = "standardize"  # feature normalisation before the heads: standardize | l2 | none
+    init: str = "random"  # random | spectral: fit the heads to the spectral partition first (head_init.py)
+    init_epochs: int = 0  # epochs of that fit (not with head.init=random)
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ _RULES: dict[str, tuple] = {
     "accelerator": ("auto", "cpu", "gpu"),
     "head.n_heads": (1, 1024), "head.hidden_dim": (1, 65_536), "head.bottleneck_dim": (1, 65_536),
     "head.n_layers": (2, 16), "head.normalize": ("standardize", "l2", "none"),
+    "head.init": ("random", "spectral"), "head.init_epochs": (0, 100_000),
     "loss.beta": (1e-3, 1.0), "loss.student_temp": (1e-3, 10.0), "loss.teacher_temp": (1e-3, 10.0),
     "loss.warmup_teacher_temp": (1e-3, 10.0), "loss.teacher_temp_warmup_epochs": (0, 100_000),
     "loss.prior_momentum": (0.0, 1.0),
@@ -244,12 +247,15 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None,
-                preset: str = "default") -> TemiConfig:
-    """Preset, then the YAML file at ``path``, then ``overrides``; validated before it is returned."""
+                preset: str = "default", recipe: dict[str, Any] | None = None, validate: bool = True) -> TemiConfig:
+    """Preset, then ``recipe`` (dotted settings chosen from the data, see clustering/recipe.py), then the
+    YAML file at ``path``, then ``overrides``; validated before it is returned (``validate=False``: types
+    and the cluster count only, for reading single settings before the preset is known)."""
     if preset not in PRESETS:
         raise ConfigError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
     merged = dict(flatten_settings(TemiConfig().to_dict()))
     merged.update(PRESETS[preset])
+    merged.update(recipe or {})
     if path is not None:
         path = Path(path)
         check_regular(path)
@@ -279,4 +285,4 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
     cfg = config_from_dict(merged)
     if cfg.clusters == 0:
         raise ConfigError("clusters must be given (e.g. --clusters 10); it is never read from the labels")
-    return cfg.validate()
+    return cfg.validate() if validate else cfg

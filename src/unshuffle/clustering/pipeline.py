@@ -104,7 +104,8 @@ def run_record(data, split, cache_dir, spec, images) -> dict:
 
 def train_on_images(data: str | Path, cfg: TemiConfig | None, out: str | Path, *, backbone: str | None,
                     split: str | None = None, cache_dir: str | Path | None = None, force: bool = False,
-                    resume: bool = False, overwrite: bool = False, progress: bool = False) -> dict:
+                    resume: bool = False, overwrite: bool = False, progress: bool = False,
+                    recipe: dict | None = None) -> dict:
     """Features, neighbours and TEMI training for the images at ``data`` into run folder ``out``.
 
     With ``resume`` the backbone, data and settings are read back from the run folder; a recorded
@@ -117,10 +118,10 @@ def train_on_images(data: str | Path, cfg: TemiConfig | None, out: str | Path, *
 
     with third_party_to_run_log(out):
         return _train(data, cfg, out, backbone=backbone, split=split, cache_dir=cache_dir, force=force,
-                      resume=resume, overwrite=overwrite, progress=progress)[0]
+                      resume=resume, overwrite=overwrite, progress=progress, recipe=recipe)[0]
 
 
-def _train(data, cfg, out, *, backbone, split, cache_dir, force, resume, overwrite, progress):
+def _train(data, cfg, out, *, backbone, split, cache_dir, force, resume, overwrite, progress, recipe=None):
     """:func:`train_on_images`, also returning the images and features it trained on."""
     if resume:
         from unshuffle.runs.layout import RunDir
@@ -145,8 +146,11 @@ def _train(data, cfg, out, *, backbone, split, cache_dir, force, resume, overwri
                                                       before_extract=guard)
     from unshuffle.clustering.train import train_temi
 
-    summary = train_temi(cfg, feats, neighbors, out, resume=resume, overwrite=overwrite,
-                         record=run_record(data, split, cache_dir, spec, images), progress=progress)
+    record = run_record(data, split, cache_dir, spec, images)
+    if recipe is not None:  # how the settings were chosen (clustering/recipe.py); train_summary.json repeats it
+        record["recipe"] = recipe
+    summary = train_temi(cfg, feats, neighbors, out, resume=resume, overwrite=overwrite, record=record,
+                         progress=progress)
     from unshuffle.clustering.outputs import CSV_NAME, write_assignments_csv
     from unshuffle.clustering.train import load_assignments
 
@@ -207,7 +211,8 @@ def evaluate_run(run_dir: str | Path, *, images=None, feats: np.ndarray | None =
 
 def cluster_all(data: str | Path, cfg: TemiConfig | None, out: str | Path, *, backbone: str | None,
                 split: str | None = None, cache_dir: str | Path | None = None, force: bool = False,
-                resume: bool = False, overwrite: bool = False, progress: bool = False) -> dict:
+                resume: bool = False, overwrite: bool = False, progress: bool = False,
+                recipe: dict | None = None) -> dict:
     """extract -> neighbours -> train -> evaluate -> plots; returns {"train": ..., "report": ...}.
     The features held after training are passed to the evaluation (the data is not reopened).
     Checks and logging as in :func:`train_on_images`."""
@@ -215,7 +220,8 @@ def cluster_all(data: str | Path, cfg: TemiConfig | None, out: str | Path, *, ba
 
     with third_party_to_run_log(out):
         summary, images, feats = _train(data, cfg, out, backbone=backbone, split=split, cache_dir=cache_dir,
-                                        force=force, resume=resume, overwrite=overwrite, progress=progress)
+                                        force=force, resume=resume, overwrite=overwrite, progress=progress,
+                                        recipe=recipe)
         report = evaluate_run(out, images=images, feats=feats, backbone=backbone)
     return {"train": summary, "report": report}
 

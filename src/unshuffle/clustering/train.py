@@ -167,6 +167,12 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
                            bottleneck_dim=cfg.head.bottleneck_dim, n_layers=cfg.head.n_layers,
                            normalize=cfg.head.normalize, seed=cfg.seed)
     student.set_feature_stats(feats)
+    init_info = None
+    if cfg.head.init == "spectral" and not resume:  # a resumed run gets its weights from the checkpoint
+        from unshuffle.clustering.head_init import spectral_init
+
+        init_info = spectral_init(student, feats, epochs=cfg.head.init_epochs, temperature=cfg.loss.student_temp,
+                                  seed=cfg.seed)
     loss_fn = TEMILoss(cfg.head.n_heads, cfg.clusters, beta=cfg.loss.beta, student_temp=cfg.loss.student_temp,
                        prior_momentum=cfg.loss.prior_momentum)
     system = TemiSystem(
@@ -234,6 +240,10 @@ def train_temi(cfg: TemiConfig | None, features, neighbors, run_dir: str | Path,
         "final_loss": history[-1]["loss"] if history else None,
         "occupied_clusters": int(len(np.unique(clusters))),
     }
+    if init_info is not None:
+        summary["head_init"] = init_info
+    if (record or {}).get("recipe") is not None:  # the recipe chosen for this machine and why (recipe.py)
+        summary["recipe"] = record["recipe"]
     from unshuffle.runs.atomic import atomic_write_json
 
     atomic_write_json(run.path / "train_summary.json", summary)
