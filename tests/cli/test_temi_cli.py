@@ -11,7 +11,6 @@ import sys
 import textwrap
 
 import pytest
-import torch
 
 from unshuffle.cli.main import main
 
@@ -20,12 +19,7 @@ TINY = ["head.n_heads=2", "head.hidden_dim=16", "head.bottleneck_dim=8", "optim.
         "accelerator=cpu"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

@@ -14,13 +14,7 @@ from unshuffle.clustering.train import load_assignments, train_temi
 from unshuffle.errors import ConfigError
 from unshuffle.evaluation.metrics import hungarian_accuracy
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -28,13 +28,7 @@ TINY = ["clusters=4", "head.n_heads=3", "head.hidden_dim=16", "head.bottleneck_d
         "checkpoint_every=2", "accelerator=cpu"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors run far faster on one thread on a shared machine; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,7 @@ from unshuffle.errors import ConfigError, DataFormatError
 from unshuffle.features.backbones import BackboneSpec, load_backbone, resolve_spec
 from unshuffle.features.parts import part_ok, part_path, save_npy, write_part
 from unshuffle.runs.atomic import atomic_write_json, check_writable
+from unshuffle.runs.measure import file_digest
 
 FORMAT_VERSION = 1
 FEATURES_FILE, META_FILE, PARTS_DIR = "features.npy", "meta.json", "parts"
@@ -74,11 +75,7 @@ def _as_imageset(images: ImageSet | np.ndarray) -> ImageSet:
 
 def file_sha256(path: Path) -> str:
     """sha256 hex of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def load_features(entry: str | Path) -> tuple[np.ndarray, dict[str, Any]]:

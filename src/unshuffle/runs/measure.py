@@ -1,4 +1,4 @@
-"""Measuring a run: peak resident memory during calls, and the version of the code that ran."""
+"""Measuring a run: peak resident memory during calls, the version of the code that ran, file digests."""
 
 from __future__ import annotations
 
@@ -38,6 +38,17 @@ class PeakRSS:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, self._rss())
+
+
+def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes, read in 4 MiB blocks (``algorithm``: any name ``hashlib`` knows)."""
+    import hashlib
+
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def code_version() -> dict:

@@ -44,11 +44,9 @@ def weight_file() -> Path:
 @functools.lru_cache(maxsize=8)
 def file_sha256(path: Path) -> str:
     """sha256 hex of a file's bytes (read once per process and path)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    from unshuffle.runs.measure import file_digest
+
+    return file_digest(path, "sha256")
 
 
 def cache_folder() -> Path:
