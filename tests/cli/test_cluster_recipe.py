@@ -20,10 +20,10 @@ def test_cluster_train_without_preset_prints_and_records_the_recipe(tmp_path, co
             "--out", str(run), "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--set", *small]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "recipe cpu-small (preset cpu; head.init=spectral" in out
+    assert "recipe cpu-spectral (preset cpu; head.init=spectral" in out
     assert "replaced by your settings: head.init_epochs, optim.epochs" in out
     summary = json.loads((run / "train_summary.json").read_text())
-    assert summary["recipe"]["name"] == "cpu-small" and summary["recipe"]["n_images"] == 48
+    assert summary["recipe"]["name"] == "cpu-spectral" and summary["recipe"]["n_images"] == 48
     assert "48 images" in summary["recipe"]["reason"]
     assert summary["head_init"]["epochs"] == 5 and summary["epochs"] == 3
     saved = json.loads((run / "config.json").read_text())["config"]

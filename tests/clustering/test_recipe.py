@@ -19,23 +19,22 @@ def test_gpu_gets_the_reference_recipe():
     assert "accelerator" in r.reason
 
 
-def test_small_cpu_collection_gets_the_spectral_warm_start():
+def test_cpu_collection_gets_the_spectral_warm_start():
     r = choose_recipe(2000, 10, "cpu")
-    assert (r.name, r.preset) == ("cpu-small", "cpu")
+    assert (r.name, r.preset) == ("cpu-spectral", "cpu")
     assert r.overrides == {"head.init": "spectral", "head.init_epochs": rc.INIT_EPOCHS,
                            "optim.epochs": rc.SMALL_EPOCHS,
                            "optim.warmup_epochs": max(1, round(rc.SMALL_EPOCHS / 20)),
                            "loss.teacher_temp_warmup_epochs": max(1, round(rc.SMALL_EPOCHS / 10))}
     assert "2000 images" in r.reason and "32 steps" in r.reason  # ceil(2000 / 64) = 32
-    assert choose_recipe(rc.SPECTRAL_INIT_MAX_N, 10, "cpu").name == "cpu-small"  # the bound is inclusive
+    assert choose_recipe(rc.SPECTRAL_INIT_MAX_N, 10, "cpu").name == "cpu-spectral"  # the bound is inclusive
     assert choose_recipe(rc.SPECTRAL_INIT_MAX_N + 1, 10, "cpu").name == "cpu"
     assert choose_recipe(11, 10, "cpu").name == "cpu"  # K = N - 1: no spectral clustering, random heads
-    assert choose_recipe(12, 10, "cpu").name == "cpu-small"
+    assert choose_recipe(12, 10, "cpu").name == "cpu-spectral"
 
 
 @pytest.mark.parametrize(("n", "epochs", "overrides"), [
-    (8_000, 60, {}),  # 125 steps per epoch, 10,000 // 125 = 80 -> the preset's 60
-    (20_000, 31, {"optim.epochs": 31, "optim.warmup_epochs": 2, "loss.teacher_temp_warmup_epochs": 3}),  # 313 steps
+    (50_001, 12, {"optim.epochs": 12, "optim.warmup_epochs": 1, "loss.teacher_temp_warmup_epochs": 1}),  # 782 steps
     (1_000_000, 10, {"optim.epochs": 10, "optim.warmup_epochs": 1, "loss.teacher_temp_warmup_epochs": 1}),
 ])
 def test_large_cpu_collections_keep_the_step_budget(n, epochs, overrides):
@@ -61,7 +60,7 @@ def test_detect_device():
 
 def test_auto_config_applies_the_recipe_then_the_users_settings(tmp_path):
     cfg, r = auto_config(1000, None, ["clusters=10", "accelerator=cpu"])
-    assert r.name == "cpu-small" and r.replaced == ()
+    assert r.name == "cpu-spectral" and r.replaced == ()
     assert cfg.head.init == "spectral" and cfg.optim.epochs == rc.SMALL_EPOCHS
     assert cfg.head.n_heads == 4 and cfg.optim.batch_size == 64  # from the cpu preset under it
     f = tmp_path / "c.yaml"
