@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from unshuffle.errors import DataFormatError
+from unshuffle.data.imageset import from_array
+from unshuffle.errors import ConfigError, DataFormatError
 from unshuffle.features.backbones import load_backbone
 from unshuffle.features.cache import build_feature_cache, cached_features, entry_dir, load_features
 from unshuffle.features.extract import extract_features
@@ -159,13 +160,16 @@ def test_two_process_ddp_extraction_equals_single_device(counting, smooth_images
 @pytest.mark.slow
 @pytest.mark.parametrize(("n", "chunk"), [(5, 1024), (9, 4)])
 def test_ddp_extraction_works_for_any_count_and_chunk_size(counting, smooth_images, tmp_path, n, chunk):
-    """Fewer images than a chunk (one chunk, two processes: one has nothing to do); 9 images in chunks
-    of 4 (a count not divisible by the processes, an odd number of chunks, a last chunk of 1 image):
-    the same features as one process (2 gloo processes)."""
+    """Fewer images than a chunk (one chunk: runs in one process, no idle DDP process); 9 images in
+    chunks of 4 (a count not divisible by the processes, an odd number of chunks, a last chunk of 1
+    image, 2 gloo processes): the same features as one process."""
     images = np.concatenate([smooth_images, smooth_images[:, ::-1]])[:n]
     one = cached_features(images, FACTORY, tmp_path / "one", chunk_size=chunk, progress=False)
     two = cached_features(images, FACTORY, tmp_path / "two", chunk_size=chunk, devices=2, progress=False)
     assert two.shape == (n, 5)
+    # one chunk: the parent extracted it (SEEN counts the parent's images); two chunks or more: the spawned
+    # processes did
+    assert counting.SEEN == (2 * n if n <= chunk else n)
     np.testing.assert_allclose(two, one, rtol=1e-5, atol=1e-6)
 
 
@@ -184,3 +188,12 @@ def test_cli_extract_then_neighbors(counting, smooth_images, tmp_path, capsys):
     idx = np.load(out["neighbors"], allow_pickle=False)
     assert idx.shape == (12, 3) and not (idx == np.arange(12)[:, None]).any()
     assert counting.SEEN == 12
+
+
+def test_ddp_path_refuses_more_processes_than_chunks(tmp_path):
+    """An idle DDP process is never started: the DDP path refuses fewer chunks than processes."""
+    from unshuffle.features.distributed_extract import extract_parts_ddp
+
+    images = np.zeros((3, 8, 8, 3), dtype=np.uint8)
+    with pytest.raises(ConfigError, match="at most one process per chunk"):
+        extract_parts_ddp(from_array(images), FACTORY, [(0, 3)], tmp_path, devices=2)

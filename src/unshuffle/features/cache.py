@@ -124,7 +124,7 @@ def build_feature_cache(
 
     An unchanged rerun only verifies the checksum (the backbone is not loaded). A checksum mismatch
     warns and rebuilds. ``force`` recomputes everything. ``devices > 1`` runs Lightning's predict loop
-    under DDP (one process per device); ``onnx`` runs the backbone through ONNX Runtime (CPU):
+    under DDP (one process per device, never more processes than missing chunks); ``onnx`` runs the backbone through ONNX Runtime (CPU):
     None (default) picks it automatically (see ``onnx_runtime.cpu_engine``), False never.
     ``before_extract`` is called just before the backbone would be loaded (a cache miss), e.g. to
     refuse running a custom backbone's code that the user has not vouched for.
@@ -162,12 +162,15 @@ def build_feature_cache(
         before_extract()
     if todo:
         check_writable(parts)  # a read-only or full cache is found before the extraction, not after
+    # never more processes than missing chunks: an idle DDP process (fewer chunks than processes) has
+    # been seen to abort at teardown under gloo, and it would only cost a start-up anyway
+    workers = min(devices, len(todo))
     try:
-        if todo and devices > 1:
+        if workers > 1:
             from unshuffle.features.distributed_extract import extract_parts_ddp
 
             extract_parts_ddp(images, spec, todo, parts, batch_size=batch_size, device=device,
-                              devices=devices, progress=progress)
+                              devices=workers, progress=progress)
         elif todo:
             engine = _extract_parts(images, spec, todo, parts, n, batch_size, device, onnx,
                                     Path(cache_dir), progress)
@@ -183,7 +186,7 @@ def build_feature_cache(
 
     feats = np.concatenate([np.load(part_path(parts, c), allow_pickle=False) for c in chunks])
     save_npy(entry / FEATURES_FILE, feats)
-    meta = _meta(key, spec, images, fingerprint, split, feats, entry, engine, device, devices)
+    meta = _meta(key, spec, images, fingerprint, split, feats, entry, engine, device, max(workers, 1))
     atomic_write_json(entry / META_FILE, meta)
     shutil.rmtree(parts, ignore_errors=True)
     return entry

@@ -1,8 +1,8 @@
 """Multi-device extraction through Lightning's predict loop under DDP (imported only for devices > 1).
 
 Each DDP process gets whole chunks of the cache (process r takes chunks r, r + P, r + 2P, ... of the
-missing ones; Lightning's distributed sampler is not used, as it asserts when there are fewer chunks
-than processes), extracts them in batches and writes each chunk's part file atomically, so a killed run
+missing ones, so there must be at least as many chunks as processes; Lightning's distributed sampler
+is not used), extracts them in batches and writes each chunk's part file atomically, so a killed run
 resumes at the missing chunks exactly as the single-device path does. Processes are started with
 ``ddp_spawn``: the ImageSet and the backbone are pickled to them, so the image reader must be
 picklable (in-memory arrays and file-backed readers are).
@@ -45,7 +45,6 @@ class ChunkExtractor(L.LightningModule):
         super().__init__()
         self.model, self.spec, self.images = model, spec, images
         self.chunks, self.parts, self.batch_size = list(chunks), Path(parts), batch_size
-        self.allow_zero_length_dataloader_with_multiple_devices = True  # fewer chunks than processes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) float32 -> (B, D) float32."""
@@ -63,7 +62,7 @@ class ChunkExtractor(L.LightningModule):
 
     def predict_dataloader(self) -> DataLoader:
         rank, world = self.trainer.global_rank, self.trainer.world_size
-        mine = list(range(rank, len(self.chunks), world))  # may be empty: predict needs no collective per step
+        mine = list(range(rank, len(self.chunks), world))  # never empty: at least one chunk per process
         return DataLoader(mine, batch_size=1, shuffle=False, collate_fn=_first)
 
 
@@ -73,6 +72,8 @@ def extract_parts_ddp(images: ImageSet, spec: BackboneSpec, chunks: list[tuple[i
     """Write the part files of ``chunks`` using ``devices`` DDP processes (CPU or CUDA by ``device``)."""
     if devices < 2:
         raise ConfigError(f"devices={devices}: the DDP path is for devices >= 2")
+    if len(chunks) < devices:  # an idle process has been seen to abort at teardown under gloo
+        raise ConfigError(f"devices={devices} for {len(chunks)} chunk(s): use at most one process per chunk")
     accelerator = "gpu" if device.startswith("cuda") else "cpu"
     if accelerator == "gpu" and torch.cuda.device_count() < devices:
         raise ConfigError(f"devices={devices}: only {torch.cuda.device_count()} CUDA device(s) visible")
