@@ -124,8 +124,9 @@ def build_feature_cache(
 
     An unchanged rerun only verifies the checksum (the backbone is not loaded). A checksum mismatch
     warns and rebuilds. ``force`` recomputes everything. ``devices > 1`` runs Lightning's predict loop
-    under DDP (one process per device, never more processes than missing chunks); ``onnx`` runs the backbone through ONNX Runtime (CPU):
-    None (default) picks it automatically (see ``onnx_runtime.cpu_engine``), False never.
+    under DDP (one process per device, never more processes than missing chunks); ``onnx`` runs the
+    backbone through ONNX Runtime (CPU): None (default) picks it automatically (see
+    ``onnx_runtime.cpu_engine``), False never.
     ``before_extract`` is called just before the backbone would be loaded (a cache miss), e.g. to
     refuse running a custom backbone's code that the user has not vouched for.
     """
