@@ -7,7 +7,14 @@ import pytest
 
 from unshuffle.fragments.solver import compatibility as compat
 from unshuffle.fragments.solver.candidates import top_candidates
-from unshuffle.fragments.solver.estimate import core_extent, count_images, frame_from_count, place_together
+from unshuffle.fragments.solver.estimate import (
+    core_extent,
+    count_images,
+    frame_from_count,
+    join_by_looks,
+    place_together,
+)
+from unshuffle.fragments.solver.finishing import colour_histograms
 from unshuffle.fragments.solver.placement import Assembler, rotate_offset
 from unshuffle.fragments.solver.refine import dense_scores, trim_and_fill
 
@@ -99,6 +106,55 @@ def test_halves_that_tile_one_frame_count_as_one_image():
     assert count_images([16, 14, 13, 8, 8], 59, (4, 4), 0.4, shapes=[full, full[:14], full[:13], top, bottom]) == 5
     # two 3x4 parts hold 24 > 16 fragments: never one image, whatever their shapes
     assert count_images([12, 12], 24, (4, 4), 0.4, shapes=[_block(range(3), range(4))] * 2) == 2
+
+
+def _hist(colour: int, bins: int = 4) -> np.ndarray:
+    h = np.zeros(bins)
+    h[colour] = 1.0
+    return h
+
+
+def test_parts_join_by_their_colours_when_they_fit():
+    """Four parts of a 4x4 frame, each fits beside any other: the colours decide the pairs."""
+    a, c = _block(range(4), range(2))[:7], _block(range(4), range(2))[:6]  # left halves, 7 and 6 cells
+    b, d = _block(range(4), range(2, 4))[:5], _block(range(4), range(2, 4))[:4]  # right halves, 5 and 4
+    shapes, sizes = [a, b, c, d], [7, 5, 6, 4]
+    red, blue = _hist(0), _hist(3)
+    assert sorted(join_by_looks(sizes, shapes, np.stack([red, red, blue, blue]), (4, 4))) == [10, 12]
+    assert sorted(join_by_looks(sizes, shapes, np.stack([red, blue, blue, red]), (4, 4))) == [11, 11]
+    # half-and-half histograms: a part of one image shares its palette
+    mixed = np.stack([red + 0.2 * blue, red, blue, blue + 0.1 * red])
+    assert sorted(join_by_looks(sizes, shapes, mixed, (4, 4))) == [10, 12]
+    # nothing joins when no two parts fit one frame (two 3x4 parts), nor under the least similarity
+    three = _block(range(3), range(4))
+    assert sorted(join_by_looks([12, 12], [three, three], np.stack([red, red]), (4, 4))) == [12, 12]
+    assert sorted(join_by_looks(sizes, shapes, np.stack([red, red, blue, blue]), (4, 4), min_similarity=1.5)) \
+        == [4, 5, 6, 7]
+    # parts under 3 fragments are left out
+    assert join_by_looks([2, 7], [a[:2], b], np.stack([red, red]), (4, 4)) == [7]
+
+
+def test_count_with_looks_joins_parts_of_incomplete_images():
+    """20 % missing: no cluster is whole. By size, the 7-piece parts of two images count as 4 images;
+    joined by colour, the two red parts and the two blue parts are 2."""
+    a, b = _block(range(4), range(2))[:7], _block(range(4), range(2, 4))[:7]
+    shapes, sizes = [a, b, a, b], [7, 7, 7, 7]
+    looks = np.stack([_hist(0), _hist(0), _hist(3), _hist(3)])
+    assert count_images(sizes, 28, (4, 4), 0.4, shapes=shapes) == 4
+    assert count_images(sizes, 28, (4, 4), 0.4, shapes=shapes, looks=looks) == 2
+
+
+def test_colour_histograms_by_hand():
+    lab = np.zeros((3, 2, 2, 3))
+    lab[0] = (50.0, 0.0, 0.0)  # bins (3, 3, 3) of 6: code (3 * 6 + 3) * 6 + 3 = 129
+    lab[1] = (100.0, -80.0, 59.9)  # L = 100 and a < -60 fall in the end bins: (5, 0, 5) -> 185
+    lab[2, 0, 0] = (0.0, 0.0, 0.0)  # (0, 3, 3) -> 21; the other three pixels stay (0, 0, 0) too
+    owner = np.array([0, 1, 2])
+    h = colour_histograms(lab, owner)
+    assert h.shape == (3, 216) and h.sum(axis=1).tolist() == [4, 4, 4]
+    assert h[0, 129] == 4 and h[1, 185] == 4 and h[2, 21] == 4
+    # turned copies of a fragment (several pieces per owner) count once
+    assert colour_histograms(np.concatenate([lab, lab]), np.array([0, 1, 2, 0, 1, 2])).tolist() == h.tolist()
 
 
 def test_place_together_by_hand():

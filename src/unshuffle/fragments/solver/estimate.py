@@ -13,6 +13,9 @@ N_MIN_SHARE = 0.25  # a cluster counts as an image when it holds at least this s
 GRID_MIN_SUPPORT = 0.2  # share of the multi-piece clusters that must reach the estimated extent
 PAIR_OVERLAP_SHARE = 0.5  # counting: a part still joins a frame when this share of its cells collide
 PAIR_MIN_WHOLE = 0.5  # counting: parts are joined only when at least this share of the counted clusters is whole
+LOOK_MIN_SIMILARITY = 0.0  # counting by looks: least colour-histogram intersection for a join (0: any pair that fits)
+LOOK_MIN_PART = 3  # counting by looks: parts of fewer fragments (and under 5 % of a frame) are left out
+WHOLE_BAG_SHARE = 0.45  # counting by looks: the image share of a frame when most counted clusters are whole
 
 
 def estimate_grid(loops: np.ndarray, loop_score: np.ndarray, owner: np.ndarray, turn: np.ndarray,
@@ -95,7 +98,7 @@ def core_extent(cells: list[tuple[int, int]], share: float = CORE_SHARE) -> tupl
 
 def count_images(sizes: list[int], n_fragments: int, grid: tuple[int, int],
                  min_share: float = N_MIN_SHARE, shapes: list[np.ndarray] | None = None,
-                 rotations: bool = False) -> int:
+                 rotations: bool = False, looks: np.ndarray | None = None) -> int:
     """Number of images: clusters holding at least ``min_share * rows * cols`` fragments, at least
     1 and at least enough frames to hold every fragment. sizes: fragments per cluster.
 
@@ -105,11 +108,25 @@ def count_images(sizes: list[int], n_fragments: int, grid: tuple[int, int],
     cells may collide: a part may hold a misplaced piece or two). Largest first, each cluster goes
     into the first frame it fits (first fit decreasing). Only when at least ``PAIR_MIN_WHOLE`` of the
     counted clusters fill a whole frame: where most images lack pieces, two parts of one image cannot
-    be told from two incomplete images."""
+    be told from two incomplete images.
+
+    With ``looks`` too ((G, B) colour histogram per cluster, any scale), parts are also joined by
+    appearance (:func:`join_by_looks`), with or without whole images: a part of an image shares its
+    palette, an incomplete image does not share another's. The joined groups holding ``min_share`` of
+    a frame count (``WHOLE_BAG_SHARE`` when most clusters are whole images, and then the count is the
+    smaller of this and the packing by shape)."""
     cells = grid[0] * grid[1]
     big = sorted((i for i, s in enumerate(sizes) if s >= min_share * cells), key=lambda i: -sizes[i])
     whole = sum(1 for i in big if sizes[i] >= cells)
-    if shapes is None or whole < PAIR_MIN_WHOLE * len(big):  # most images incomplete: parts and images look alike
+    mostly_whole = whole >= PAIR_MIN_WHOLE * len(big)
+    if shapes is not None and looks is not None:
+        joined = join_by_looks(sizes, shapes, looks, grid, rotations)
+        share = WHOLE_BAG_SHARE if mostly_whole else min_share
+        n_looks = max(1, sum(1 for s in joined if s >= share * cells), int(np.ceil(n_fragments / cells)))
+        # with whole images the packing by shape alone is also valid: each rule misses parts the other joins
+        return min(n_looks, count_images(sizes, n_fragments, grid, min_share, shapes, rotations)) if mostly_whole \
+            else n_looks
+    if shapes is None or not mostly_whole:  # most images incomplete: by shape, parts and images look alike
         return max(1, len(big), int(np.ceil(n_fragments / cells)))
     bins: list[tuple[int, np.ndarray]] = []  # (fragments, occupied cells) per frame
     for i in big:
@@ -157,3 +174,41 @@ def fit_together(a: np.ndarray, b: np.ndarray, frame: tuple[int, int], rotations
                  overlap: int = 0) -> bool:
     """Whether cell sets ``a`` and ``b`` can be laid in one ``frame`` (see :func:`place_together`)."""
     return place_together(a, b, frame, rotations, overlap) is not None
+
+
+def join_by_looks(sizes: list[int], shapes: list[np.ndarray], looks: np.ndarray, grid: tuple[int, int],
+                  rotations: bool = False, min_similarity: float = LOOK_MIN_SIMILARITY) -> list[int]:
+    """Sizes of the groups left after joining parts of one image by appearance: repeatedly the two
+    groups whose colour histograms intersect most (at least ``min_similarity``; histograms are
+    normalised to sum 1) join, when their fragments fit one frame and their shapes lie in it side by
+    side (half of the smaller part's cells may collide, as in :func:`count_images`); a pair that does
+    not fit is not tried again. Parts under ``LOOK_MIN_PART`` fragments and 5 % of a frame are left out.
+    sizes: (G,) fragments per cluster; shapes: their (k, 2) cells; looks: (G, B) histograms."""
+    cells = grid[0] * grid[1]
+    keep = [i for i, s in enumerate(sizes) if s >= max(LOOK_MIN_PART, 0.05 * cells)]
+    size = np.array([sizes[i] for i in keep], dtype=np.int64)
+    cell = [np.asarray(shapes[i]) - np.asarray(shapes[i]).min(axis=0) for i in keep]
+    hist = np.asarray(looks, dtype=np.float64)[keep]
+    hist = hist / np.maximum(hist.sum(axis=1, keepdims=True), 1e-12)
+    sim = np.stack([np.minimum(h, hist).sum(axis=1) for h in hist]) if len(keep) else np.zeros((0, 0))
+    np.fill_diagonal(sim, -np.inf)
+    while len(size):
+        open_ = np.where(size[:, None] + size[None, :] <= cells, sim, -np.inf)
+        a, b = np.unravel_index(int(np.argmax(open_)), open_.shape)
+        if open_[a, b] < min_similarity:
+            break
+        if size[a] < size[b]:
+            a, b = b, a
+        placed = place_together(cell[a], cell[b], grid, rotations, int(PAIR_OVERLAP_SHARE * size[b]))
+        if placed is None:
+            sim[a, b] = sim[b, a] = -np.inf
+            continue
+        cell[a] = np.concatenate([cell[a], placed])
+        hist[a] = (hist[a] * size[a] + hist[b] * size[b]) / (size[a] + size[b])
+        size[a] += size[b]
+        size[b] = 0
+        row = np.minimum(hist[a], hist).sum(axis=1)  # the joined group is new: earlier misfits may be retried
+        row[(size == 0) | (np.arange(len(size)) == a)] = -np.inf
+        sim[a, :] = sim[:, a] = row
+        sim[b, :] = sim[:, b] = -np.inf
+    return [int(s) for s in size if s > 0]

@@ -71,6 +71,18 @@ def colour_stats(lab: np.ndarray, owner: np.ndarray) -> np.ndarray:
     return np.concatenate([x.mean(axis=1), x.std(axis=1)], axis=1)
 
 
+def colour_histograms(lab: np.ndarray, owner: np.ndarray, bins: int = 6) -> np.ndarray:
+    """(M, bins**3) pixel counts per fragment in a bins x bins x bins grid of CIE L*a*b* (L 0-100,
+    a and b -60..60, outside values in the end bins). lab: (P, s, s, 3) pieces; owner: (P,)."""
+    first = np.unique(owner, return_index=True)[1]
+    x = lab[first].reshape(first.shape[0], -1, 3)
+    lo, hi = np.array([0.0, -60.0, -60.0]), np.array([100.0, 60.0, 60.0])
+    q = np.clip(((x - lo) / (hi - lo) * bins).astype(np.int64), 0, bins - 1)
+    code = (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]  # (M, s*s)
+    rows = np.repeat(np.arange(code.shape[0]), code.shape[1])
+    return np.bincount(rows * bins**3 + code.ravel(), minlength=code.shape[0] * bins**3).reshape(-1, bins**3)
+
+
 def seams(asm: Assembler) -> list[tuple[int, int, int, int, bool]]:
     """Every placed adjacency (f, turn_f, g, turn_g, vertical), g right of or below f."""
     pairs = []

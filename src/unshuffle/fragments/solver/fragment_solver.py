@@ -243,11 +243,13 @@ class FragmentSolver(EdgeMeasures):
         else:
             tables: list = []  # dense score tables, built once for the refill
             done = []
+            hists = finishing.colour_histograms(lab, owner) if self.n_images is None else None
             for k, (grid_k, asm) in enumerate(tries):  # several frames: keep the most good seams
                 found = list(asm.clusters.values())
                 n_img = target if self.n_images is not None else min(count_images(
                     [len(c.pos) for c in found], m, grid_k, self.count_min_share,
-                    shapes=[np.array(list(c.cells)) for c in found], rotations=self.rotations_), m)
+                    shapes=[np.array(list(c.cells)) for c in found], rotations=self.rotations_,
+                    looks=np.stack([hists[list(c.pos)].sum(axis=0) for c in found])), m)
                 self._finish(asm, grid_k, n_img, edges, scorer, lab, owner, feats, cands, tables)
                 done.append((self._good_seams(asm, scorer), -k, grid_k, asm, n_img))
             _, _, grid, asm, n_img = max(done, key=lambda t: t[:2])
