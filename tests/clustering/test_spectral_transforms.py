@@ -90,3 +90,18 @@ def test_spectral_on_two_spaces_and_bad_shapes():
     assert hungarian_accuracy(y, spectral_labels([x, x + 0.001], 2, knn=8)) == 1.0
     with pytest.raises(ConfigError, match="same N"):
         spectral_labels([x, x[:10]], 2)
+
+
+@pytest.mark.parametrize("perm_seed", [0, 1])
+def test_spectral_partition_does_not_depend_on_the_order_of_the_images(perm_seed):
+    """Six overlapping blobs (an imperfect partition): the images in another order get the same partition."""
+    rng = np.random.default_rng(3)
+    y = np.repeat(np.arange(6), 50)
+    x = (rng.standard_normal((6, 8)) * 1.2)[y] + rng.standard_normal((300, 8))
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    base = spectral_labels(x, 6)
+    assert 0.6 < hungarian_accuracy(y, base) < 1.0  # a hard case, not a trivially separable one
+    p = np.random.default_rng(perm_seed).permutation(300)
+    moved = np.empty_like(base)
+    moved[p] = spectral_labels(x[p], 6)
+    assert hungarian_accuracy(base, moved) == 1.0  # the same partition (up to label names)
