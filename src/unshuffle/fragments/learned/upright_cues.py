@@ -40,8 +40,9 @@ def cue_values(picture: np.ndarray) -> np.ndarray:
     """(4, 4) float64: row q holds the cues ``CUES`` of ``np.rot90(picture, q)`` taken as upright.
 
     picture: (H, W, 3) uint8. brightness: mean luminance of the top third minus the bottom third (/255);
-    blue: the same for B - (R + G) / 2; texture: mean absolute difference to the 4 neighbours (halved) of the bottom third minus
-    the top third (/255); landscape: +1 if the turned picture is wider than tall, -1 if taller, 0 if square.
+    blue: the same for B - (R + G) / 2; texture: mean absolute difference to the 4 neighbours (halved) of
+    the bottom third minus the top third (/255); landscape: +1 if the turned picture is wider than tall,
+    -1 if taller, 0 if square.
     """
     from unshuffle.fragments.bags.solution import EMPTY_GREY
 

@@ -12,7 +12,8 @@ the trunk's ONNX export is cached.
 side >= ``large_side``, e.g. a whole puzzle) keep their aspect ratio: resized so the shorter side is
 ``large_size`` px, they go through a trunk that takes any shape, the head is applied to every 4x4 window
 of the map (mean log-probabilities), in all 4 turns (summed); with a ``large_rule`` the result is
-combined with cheap cues (``upright_cues.py``: brightness, blue, texture top vs bottom, landscape prior). Weights are an ``.npz`` of arrays plus a JSON header read with ``allow_pickle=False``
+combined with cheap cues (``upright_cues.py``: brightness, blue, texture top vs bottom, landscape prior).
+Weights are an ``.npz`` of arrays plus a JSON header read with ``allow_pickle=False``
 (``runs/weights.py``): loading a model cannot run code. The header records the sha256 of the backbone's
 weight file; a head is refused with another backbone.
 """
