@@ -85,7 +85,8 @@ def test_window_log_probs_average_the_head_over_every_window():
     maps = np.random.default_rng(3).normal(size=(2, 3, 5, 6)).astype(np.float32)  # 2 x 3 windows of 4x4
     got = model.window_log_probs(maps)
     for b in range(2):
-        logits = np.stack([model.head_logits(maps[b:b + 1, :, i:i + 4, j:j + 4])[0] for i in range(2) for j in range(3)])
+        windows = [maps[b:b + 1, :, i:i + 4, j:j + 4] for i in range(2) for j in range(3)]
+        logits = np.stack([model.head_logits(w)[0] for w in windows])
         logits = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
         logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
         np.testing.assert_allclose(got[b], logp.mean(axis=0), rtol=1e-5, atol=1e-5)
