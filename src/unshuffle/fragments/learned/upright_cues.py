@@ -36,21 +36,33 @@ def aspect_shape(h: int, w: int, short: int, multiple: int = 1, max_aspect: floa
     return (short, long) if h <= w else (long, short)
 
 
+def filled_stack(picture: np.ndarray) -> np.ndarray:
+    """(H, W, 4) float32: the picture's RGB where it is filled (0 in empty grey cells) and the filled mask.
+
+    Area-resizing the stack keeps both: the plain resize of the picture is ``rgb + EMPTY_GREY * (1 - mask)``.
+    """
+    from unshuffle.fragments.bags.solution import EMPTY_GREY
+
+    filled = ~np.all(picture == np.asarray(EMPTY_GREY, picture.dtype), axis=2)
+    weight = filled[..., None].astype(np.float32)
+    return np.concatenate([picture.astype(np.float32) * weight, weight], axis=2)
+
+
 def cue_values(picture: np.ndarray) -> np.ndarray:
     """(4, 4) float64: row q holds the cues ``CUES`` of ``np.rot90(picture, q)`` taken as upright.
 
     picture: (H, W, 3) uint8. brightness: mean luminance of the top third minus the bottom third (/255);
     blue: the same for B - (R + G) / 2; texture: mean absolute difference to the 4 neighbours (halved) of
     the bottom third minus the top third (/255); landscape: +1 if the turned picture is wider than tall,
-    -1 if taller, 0 if square.
+    -1 if taller, 0 if square. Measured on a copy whose shorter side is ``CUE_SIDE`` px.
     """
-    from unshuffle.fragments.bags.solution import EMPTY_GREY
-
     h, w = picture.shape[:2]
-    filled = ~np.all(picture == np.asarray(EMPTY_GREY, picture.dtype), axis=2)
-    weight_full = filled[..., None].astype(np.float32)
-    stack = np.concatenate([picture.astype(np.float32) * weight_full, weight_full], axis=2)
-    small = rect_resize(stack, *aspect_shape(h, w, min(CUE_SIDE, h, w)))
+    return stack_cues(rect_resize(filled_stack(picture), *aspect_shape(h, w, min(CUE_SIDE, h, w))), (h, w))
+
+
+def stack_cues(small: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``cue_values`` from a resized ``filled_stack`` (h, w, 4) of a picture of ``shape`` (H, W)."""
+    h, w = shape
     weight = small[..., 3]
     rgb = small[..., :3] / np.maximum(weight, 1e-6)[..., None]  # the mean colour of the filled part
     lum = rgb.mean(axis=2)

@@ -102,24 +102,43 @@ class UprightModel:
         return logp.reshape(b, -1, 4).mean(axis=1)
 
     def large_scores(self, picture: np.ndarray) -> np.ndarray:
-        """(4,) float64: the score that ``np.rot90(picture, q)`` is upright, for a large picture (H, W, 3) uint8.
+        """(4,) float64: the score that ``np.rot90(picture, q)`` is upright, for a large picture (H, W, 3) uint8:
+        the model's scores (``large_parts``), through the ``large_rule`` with the cues if there is one."""
+        from unshuffle.fragments.learned.upright_cues import rule_scores
 
-        Aspect kept (shorter side ``large_size``, at most 4:1), the 4 turns shown, window log-probabilities
-        summed as in ``turn_log_probs``; then the ``large_rule`` (with cues) if there is one.
+        model_q, cues = self.large_parts(picture, cues=self.large_rule is not None)
+        if self.large_rule is None:
+            return model_q
+        return rule_scores(model_q[None], cues[None], self.large_rule)[0]
+
+    def large_parts(self, picture: np.ndarray, cues: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """(model scores (4,), cues (4, len(CUES)) or None) of a large picture (H, W, 3) uint8, per turn q.
+
+        Aspect kept (shorter side ``large_size``, at most 4:1), shown in its 4 turns, the window
+        log-probabilities summed as in ``turn_log_probs``; the cues are measured on the same resized copy
+        (brought to a shorter side of ``CUE_SIDE``), empty grey cells left out.
         """
-        from unshuffle.fragments.learned.upright_cues import aspect_shape, cue_values, rect_resize, rule_scores
+        from unshuffle.fragments.bags.solution import EMPTY_GREY
+        from unshuffle.fragments.learned.upright_cues import (
+            CUE_SIDE,
+            aspect_shape,
+            filled_stack,
+            rect_resize,
+            stack_cues,
+        )
 
-        small = rect_resize(picture, *aspect_shape(*picture.shape[:2], self.large_size, 16))
+        stack = rect_resize(filled_stack(picture), *aspect_shape(*picture.shape[:2], self.large_size, 16))
+        small = stack[..., :3] + np.float32(EMPTY_GREY) * (1.0 - stack[..., 3:])  # the plain area resize
         logp = np.zeros((4, 4))
         for j in (0, 1):  # turns 0 and 2 share a shape, as do 1 and 3
             views = np.stack([np.rot90(small, j), np.rot90(small, j + 2)])
             logp[[j, j + 2]] = self.window_log_probs(self.maps(views, any_shape=True))
         r = np.arange(4)
         score_r = sum(logp[j][(r + j) % 4] for j in range(4))
-        model_q = score_r[(-r) % 4]
-        if self.large_rule is None:
-            return model_q
-        return rule_scores(model_q[None], cue_values(picture)[None], self.large_rule)[0]
+        if not cues:
+            return score_r[(-r) % 4], None
+        return score_r[(-r) % 4], stack_cues(rect_resize(stack, *aspect_shape(*stack.shape[:2], CUE_SIDE)),
+                                             picture.shape[:2])
 
     def head_logits(self, maps: np.ndarray) -> np.ndarray:
         """maps: (B, C, h, w) float32 -> (B, 4) float32 logits of the class r (ReLU MLP)."""

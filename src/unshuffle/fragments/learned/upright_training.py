@@ -255,17 +255,16 @@ def _read_photos(folder: str) -> list[np.ndarray]:
 
 
 def fit_large_rule(model: UprightModel, photo_sets: list[list[np.ndarray]], cues: tuple[str, ...]) -> dict:
-    """The large-picture rule fitted on upright photos: the model's aspect-kept scores (``large_scores``
-    without a rule) and ``cue_values`` of each photo, each candidate turn being the photo in that turn.
+    """The large-picture rule fitted on upright photos: the model's aspect-kept scores and the cues of each
+    photo (``UprightModel.large_parts``), each candidate turn being the photo in that turn.
 
     photo_sets: lists of (H, W, 3) uint8 upright photos (each with a side >= ``model.large_side``).
     """
-    from unshuffle.fragments.learned.upright_cues import cue_values, fit_rule, rule_scores
+    from unshuffle.fragments.learned.upright_cues import fit_rule, rule_scores
 
-    bare = dataclasses.replace(model, large_rule=None)
     photos = [p for ps in photo_sets for p in ps]
-    scores = np.stack([bare.large_scores(p) for p in photos])
-    cue = np.stack([cue_values(p) for p in photos])
+    parts = [model.large_parts(p) for p in photos]
+    scores, cue = np.stack([m for m, _ in parts]), np.stack([c for _, c in parts])
     rule = fit_rule(scores, cue, use=tuple(cues))
     landscape = [p.shape[1] > p.shape[0] for p in photos if p.shape[0] != p.shape[1]]
     rule["landscape_share"] = float(np.mean(landscape)) if landscape else None
