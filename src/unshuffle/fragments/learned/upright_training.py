@@ -239,7 +239,10 @@ def _finish(cfg: UprightTrainConfig, out: Path, model: UprightModel, result: dic
     if cfg.rule_photos:
         model.large_rule = fit_large_rule(model, [_read_photos(d) for d in cfg.rule_photos], cfg.rule_cues)
         result["large_rule"] = model.large_rule
-    model.meta = {**model.meta, "config": dataclasses.asdict(cfg), **result}
+    if cfg.from_head:  # keep the head's own training record; add the rule fit's
+        model.meta = {**model.meta, "rule_fit": {"config": dataclasses.asdict(cfg), **result}}
+    else:
+        model.meta = {**model.meta, "config": dataclasses.asdict(cfg), **result}
     if cfg.export:
         save_upright_model(model, cfg.export)
         result["export"] = str(cfg.export)
