@@ -104,9 +104,10 @@ def _type2_puzzle(img: np.ndarray, s: int, seed: int):
 
 
 def test_shipped_model_turns_a_turned_real_photo_upright():
-    """scikit-image's rocket, given in each of its 4 turns at 64 px (one view) and at full size (four views).
+    """scikit-image's rocket, given in each of its 4 turns at 64 px (one squeezed view) and at full size
+    (427 x 640: the large-picture path, aspect kept at 128 x 192, four views, cues and landscape prior).
 
-    (Of scikit-image's five natural photos the shipped head gets all 4 turns of rocket, coffee and motorcycle
+    (Of scikit-image's five natural photos the shipped model gets all 4 turns of rocket, coffee and motorcycle
     right at both sizes, astronaut at full size only (2 of 4 at 64 px), chelsea 3 of 4 at 64 px, none at full size.)
     """
     import skimage.data
@@ -120,6 +121,30 @@ def test_shipped_model_turns_a_turned_real_photo_upright():
         for pic in (small, big):
             q = int(model.turn_log_probs([np.rot90(pic, r)]).argmax())
             assert (r + q) % 4 == 0, (pic.shape, r, q)
+
+
+def test_the_large_path_keeps_the_aspect_ratio_of_a_real_photo():
+    """coffee (400 x 600) turned a quarter: the large path sees it at 192 x 128 (not squeezed) and turns it back;
+    the landscape prior alone already prefers the turns that make it wide again."""
+    import skimage.data
+
+    from unshuffle.fragments.learned.upright_cues import CUES
+    from unshuffle.fragments.solver.upright import upright_model
+
+    model = upright_model()
+    assert model.large_size == 128 and model.large_rule is not None
+    seen = []
+    engine = model.trunk(any_shape=True)
+    model._large_engine = lambda x: (seen.append(x.shape[2:]), engine(x))[1]
+    try:
+        pic = np.ascontiguousarray(np.rot90(skimage.data.coffee(), 1))  # (600, 400): portrait now
+        scores = model.turn_log_probs([pic])[0]
+        _, cues = model.large_parts(pic)
+    finally:
+        model._large_engine = engine
+    assert seen[:2] == [(192, 128), (128, 192)]  # turns 0 and 2 of the portrait picture, then 1 and 3
+    assert int(scores.argmax()) == 3  # np.rot90(pic, 3) is the upright photo
+    np.testing.assert_array_equal(cues[:, CUES.index("landscape")], [-1, 1, -1, 1])
 
 
 def test_a_solved_type2_puzzle_of_a_real_photo_comes_out_upright():
