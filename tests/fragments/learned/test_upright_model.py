@@ -213,3 +213,13 @@ def test_short_training_run_exports_a_loadable_model(tmp_path, monkeypatch):
     assert again["val_turn_accuracy"] == result["val_turn_accuracy"]
     with pytest.raises(ConfigError, match="size must be a multiple of 16"):
         UprightTrainConfig(train_dir="x", output_dir="y", size=40).validate()
+
+
+def test_fit_large_rule_learns_the_landscape_prior_from_wide_photos():
+    """Upright photos that are all wide: the fitted rule gives the landscape cue a positive weight."""
+    from unshuffle.fragments.learned.upright_training import fit_large_rule
+
+    rng = np.random.default_rng(7)
+    photos = [rng.integers(0, 256, (40, 72, 3), dtype=np.uint8) for _ in range(12)]
+    rule = fit_large_rule(_large_model(7), [photos], ("landscape",))
+    assert rule["cues"]["landscape"] > 0.5 and rule["landscape_share"] == 1.0 and rule["photos"] == 12
