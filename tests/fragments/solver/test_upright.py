@@ -163,7 +163,8 @@ UPRIGHT_PROBE = """
 import sys
 import numpy as np
 from unshuffle.fragments.solver.upright import upright_model
-print(upright_model().turn_log_probs([np.zeros((64, 64, 3), np.uint8)]).shape, "TORCH=" + str("torch" in sys.modules))
+pictures = [np.zeros((64, 64, 3), np.uint8), np.zeros((140, 200, 3), np.uint8)]  # a small and a large group
+print(upright_model().turn_log_probs(pictures).shape, "TORCH=" + str("torch" in sys.modules))
 """
 
 
@@ -174,8 +175,9 @@ def test_with_the_export_cached_the_upright_step_does_not_import_torch(tmp_path,
     from unshuffle.fragments.learned.upright_model import load_upright_model
 
     monkeypatch.setenv("UNSHUFFLE_CACHE_DIR", str(tmp_path / "cache"))
-    load_upright_model().trunk()  # exports into the cache (this process may import torch)
-    assert list((tmp_path / "cache" / "onnx").glob("*.onnx"))
+    model = load_upright_model()
+    model.trunk(), model.trunk(any_shape=True)  # export both graphs into the cache (this process may import torch)
+    assert len(list((tmp_path / "cache" / "onnx").glob("*.onnx"))) == 2
     out = subprocess.run([sys.executable, "-c", UPRIGHT_PROBE], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert "(1, 4) TORCH=False" in out.stdout, out.stdout + out.stderr
+    assert "(2, 4) TORCH=False" in out.stdout, out.stdout + out.stderr
