@@ -7,13 +7,17 @@ share upright among images assembled correctly, and among all (``evaluation.plac
 With ``--puzzles``, every photo of the folders is cut into ``--piece`` px pieces, each turned at random
 (Type 2, seeded by the photo's position as in ``turn_detection.py``), solved as one image and turned upright;
 the folder name ``skimage`` stands for scikit-image's natural photos at full size (astronaut, chelsea, coffee,
-rocket, motorcycle: not a test set, for checking settings). ``load_wall_s`` is the wall time of loading the
+rocket, motorcycle: not a test set, for checking settings). With ``--whole`` the photos of ``--puzzles``
+are not cut: each is given whole in its 4 turns to the upright model (the model apart from the assembler;
+a photo counts as right per turn). ``load_wall_s`` is the wall time of loading the
 model and building its trunk (ONNX Runtime session; ``onnx_cached`` says whether the export was on disk).
 
     python benchmarks/upright.py --data /path/to/tiny-imagenet-200/val.tar.gz --samples 1000 \\
         --out results/fragments-bench/upright.json
     python benchmarks/upright.py --puzzles /path/to/mit_432 /path/to/mcgill_540 --piece 28 \\
         --out results/fragments-bench/upright-puzzles.json
+    python benchmarks/upright.py --whole --puzzles /path/to/mit_432 /path/to/mcgill_540 \\
+        --out results/fragments-bench/upright-whole.json
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default=None)
     p.add_argument("--puzzles", nargs="+", default=None, metavar="DIR", help="folders of whole puzzle images")
     p.add_argument("--piece", type=int, default=28)
+    p.add_argument("--whole", action="store_true", help="with --puzzles: give each photo whole in its 4 turns")
     p.add_argument("--samples", type=int, default=1000)
     p.add_argument("--images-per-sample", type=int, default=10)
     p.add_argument("--grid", type=int, default=4)
@@ -53,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     model.trunk()
     load = {"load_wall_s": time.perf_counter() - t0, "onnx_cached": cached}
     print(f"model load + trunk build: {load['load_wall_s']:.2f} s wall (ONNX export cached before: {cached})")
-    rows = puzzles(args, model) if args.puzzles else bench(args, model)
+    if args.whole and not args.puzzles:
+        p.error("--whole needs --puzzles folders")
+    rows = (whole(args, model) if args.whole else puzzles(args, model)) if args.puzzles else bench(args, model)
     if args.out:
         atomic_write_json(args.out, {"rows": rows, "code": code_version(), "command": vars(args),
                                      "model_arch": model.arch(), "model_meta": model.meta, **load,
@@ -159,6 +166,34 @@ def puzzles(args, model) -> list[dict]:
                "added_share_of_solve": float(sum(r["cpu_s_upright"] for r in rows)
                                              / sum(r["cpu_s_solve"] for r in rows))}
     _print([summary])
+    return [summary, *rows]
+
+
+def whole(args, model) -> list[dict]:
+    """Every photo of ``args.puzzles`` given whole in each of its 4 turns: is the chosen turn the upright one?"""
+    from pathlib import Path
+
+    rows = []
+    for folder in args.puzzles:
+        names, image = _photos(folder)
+        for k, name in enumerate(names):
+            img = image(k)
+            right, cpu = [], []
+            for r in range(4):
+                with threadpool_limits(1):
+                    t0 = time.process_time()
+                    q = int(model.turn_log_probs([np.ascontiguousarray(np.rot90(img, r))]).argmax())
+                    cpu.append(time.process_time() - t0)
+                right.append((r + q) % 4 == 0)
+            rows.append({"set": Path(folder).name, "image": name, "shape": list(img.shape[:2]), "right": right,
+                         "cpu_s": cpu})
+            print(f"{rows[-1]['set']} {name} {img.shape[:2]}: right in turns {right}", flush=True)
+    right = np.array([r["right"] for r in rows])
+    by_set = {s: float(right[[r["set"] == s for r in rows]].mean()) for s in dict.fromkeys(r["set"] for r in rows)}
+    summary = {"set": "+".join(Path(f).name for f in args.puzzles), "photos": len(rows),
+               "turn_accuracy": float(right.mean()), "photos_right_in_all_4": int(right.all(axis=1).sum()),
+               "by_set": by_set, "median_cpu_s": float(np.median([c for r in rows for c in r["cpu_s"]]))}
+    print(summary)
     return [summary, *rows]
 
 

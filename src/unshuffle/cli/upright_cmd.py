@@ -13,7 +13,8 @@ def register(s: argparse._SubParsersAction) -> None:
                                  "it) is shown in its 4 quarter turns to the frozen EfficientNet-Lite0 trunk, and "
                                  "an MLP head learns which turn was applied. Writes a run folder and, with --export, "
                                  "the arrays-only .npz that `fragments solve` reads.")
-    p.add_argument("train_dir", metavar="DATA", help="unlabeled images (any format open_images reads)")
+    p.add_argument("train_dir", metavar="DATA", help="unlabeled images (any format open_images reads; "
+                                                      "unused with --from-head)")
     p.add_argument("--out", required=True, metavar="RUN", help="run folder: config.json, metrics.jsonl, result.json")
     p.add_argument("--export", default=None, metavar="NPZ", help="write the trained head here (arrays only)")
     p.add_argument("--feature-cache", default=None, metavar="DIR",
@@ -30,6 +31,13 @@ def register(s: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--threads", type=int, default=2, help="CPU threads (trunk and head)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--large-size", type=int, default=128,
+                   help="shorter side (multiple of 16) of large pictures in the trunk, aspect kept (0: squeezed)")
+    p.add_argument("--rule-photos", nargs="+", default=(), metavar="DIR",
+                   help="folders of upright photos (not from any evaluation set) to fit the large-picture rule "
+                        "combining the model with brightness, blue, texture and landscape cues")
+    p.add_argument("--from-head", default=None, metavar="NPZ",
+                   help="skip training: take this exported head and only fit the rule (--rule-photos)")
     p.set_defaults(handler=train_upright_command)
 
 
@@ -40,7 +48,8 @@ def train_upright_command(args: argparse.Namespace) -> dict:
                              image_size=args.image_size, size=args.size, blocks=args.blocks, hidden=args.hidden,
                              crops_per_image=args.crops_per_image, epochs=args.epochs, batch=args.batch,
                              lr=args.lr, threads=args.threads, seed=args.seed, feature_cache=args.feature_cache,
-                             export=args.export)
+                             export=args.export, large_size=args.large_size,
+                             rule_photos=tuple(args.rule_photos), from_head=args.from_head)
     result = train_upright_model(cfg)
     print(json.dumps(result, indent=2))
     return result

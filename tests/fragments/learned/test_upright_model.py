@@ -67,6 +67,67 @@ def test_one_view_for_small_pictures_four_for_large():
     assert model.turn_log_probs([]).shape == (0, 4)
 
 
+def _pool_trunk_any(x: np.ndarray) -> np.ndarray:
+    """The stand-in trunk for any shape: (B, 3, H, W) -> (B, 3, H/4, W/4) block means."""
+    b, c, h, w = x.shape
+    return x.reshape(b, c, h // 4, 4, w // 4, 4).mean(axis=(3, 5))
+
+
+def _large_model(seed: int, rule: dict | None = None) -> UprightModel:
+    model = _model(seed)
+    model.large_size, model.large_rule = 16, rule
+    model._large_engine = _pool_trunk_any
+    return model
+
+
+def test_window_log_probs_average_the_head_over_every_window():
+    model = _model(3)
+    maps = np.random.default_rng(3).normal(size=(2, 3, 5, 6)).astype(np.float32)  # 2 x 3 windows of 4x4
+    got = model.window_log_probs(maps)
+    for b in range(2):
+        windows = [maps[b:b + 1, :, i:i + 4, j:j + 4] for i in range(2) for j in range(3)]
+        logits = np.stack([model.head_logits(w)[0] for w in windows])
+        logits = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+        logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        np.testing.assert_allclose(got[b], logp.mean(axis=0), rtol=1e-5, atol=1e-5)
+
+
+def test_large_pictures_keep_their_aspect_and_follow_the_turn():
+    """A 40 x 72 picture goes to 16 x 32 (not squeezed to a square); its turned copies score consistently."""
+    model = _large_model(4)
+    seen = []
+    model._large_engine = lambda x: (seen.append(x.shape), _pool_trunk_any(x))[1]
+    pic = np.random.default_rng(4).integers(0, 256, (40, 72, 3), dtype=np.uint8)
+    base = model.turn_log_probs([pic])[0]
+    assert seen == [(2, 3, 16, 32), (2, 3, 32, 16)]  # turns 0 and 2, then 1 and 3
+    for k in range(4):
+        np.testing.assert_allclose(model.turn_log_probs([np.rot90(pic, k)])[0], np.roll(base, -k), atol=1e-4)
+    small = np.zeros((16, 24, 3), np.uint8)  # under large_side: one squeezed view, as before
+    np.testing.assert_allclose(model.turn_log_probs([small, pic])[0], model.turn_log_probs([small], views=(0,))[0])
+
+
+def test_the_large_rule_adds_the_cues_to_the_model_scores():
+    """With the model's weight 0 only the landscape prior is left: a wide picture is kept wide."""
+    pic = np.random.default_rng(5).integers(0, 256, (40, 72, 3), dtype=np.uint8)
+    only_prior = _large_model(5, {"model": 0.0, "cues": {"landscape": 1.0}}).turn_log_probs([pic])[0]
+    z = np.array([1.0, -1.0, 1.0, -1.0])
+    np.testing.assert_allclose(only_prior, z - np.log(np.exp(z).sum()), atol=1e-9)
+    bare = _large_model(5).turn_log_probs([pic])[0]
+    with_model = _large_model(5, {"model": 1.0, "cues": {}}).turn_log_probs([pic])[0]
+    np.testing.assert_allclose(with_model, bare - np.log(np.exp(bare).sum()), atol=1e-9)
+
+
+def test_large_settings_survive_save_and_load_and_bad_rules_are_refused(tmp_path):
+    model = _large_model(6, {"model": 0.5, "cues": {"blue": 0.2, "landscape": 0.3}})
+    save_upright_model(model, tmp_path / "m.npz")
+    back = load_upright_model(tmp_path / "m.npz")
+    assert back.large_size == 16 and back.large_rule == model.large_rule
+    model.large_rule = {"model": 1.0, "cues": {"sky_colour": 1.0}}
+    save_upright_model(model, tmp_path / "bad.npz")
+    with pytest.raises(CheckpointError, match="unknown cues"):
+        load_upright_model(tmp_path / "bad.npz")
+
+
 def test_area_resize_averages_blocks_and_keeps_constants():
     img = np.arange(4 * 6 * 3, dtype=np.float64).reshape(4, 6, 3).astype(np.uint8)
     np.testing.assert_allclose(area_resize(img, 2)[:, :, 0], [[(0 + 3 + 6 + 18 + 21 + 24) / 6,
@@ -152,3 +213,13 @@ def test_short_training_run_exports_a_loadable_model(tmp_path, monkeypatch):
     assert again["val_turn_accuracy"] == result["val_turn_accuracy"]
     with pytest.raises(ConfigError, match="size must be a multiple of 16"):
         UprightTrainConfig(train_dir="x", output_dir="y", size=40).validate()
+
+
+def test_fit_large_rule_learns_the_landscape_prior_from_wide_photos():
+    """Upright photos that are all wide: the fitted rule gives the landscape cue a positive weight."""
+    from unshuffle.fragments.learned.upright_training import fit_large_rule
+
+    rng = np.random.default_rng(7)
+    photos = [rng.integers(0, 256, (40, 72, 3), dtype=np.uint8) for _ in range(12)]
+    rule = fit_large_rule(_large_model(7), [photos], ("landscape",))
+    assert rule["cues"]["landscape"] > 0.5 and rule["landscape_share"] == 1.0 and rule["photos"] == 12

@@ -104,9 +104,10 @@ def _type2_puzzle(img: np.ndarray, s: int, seed: int):
 
 
 def test_shipped_model_turns_a_turned_real_photo_upright():
-    """scikit-image's rocket, given in each of its 4 turns at 64 px (one view) and at full size (four views).
+    """scikit-image's rocket, given in each of its 4 turns at 64 px (one squeezed view) and at full size
+    (427 x 640: the large-picture path, aspect kept at 128 x 192, four views, cues and landscape prior).
 
-    (Of scikit-image's five natural photos the shipped head gets all 4 turns of rocket, coffee and motorcycle
+    (Of scikit-image's five natural photos the shipped model gets all 4 turns of rocket, coffee and motorcycle
     right at both sizes, astronaut at full size only (2 of 4 at 64 px), chelsea 3 of 4 at 64 px, none at full size.)
     """
     import skimage.data
@@ -120,6 +121,30 @@ def test_shipped_model_turns_a_turned_real_photo_upright():
         for pic in (small, big):
             q = int(model.turn_log_probs([np.rot90(pic, r)]).argmax())
             assert (r + q) % 4 == 0, (pic.shape, r, q)
+
+
+def test_the_large_path_keeps_the_aspect_ratio_of_a_real_photo():
+    """coffee (400 x 600) turned a quarter: the large path sees it at 192 x 128 (not squeezed) and turns it back;
+    the landscape prior alone already prefers the turns that make it wide again."""
+    import skimage.data
+
+    from unshuffle.fragments.learned.upright_cues import CUES
+    from unshuffle.fragments.solver.upright import upright_model
+
+    model = upright_model()
+    assert model.large_size == 128 and model.large_rule is not None
+    seen = []
+    engine = model.trunk(any_shape=True)
+    model._large_engine = lambda x: (seen.append(x.shape[2:]), engine(x))[1]
+    try:
+        pic = np.ascontiguousarray(np.rot90(skimage.data.coffee(), 1))  # (600, 400): portrait now
+        scores = model.turn_log_probs([pic])[0]
+        _, cues = model.large_parts(pic)
+    finally:
+        model._large_engine = engine
+    assert seen[:2] == [(192, 128), (128, 192)]  # turns 0 and 2 of the portrait picture, then 1 and 3
+    assert int(scores.argmax()) == 3  # np.rot90(pic, 3) is the upright photo
+    np.testing.assert_array_equal(cues[:, CUES.index("landscape")], [-1, 1, -1, 1])
 
 
 def test_a_solved_type2_puzzle_of_a_real_photo_comes_out_upright():
@@ -138,7 +163,8 @@ UPRIGHT_PROBE = """
 import sys
 import numpy as np
 from unshuffle.fragments.solver.upright import upright_model
-print(upright_model().turn_log_probs([np.zeros((64, 64, 3), np.uint8)]).shape, "TORCH=" + str("torch" in sys.modules))
+pictures = [np.zeros((64, 64, 3), np.uint8), np.zeros((140, 200, 3), np.uint8)]  # a small and a large group
+print(upright_model().turn_log_probs(pictures).shape, "TORCH=" + str("torch" in sys.modules))
 """
 
 
@@ -149,8 +175,9 @@ def test_with_the_export_cached_the_upright_step_does_not_import_torch(tmp_path,
     from unshuffle.fragments.learned.upright_model import load_upright_model
 
     monkeypatch.setenv("UNSHUFFLE_CACHE_DIR", str(tmp_path / "cache"))
-    load_upright_model().trunk()  # exports into the cache (this process may import torch)
-    assert list((tmp_path / "cache" / "onnx").glob("*.onnx"))
+    model = load_upright_model()
+    model.trunk(), model.trunk(any_shape=True)  # export both graphs into the cache (this process may import torch)
+    assert len(list((tmp_path / "cache" / "onnx").glob("*.onnx"))) == 2
     out = subprocess.run([sys.executable, "-c", UPRIGHT_PROBE], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert "(1, 4) TORCH=False" in out.stdout, out.stdout + out.stderr
+    assert "(2, 4) TORCH=False" in out.stdout, out.stdout + out.stderr

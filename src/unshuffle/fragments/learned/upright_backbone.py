@@ -2,6 +2,7 @@
 
 The trunk maps (B, 3, S, S) float32 pictures, normalised as Lite0 was trained ((x - 127) / 128 of 0..255
 pixels), to the (B, C, S/16, S/16) map after block ``blocks - 1`` (block 10 of 16 gives 112 channels).
+A trunk of ``size`` 0 takes any (B, 3, H, W) with H and W multiples of 16 (the large-picture path).
 At solve time it runs in ONNX Runtime on one thread: the graph is exported from torch once per weight
 file and trunk shape, and kept under ``$UNSHUFFLE_CACHE_DIR/onnx`` (default ``~/.cache/unshuffle/onnx``),
 keyed by the sha256 of the package's weight file, so later processes never import torch. Where that
@@ -81,7 +82,7 @@ def torch_trunk(blocks: int):
 
 
 def _export(blocks: int, size: int) -> bytes:
-    """The ONNX graph of the trunk for (B, 3, size, size) inputs (dynamic B), as bytes."""
+    """The ONNX graph of the trunk for (B, 3, size, size) inputs (dynamic B; size 0: dynamic H, W too), as bytes."""
     import io
     import warnings
 
@@ -91,9 +92,11 @@ def _export(blocks: int, size: int) -> bytes:
     with torch.no_grad(), warnings.catch_warnings():
         for category in (torch.jit.TracerWarning, DeprecationWarning, UserWarning):
             warnings.simplefilter("ignore", category)
-        torch.onnx.export(torch_trunk(blocks), (torch.zeros(2, 3, size, size),), buf, dynamo=False,
+        shape = (2, 3, size, size) if size else (2, 3, 64, 96)
+        axes = {0: "batch"} if size else {0: "batch", 2: "height", 3: "width"}
+        torch.onnx.export(torch_trunk(blocks), (torch.zeros(shape),), buf, dynamo=False,
                           opset_version=OPSET, input_names=["images"], output_names=["map"],
-                          dynamic_axes={"images": {0: "batch"}, "map": {0: "batch"}})
+                          dynamic_axes={"images": axes, "map": dict(axes)})
     return buf.getvalue()
 
 
@@ -117,7 +120,10 @@ def onnx_graph(blocks: int, size: int) -> tuple[bytes | str, str]:
 
 
 def trunk_engine(blocks: int, size: int, threads: int = 1) -> Callable[[np.ndarray], np.ndarray]:
-    """Callable (B, 3, size, size) float32 -> (B, C, h, w) float32 running the trunk in ONNX Runtime."""
+    """Callable (B, 3, size, size) float32 -> (B, C, h, w) float32 running the trunk in ONNX Runtime.
+
+    size 0: the graph takes any H, W (multiples of 16); exported and cached separately.
+    """
     try:
         import onnxruntime as ort
     except ModuleNotFoundError as e:

@@ -7,7 +7,9 @@ each sample in its 4 turns (``upright_backbone.py``, ONNX Runtime; cached as flo
 so a rerun with other head settings skips it) -> an MLP head trained with AdamW on the 4-way turn class
 -> the held-out whole images' turn accuracy, measured with the exported NumPy model (1 and 4 views).
 Writes ``config.json``, ``metrics.jsonl`` and ``result.json`` in the run folder and, with ``export``,
-the head as an arrays-only ``.npz``.
+the head as an arrays-only ``.npz``. With ``rule_photos`` (folders of upright photos of any size, outside
+every evaluation set), the large-picture rule (``upright_cues.py``) is then fitted on those photos each
+seen in its 4 turns (``fit_large_rule``); ``from_head`` skips the head training and only fits the rule.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ class UprightTrainConfig:
     weight_decay: float = 1e-2
     dropout: float = 0.2
     large_side: int = 128           # pictures with a side >= this are shown in 4 turns at solve time
+    large_size: int = 128           # their shorter side in the trunk, aspect kept (0: squeezed to ``size``)
+    rule_photos: tuple = ()         # folders of upright photos to fit the large-picture rule on
+    rule_cues: tuple = ("brightness", "blue", "texture", "landscape")
+    from_head: str | None = None    # an exported head: skip training, fit only the rule
     threads: int = 2
     seed: int = 0
     feature_cache: str | None = None  # folder for the trunk maps of the training samples
@@ -60,6 +66,16 @@ class UprightTrainConfig:
                 raise ConfigError(f"{name} must be an integer >= 1, got {v!r}")
         if self.size % 16:
             raise ConfigError(f"size must be a multiple of 16 (the trunk's stride), got {self.size}")
+        if not isinstance(self.large_size, int) or self.large_size < 0 or self.large_size % 16:
+            raise ConfigError(f"large_size must be 0 or a multiple of 16, got {self.large_size!r}")
+        from unshuffle.fragments.learned.upright_cues import CUES
+
+        if any(c not in CUES for c in self.rule_cues):
+            raise ConfigError(f"rule_cues must be among {list(CUES)}, got {list(self.rule_cues)}")
+        if self.rule_photos and not self.large_size:
+            raise ConfigError("rule_photos needs large_size > 0 (the rule scores the aspect-kept path)")
+        if self.from_head and not self.rule_photos:
+            raise ConfigError("from_head only fits the large-picture rule: give rule_photos too")
         if not isinstance(self.crops_per_image, int) or self.crops_per_image < 0:
             raise ConfigError(f"crops_per_image must be an integer >= 0, got {self.crops_per_image!r}")
         if not 0.0 < self.min_crop <= 1.0:
@@ -158,6 +174,10 @@ def train_upright_model(cfg: UprightTrainConfig, images: np.ndarray | None = Non
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+    if cfg.from_head:
+        from unshuffle.fragments.learned.upright_model import load_upright_model
+
+        return _finish(cfg, out, load_upright_model(cfg.from_head), {"from_head": str(cfg.from_head)})
     torch.set_num_threads(cfg.threads)
     rng = np.random.default_rng(cfg.seed)
     images = _load_images(cfg) if images is None else images
@@ -210,12 +230,49 @@ def train_upright_model(cfg: UprightTrainConfig, images: np.ndarray | None = Non
     result = {"epochs": cfg.epochs, "steps": steps, "seconds": time.time() - t0, "seconds_trunk_maps": t_maps,
               "train_images": int(len(train)), "train_samples": int(n), "val_images": int(len(val)),
               **val_accuracy(model, val)}
-    model.meta = {"config": dataclasses.asdict(cfg), **result}
+    return _finish(cfg, out, model, result)
+
+
+def _finish(cfg: UprightTrainConfig, out: Path, model: UprightModel, result: dict) -> dict:
+    """Fit the large-picture rule (with ``rule_photos``), then write the export and ``result.json``."""
+    model = dataclasses.replace(model, large_size=cfg.large_size, large_rule=None)
+    if cfg.rule_photos:
+        model.large_rule = fit_large_rule(model, [_read_photos(d) for d in cfg.rule_photos], cfg.rule_cues)
+        result["large_rule"] = model.large_rule
+    if cfg.from_head:  # keep the head's own training record; add the rule fit's
+        model.meta = {**model.meta, "rule_fit": {"config": dataclasses.asdict(cfg), **result}}
+    else:
+        model.meta = {**model.meta, "config": dataclasses.asdict(cfg), **result}
     if cfg.export:
         save_upright_model(model, cfg.export)
         result["export"] = str(cfg.export)
     (out / "result.json").write_text(json.dumps(result, indent=2))
     return result
+
+
+def _read_photos(folder: str) -> list[np.ndarray]:
+    from unshuffle.data import open_images
+
+    ds = open_images(folder)
+    return [ds.image(i) for i in range(len(ds))]
+
+
+def fit_large_rule(model: UprightModel, photo_sets: list[list[np.ndarray]], cues: tuple[str, ...]) -> dict:
+    """The large-picture rule fitted on upright photos: the model's aspect-kept scores and the cues of each
+    photo (``UprightModel.large_parts``), each candidate turn being the photo in that turn.
+
+    photo_sets: lists of (H, W, 3) uint8 upright photos (each with a side >= ``model.large_side``).
+    """
+    from unshuffle.fragments.learned.upright_cues import fit_rule, rule_scores
+
+    photos = [p for ps in photo_sets for p in ps]
+    parts = [model.large_parts(p) for p in photos]
+    scores, cue = np.stack([m for m, _ in parts]), np.stack([c for _, c in parts])
+    rule = fit_rule(scores, cue, use=tuple(cues))
+    landscape = [p.shape[1] > p.shape[0] for p in photos if p.shape[0] != p.shape[1]]
+    rule["landscape_share"] = float(np.mean(landscape)) if landscape else None
+    rule["fit_turn_accuracy"] = float(np.mean(np.argmax(rule_scores(scores, cue, rule), axis=1) == 0))
+    return rule
 
 
 def channel_stats(maps: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
