@@ -18,10 +18,17 @@ CUES = ("brightness", "blue", "texture", "landscape")
 CUE_SIDE = 64  # shorter side of the copy the cues are measured on
 
 
+def resize_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) float64 area-averaging weights: output pixel k averages input span [k, k+1) * n_in / n_out."""
+    edges = np.arange(n_out + 1) * (n_in / n_out)
+    lo, hi = edges[:-1, None], edges[1:, None]
+    pix = np.arange(n_in)[None, :]
+    overlap = np.clip(np.minimum(hi, pix + 1) - np.maximum(lo, pix), 0.0, None)
+    return overlap / overlap.sum(axis=1, keepdims=True)
+
+
 def rect_resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
     """(H, W, C) array -> (h, w, C) float32 by area averaging along each axis."""
-    from unshuffle.fragments.learned.upright_model import resize_matrix
-
     rows = resize_matrix(img.shape[0], h).astype(np.float32)
     cols = resize_matrix(img.shape[1], w).astype(np.float32)
     tall = np.tensordot(rows, np.asarray(img, np.float32), axes=(1, 0))  # (h, W, C)

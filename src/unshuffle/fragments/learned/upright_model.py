@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from unshuffle.errors import CheckpointError
+from unshuffle.fragments.learned.upright_cues import CUES, resize_matrix
 
 FORMAT = "unshuffle-upright-model/2"
 DEFAULT_MODEL = "upright_model.npz"  # shipped in unshuffle/assets
@@ -190,8 +191,6 @@ class UprightModel:
 
 def _rule(rule) -> dict | None:
     """The header's large_rule checked: None or {"model": float, "cues": {known cue: float}}."""
-    from unshuffle.fragments.learned.upright_cues import CUES
-
     if rule is None:
         return None
     if not isinstance(rule, dict) or not isinstance(rule.get("cues"), dict) or "model" not in rule:
@@ -205,15 +204,6 @@ def _rule(rule) -> dict | None:
 def _log_softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-
-
-def resize_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """(n_out, n_in) float64 area-averaging weights: output pixel k averages input span [k, k+1) * n_in / n_out."""
-    edges = np.arange(n_out + 1) * (n_in / n_out)
-    lo, hi = edges[:-1, None], edges[1:, None]
-    pix = np.arange(n_in)[None, :]
-    overlap = np.clip(np.minimum(hi, pix + 1) - np.maximum(lo, pix), 0.0, None)
-    return overlap / overlap.sum(axis=1, keepdims=True)
 
 
 def area_resize(img: np.ndarray, size: int) -> np.ndarray:
