@@ -11,6 +11,8 @@ from unshuffle.fragments.bags.solution import Solution
 from unshuffle.fragments.solver import compatibility as compat
 from unshuffle.fragments.solver import finishing
 from unshuffle.fragments.solver.estimate import core_extent, count_images, estimate_grid, frame_candidates
+from unshuffle.fragments.solver.grow import grow_puzzles
+from unshuffle.fragments.solver.grow import piece_tables as grow_tables
 from unshuffle.fragments.solver.loops import (
     merge_loops,
 )
@@ -33,7 +35,7 @@ from unshuffle.fragments.solver.turns import decide_turns
 from unshuffle.fragments.solver.upright import make_upright, upright_model
 from unshuffle.fragments.solver.window import WINDOW_COUNT_SLACK, window_trim
 
-PLACERS = ("greedy", "buddies")
+PLACERS = ("greedy", "buddies", "grow")
 DENSE_MAX_PIECES = 4608  # trim-and-fill uses dense (P, P) score tables up to this many pieces (4,200: McGill at 10 px)
 FREE_MIN_PIECES = 100  # N not given: a frame-free cluster this large also proposes the frame (its square)
 GRID_SEARCH_SPAN = 4  # unknown grid: at most this many sizes above the loop-cluster extent are tried
@@ -80,7 +82,10 @@ class FragmentSolver(EdgeMeasures):
         k: candidate partners kept per edge (as row and as column).
         placer: "greedy" = constrained cluster merging with placement (the full solver);
             "buddies" = ablation: grouping only, union of best-buddy edges then greedy union
-            without geometry until N groups (rows/cols are -1).
+            without geometry until N groups (rows/cols are -1); "grow" = Paikin & Tal's placer
+            (``grow.py``): one piece at a time from a distinctive seed, most confident first, under
+            each frame of the piece count, the one with most best-buddy seams kept (N not given:
+            the count is estimated from the confident clusters first).
         edge_max_score: the edge-by-edge phase merges only along edges whose normalised
             dissimilarity (d / second best) is at most this; the rest is joined cluster by cluster,
             scored over every shared boundary.
@@ -213,7 +218,9 @@ class FragmentSolver(EdgeMeasures):
         target = 1 if self.n_images is None else min(int(self.n_images), m)
         grid = self._grid_param()
         self.warnings_: list[str] = []
-        if grid is None and self.n_images is not None:  # N given: a frame of M / N pieces
+        if self.placer == "grow" and self.n_images is not None:
+            tries = [(grid, None)]
+        elif grid is None and self.n_images is not None:  # N given: a frame of M / N pieces
             shape = self._frame_from_count(edges, scorer, m, target)[0]
             tries = [(shape, self._confident(shape, loops, loop_score, edges, scorer, owner, turn_of, m, target))]
         elif grid is None:  # N not given: the loops' square, and the square of the largest free cluster
@@ -234,7 +241,9 @@ class FragmentSolver(EdgeMeasures):
             if self.n_images is not None and m > self.n_images * cells:  # both hints
                 self._warn(f"n_images={self.n_images}: {self.n_images} images of {grid[0]}x{grid[1]} fragments hold "
                            f"at most {self.n_images * cells} fragments, but the bag has {m}")
-        if self.placer == "buddies":
+        if self.placer == "grow":
+            sol, n_img, grid = self._grow(fragments, feats, owner, turn_of, scorer, tries, m, target)
+        elif self.placer == "buddies":
             grid = tries[0][0]
             group = finishing.union_groups(edges, m, self.n_images, self.edge_max_score, grid)
             n_img = int(group.max()) + 1
@@ -266,6 +275,25 @@ class FragmentSolver(EdgeMeasures):
         return self.fit(fragments).solution_
 
     # ------------------------------------------------------------------ internals
+    def _grow(self, fragments, feats, owner, turn_of, scorer, tries, m: int, target: int):
+        """The "grow" placer (``grow.grow_puzzles``): (solution, N used, frame of the first image)."""
+        grid, asm = tries[0]
+        n_img = target
+        if self.n_images is None:  # the count from the confident clusters, as the greedy placer's first try
+            found = list(asm.clusters.values())
+            n_img = min(count_images([len(c.pos) for c in found], m, grid, self.count_min_share,
+                                     shapes=[np.array(list(c.cells)) for c in found], rotations=self.rotations_), m)
+        tab = grow_tables(feats, owner, turn_of, self.rotations_)
+        asm, tried = grow_puzzles(tab, m, n_img, self.rotations_, self._grid_param())
+        group, row, col, turn, shapes = asm.layout()
+        sol = Solution(group, row, col, turn, finishing.confidence(scorer, asm), shapes,
+                       self._settings(shapes[0], n_img))
+        sol.settings["regions"] = tried
+        if self.rotations_ and self.upright:
+            sol, info = make_upright(fragments, sol, upright_model(self.upright_model))
+            sol.settings.update(info)
+        return sol, n_img, shapes[0]
+
     def _finish(self, asm: Assembler, grid: tuple[int, int], n_img: int, edges, scorer, lab, owner, feats, cands,
                 tables: list) -> None:
         """From the confident clusters to ``n_img`` groups: whole-cluster merges, forced joins, then

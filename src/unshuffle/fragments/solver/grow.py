@@ -1,0 +1,245 @@
+"""Paikin & Tal's placer: grow each puzzle from a distinctive seed, the most confident (piece, cell) first.
+
+Paikin & Tal 2015 ("Solving multiple square jigsaw puzzles with missing pieces", CVPR) place one
+piece at a time. The compatibility of a candidate piece x next to a placed piece a is
+``1 - D(a, x) / second(a)``, where ``second(a)`` is a's second-smallest dissimilarity on that side;
+two pieces are *best buddies* when each is the other's best match on the facing sides. The seed is a
+piece whose four neighbours are best buddies that have four best buddies of their own; then every
+free cell next to the placed region keeps its best available piece (mean compatibility over the
+cell's placed neighbours) in a heap, best-buddy cells first, and the single most confident pair is
+placed. Pieces with flat, ambiguous edges have low compatibility, so they go last, into the cells
+the confident part leaves inside the frame.
+
+The dimensions are not given: with the piece count known, every factor pair rows x cols of the cell
+count (at most ``FRAME_MAX_ASPECT`` elongated, both ways round) bounds one growth, and the finished
+assembly with the most best-buddy seams is kept (``grow_puzzles``). Under unknown turns a piece is a
+(fragment, quarter turn) pair, and placing one takes all four turns of its fragment out of play.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+import numpy as np
+
+from unshuffle.fragments.solver.estimate import FRAME_MAX_ASPECT
+from unshuffle.fragments.solver.placement import Assembler, Cluster
+
+SIDES = ((0, -1), (0, 1), (-1, 0), (1, 0))  # a candidate left of, right of, above, below a placed piece
+OPPOSITE = (1, 0, 3, 2)
+FLOOR = 1e-6  # smallest second-best dissimilarity used as a divisor
+
+
+@dataclass(frozen=True)
+class PieceTables:
+    """Dense dissimilarities of every ordered pair of pieces, by side, with each side's best partner.
+
+    Attributes:
+        cost: (4, P, P) float32: ``cost[s, a, x]`` is the dissimilarity of x placed on side ``SIDES[s]``
+            of a (left, right, above, below); +inf between two pieces of one fragment.
+        best: (4, P) int64 argmin of ``cost[s, a]`` over x.
+        second: (4, P) float64 second-smallest of ``cost[s, a]`` (at least ``FLOOR``).
+        owner, turn: (P,) int64 fragment and quarter turn of each piece.
+    """
+
+    cost: np.ndarray
+    best: np.ndarray
+    second: np.ndarray
+    owner: np.ndarray
+    turn: np.ndarray
+
+    def buddies(self) -> np.ndarray:
+        """(4, P) bool: piece a's best partner on side s has a as its best partner on the facing side."""
+        p = np.arange(self.best.shape[1])
+        return np.stack([self.best[OPPOSITE[s], self.best[s]] == p for s in range(4)])
+
+    def compatibility(self, s: int, a: int) -> np.ndarray:
+        """(P,) ``1 - cost[s, a] / second[s, a]`` of every piece on side s of placed piece a."""
+        return 1.0 - self.cost[s, a] / self.second[s, a]
+
+
+def piece_tables(feats: list[tuple[np.ndarray, np.ndarray]], owner: np.ndarray, turn: np.ndarray,
+                 rotations: bool) -> PieceTables:
+    """Tables of the pieces from the solver's query/key features ``D(a, x) = query[a] . key[x]``.
+
+    feats: [(query, key)] of the RIGHT relation and, without rotations, the DOWN relation, each
+    (P, F); under rotations piece ``4 f + t`` is fragment f turned t quarter turns and DOWN is RIGHT
+    of both pieces turned once more. owner, turn: (P,) int64.
+    """
+    same = owner[:, None] == owner[None, :]
+    tables = []
+    for q, k in feats:
+        d = np.maximum(q.astype(np.float32) @ k.astype(np.float32).T, 0.0)
+        d[same] = np.inf
+        tables.append(d)
+    if rotations:
+        spin = 4 * (np.arange(len(owner)) // 4) + (turn + 1) % 4
+        tables.append(tables[0][np.ix_(spin, spin)])
+    right, down = tables
+    cost = np.stack([right.T, right, down.T, down])  # x left of a: right[x, a], and so on
+    part = np.partition(cost, 1, axis=2) if cost.shape[2] > 1 else np.repeat(cost, 2, axis=2)
+    second = np.maximum(part[:, :, 1].astype(np.float64), FLOOR)
+    second[~np.isfinite(second)] = 1.0 / FLOOR
+    return PieceTables(cost, np.argmin(cost, axis=2), second, owner.astype(np.int64), turn.astype(np.int64))
+
+
+def seed_piece(tab: PieceTables, avail: np.ndarray) -> int:
+    """The available piece (turn 0) with the most best buddies among available pieces, preferring
+    buddies that have as many of their own, then the largest summed margin ``1 - best / second``."""
+    bud = tab.buddies() & avail[tab.best]
+    n_bud = bud.sum(axis=0)
+    n_around = np.array([np.where(bud[s], n_bud[tab.best[s]], 0) for s in range(4)]).sum(axis=0)
+    first = np.take_along_axis(tab.cost, tab.best[:, :, None], axis=2)[:, :, 0]
+    margin = np.where(bud, 1.0 - first / tab.second, 0.0).sum(axis=0)
+    ok = avail & (tab.turn == 0)
+    if not ok.any():
+        ok = avail
+    keys = np.lexsort((-np.arange(len(ok)), margin, n_around, n_bud))  # last key is primary
+    return int(next(p for p in keys[::-1] if ok[p]))
+
+
+def _slot_best(tab: PieceTables, cells: dict, avail: np.ndarray, r: int, c: int
+               ) -> tuple[int, float, int] | None:
+    """(0 for a best-buddy cell else 1, minus the mean compatibility, piece) of free cell (r, c)'s best
+    available piece; None when no neighbour is placed or no piece is left."""
+    total, n, buddy, want = None, 0, True, -1
+    for o, (dr, dc) in enumerate(SIDES):
+        a = cells.get((r + dr, c + dc))
+        if a is None:
+            continue
+        s = OPPOSITE[o]  # the candidate lies on side s of neighbour a
+        comp = tab.compatibility(s, a)
+        total = comp if total is None else total + comp
+        n += 1
+        x = int(tab.best[s, a])
+        buddy &= (want in (-1, x)) and int(tab.best[OPPOSITE[s], x]) == a
+        want = x
+    if total is None:
+        return None
+    score = np.where(avail, total, -np.inf)
+    x = int(np.argmax(score))
+    if not np.isfinite(score[x]):
+        return None
+    return (0 if buddy and x == want else 1), -float(score[x]) / n, x
+
+
+def grow(tab: PieceTables, seed: int, frame: tuple[int, int] | None, avail: np.ndarray
+         ) -> dict[tuple[int, int], int]:
+    """Grow one region from ``seed``: cell (row, col) -> piece, the box never past ``frame`` (rows,
+    cols; None: no bound). ``avail`` (P,) bool is updated in place (placed fragments leave it)."""
+    by_frag: dict[int, np.ndarray] = {}
+    cells = {(0, 0): seed}
+    box = [0, 0, 0, 0]
+    heap: list = []
+    version: dict[tuple[int, int], int] = {}
+
+    def take(p: int) -> None:
+        f = int(tab.owner[p])
+        if f not in by_frag:
+            by_frag[f] = np.flatnonzero(tab.owner == f)
+        avail[by_frag[f]] = False
+
+    def fits(r: int, c: int) -> bool:
+        if frame is None:
+            return True
+        return max(box[1], r) - min(box[0], r) < frame[0] and max(box[3], c) - min(box[2], c) < frame[1]
+
+    def push(r: int, c: int) -> None:
+        if (r, c) in cells or not fits(r, c):
+            return
+        got = _slot_best(tab, cells, avail, r, c)
+        if got is not None:
+            heapq.heappush(heap, (*got[:2], r, c, got[2], version.get((r, c), 0)))
+
+    take(seed)
+    for dr, dc in SIDES:
+        push(dr, dc)
+    while heap:
+        _, _, r, c, x, ver = heapq.heappop(heap)
+        if (r, c) in cells or ver != version.get((r, c), 0) or not fits(r, c):
+            continue
+        if not avail[x]:  # its best piece went elsewhere: a later, worse candidate
+            push(r, c)
+            continue
+        cells[(r, c)] = x
+        take(x)
+        box = [min(box[0], r), max(box[1], r), min(box[2], c), max(box[3], c)]
+        for dr, dc in SIDES:
+            nb = (r + dr, c + dc)
+            version[nb] = version.get(nb, 0) + 1
+            push(*nb)
+    return cells
+
+
+def buddy_seams(tab: PieceTables, cells: dict[tuple[int, int], int]) -> tuple[int, float]:
+    """(best-buddy seams, mean compatibility over seams) of a finished region: higher is better."""
+    bud, n, comp = 0, 0, 0.0
+    for (r, c), a in cells.items():
+        for s in (1, 3):  # right and below
+            x = cells.get((r + SIDES[s][0], c + SIDES[s][1]))
+            if x is None:
+                continue
+            n += 1
+            bud += int(tab.best[s, a] == x and tab.best[OPPOSITE[s], x] == a)
+            comp += 0.5 * float(tab.compatibility(s, a)[x] + tab.compatibility(OPPOSITE[s], x)[a])
+    return bud, comp / max(n, 1)
+
+
+def count_frames(cells: int) -> list[tuple[int, int]]:
+    """Every frame (rows, cols) of exactly ``cells`` cells at most ``FRAME_MAX_ASPECT`` elongated,
+    both ways round, squarest first; for a count with no such pair, the squarest frame holding it."""
+    pairs = [(r, cells // r) for r in range(1, cells + 1) if cells % r == 0]
+    fit = [rc for rc in pairs if max(rc) <= FRAME_MAX_ASPECT * min(rc)]
+    if not fit:
+        side = int(np.ceil(np.sqrt(cells)))
+        fit = [(side, -(-cells // side))]
+        fit.append(fit[0][::-1])
+    return sorted(set(fit), key=lambda rc: (abs(np.log(rc[0] / rc[1])), rc))
+
+
+def grow_puzzles(tab: PieceTables, n_fragments: int, n_images: int, rotations: bool,
+                 grid: tuple[int, int] | None = None) -> tuple[Assembler, list[dict]]:
+    """Place ``n_fragments`` fragments as ``n_images`` puzzles of ceil(M / N) cells each: one region
+    at a time from the best seed left, under each count frame in turn, keeping the frame whose
+    region has the most best-buddy seams (then the highest mean compatibility). Fragments left when
+    ``n_images`` regions are grown (frames too small) start regions of their own; a given ``grid``
+    is the only frame (both ways round under rotations). Returns the
+    Assembler holding the regions and, per region, the frames tried with their scores."""
+    avail = np.ones(len(tab.owner), bool)
+    cells_per = -(-n_fragments // n_images)
+    asm = Assembler(n_fragments, None, rotations)
+    asm.clusters = {}
+    tried = []
+    while avail.any():
+        seed = seed_piece(tab, avail)
+        frames = ([None] if len(asm.clusters) >= n_images else count_frames(cells_per) if grid is None
+                  else sorted({grid, grid[::-1]}) if rotations else [grid])
+        best = None
+        for frame in frames:
+            left = avail.copy()
+            region = grow(tab, seed, frame, left)
+            key = (*buddy_seams(tab, region), -frames.index(frame))
+            if best is None or key > best[0]:
+                best = (key, frame, region, left)
+        key, frame, region, avail = best
+        tried.append({"frame": None if frame is None else list(frame), "buddy_seams": key[0],
+                      "compatibility": round(key[1], 4), "pieces": len(region)})
+        _add_region(asm, tab, region)
+    return asm, tried
+
+
+def _add_region(asm: Assembler, tab: PieceTables, region: dict[tuple[int, int], int]) -> None:
+    """Store a region (cell -> piece) as one cluster of fragments with their turns."""
+    cl = Cluster()
+    for (r, c), p in region.items():
+        f = int(tab.owner[p])
+        cl.pos[f] = (r, c, int(tab.turn[p]))
+        cl.cells[(r, c)] = f
+    rows = [r for r, _ in region]
+    cols = [c for _, c in region]
+    cl.box = (min(rows), max(rows), min(cols), max(cols))
+    h = min(cl.pos)
+    asm.clusters[h] = cl
+    for f in cl.pos:
+        asm.owner[f] = h
