@@ -29,6 +29,7 @@ from unshuffle.fragments.solver.placement import Assembler, Cluster
 SIDES = ((0, -1), (0, 1), (-1, 0), (1, 0))  # a candidate left of, right of, above, below a placed piece
 OPPOSITE = (1, 0, 3, 2)
 FLOOR = 1e-6  # smallest second-best dissimilarity used as a divisor
+SEAM_CAP = 10.0  # a seam pair's normalised dissimilarity counts at most this when finding the border
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class PieceTables:
         cost: (4, P, P) float32: ``cost[s, a, x]`` is the dissimilarity of x placed on side ``SIDES[s]``
             of a (left, right, above, below); +inf between two pieces of one fragment.
         best: (4, P) int64 argmin of ``cost[s, a]`` over x.
-        second: (4, P) float64 second-smallest of ``cost[s, a]`` (at least ``FLOOR``).
+        second: (4, P) float64 second-smallest of ``cost[s, a]`` (+inf replaced by 1 / ``FLOOR``).
         owner, turn: (P,) int64 fragment and quarter turn of each piece.
     """
 
@@ -52,11 +53,14 @@ class PieceTables:
     def buddies(self) -> np.ndarray:
         """(4, P) bool: piece a's best partner on side s has a as its best partner on the facing side."""
         p = np.arange(self.best.shape[1])
-        return np.stack([self.best[OPPOSITE[s], self.best[s]] == p for s in range(4)])
+        first = np.take_along_axis(self.cost, self.best[:, :, None], axis=2)[:, :, 0]
+        sharp = first < self.second  # a tie (flat edges: both ~0) is no best match
+        return np.stack([(self.best[OPPOSITE[s], self.best[s]] == p) & sharp[s] & sharp[OPPOSITE[s], self.best[s]]
+                         for s in range(4)])
 
     def compatibility(self, s: int, a: int) -> np.ndarray:
         """(P,) ``1 - cost[s, a] / second[s, a]`` of every piece on side s of placed piece a."""
-        return 1.0 - self.cost[s, a] / self.second[s, a]
+        return 1.0 - self.cost[s, a] / max(self.second[s, a], FLOOR)
 
 
 def piece_tables(feats: list[tuple[np.ndarray, np.ndarray]], owner: np.ndarray, turn: np.ndarray,
@@ -79,7 +83,7 @@ def piece_tables(feats: list[tuple[np.ndarray, np.ndarray]], owner: np.ndarray, 
     right, down = tables
     cost = np.stack([right.T, right, down.T, down])  # x left of a: right[x, a], and so on
     part = np.partition(cost, 1, axis=2) if cost.shape[2] > 1 else np.repeat(cost, 2, axis=2)
-    second = np.maximum(part[:, :, 1].astype(np.float64), FLOOR)
+    second = part[:, :, 1].astype(np.float64)
     second[~np.isfinite(second)] = 1.0 / FLOOR
     return PieceTables(cost, np.argmin(cost, axis=2), second, owner.astype(np.int64), turn.astype(np.int64))
 
@@ -91,7 +95,7 @@ def seed_piece(tab: PieceTables, avail: np.ndarray) -> int:
     n_bud = bud.sum(axis=0)
     n_around = np.array([np.where(bud[s], n_bud[tab.best[s]], 0) for s in range(4)]).sum(axis=0)
     first = np.take_along_axis(tab.cost, tab.best[:, :, None], axis=2)[:, :, 0]
-    margin = np.where(bud, 1.0 - first / tab.second, 0.0).sum(axis=0)
+    margin = np.where(bud, 1.0 - first / np.maximum(tab.second, FLOOR), 0.0).sum(axis=0)
     ok = avail & (tab.turn == 0)
     if not ok.any():
         ok = avail
@@ -113,7 +117,7 @@ def _slot_best(tab: PieceTables, cells: dict, avail: np.ndarray, r: int, c: int
         total = comp if total is None else total + comp
         n += 1
         x = int(tab.best[s, a])
-        buddy &= (want in (-1, x)) and int(tab.best[OPPOSITE[s], x]) == a
+        buddy &= (want in (-1, x)) and int(tab.best[OPPOSITE[s], x]) == a and comp[x] > 0
         want = x
     if total is None:
         return None
@@ -124,23 +128,25 @@ def _slot_best(tab: PieceTables, cells: dict, avail: np.ndarray, r: int, c: int
     return (0 if buddy and x == want else 1), -float(score[x]) / n, x
 
 
-def grow(tab: PieceTables, seed: int, frame: tuple[int, int] | None, avail: np.ndarray
-         ) -> dict[tuple[int, int], int]:
-    """Grow one region from ``seed``: cell (row, col) -> piece, the box never past ``frame`` (rows,
-    cols; None: no bound). ``avail`` (P,) bool is updated in place (placed fragments leave it)."""
+def grow(tab: PieceTables, cells: dict[tuple[int, int], int], avail: np.ndarray,
+         frame: tuple[int, int] | None = None, window: tuple[int, int, int, int] | None = None,
+         buddies_only: bool = False) -> dict[tuple[int, int], int]:
+    """Grow a region (cell (row, col) -> piece, its pieces already out of ``avail``) and return it.
+
+    The box never gets larger than ``frame`` (rows, cols), and no cell leaves ``window`` (rmin, rmax,
+    cmin, cmax); ``buddies_only`` stops at the first placement that is not a best buddy of all its
+    placed neighbours. ``avail`` (P,) bool is updated in place (placed fragments leave it)."""
     by_frag: dict[int, np.ndarray] = {}
-    cells = {(0, 0): seed}
-    box = [0, 0, 0, 0]
+    cells = dict(cells)
+    rows = [r for r, _ in cells]
+    cols = [c for _, c in cells]
+    box = [min(rows), max(rows), min(cols), max(cols)]
     heap: list = []
     version: dict[tuple[int, int], int] = {}
 
-    def take(p: int) -> None:
-        f = int(tab.owner[p])
-        if f not in by_frag:
-            by_frag[f] = np.flatnonzero(tab.owner == f)
-        avail[by_frag[f]] = False
-
     def fits(r: int, c: int) -> bool:
+        if window is not None and not (window[0] <= r <= window[1] and window[2] <= c <= window[3]):
+            return False
         if frame is None:
             return True
         return max(box[1], r) - min(box[0], r) < frame[0] and max(box[3], c) - min(box[2], c) < frame[1]
@@ -152,24 +158,76 @@ def grow(tab: PieceTables, seed: int, frame: tuple[int, int] | None, avail: np.n
         if got is not None:
             heapq.heappush(heap, (*got[:2], r, c, got[2], version.get((r, c), 0)))
 
-    take(seed)
-    for dr, dc in SIDES:
-        push(dr, dc)
+    for r, c in sorted({(r + dr, c + dc) for r, c in cells for dr, dc in SIDES}):
+        push(r, c)
     while heap:
-        _, _, r, c, x, ver = heapq.heappop(heap)
+        buddy, _, r, c, x, ver = heapq.heappop(heap)
         if (r, c) in cells or ver != version.get((r, c), 0) or not fits(r, c):
             continue
         if not avail[x]:  # its best piece went elsewhere: a later, worse candidate
             push(r, c)
             continue
+        if buddies_only and buddy:
+            break
         cells[(r, c)] = x
-        take(x)
+        f = int(tab.owner[x])
+        if f not in by_frag:
+            by_frag[f] = np.flatnonzero(tab.owner == f)
+        avail[by_frag[f]] = False
         box = [min(box[0], r), max(box[1], r), min(box[2], c), max(box[3], c)]
         for dr, dc in SIDES:
             nb = (r + dr, c + dc)
             version[nb] = version.get(nb, 0) + 1
             push(*nb)
     return cells
+
+
+def place_window(cells: dict[tuple[int, int], int], frame: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The position (rmin, rmax, cmin, cmax) of a ``frame`` (rows, cols) holding most cells of a
+    region (ties: the first, top-left first)."""
+    rc = np.array(list(cells), np.int64)
+    r0, c0 = rc.min(axis=0)
+    h, w = rc.max(axis=0) - (r0, c0) + 1
+    occ = np.zeros((h + 1, w + 1), np.int64)
+    np.add.at(occ, (rc[:, 0] - r0 + 1, rc[:, 1] - c0 + 1), 1)
+    csum = occ.cumsum(0).cumsum(1)  # csum[y, x]: cells in rows < y, cols < x
+    fr, fc = min(frame[0], h), min(frame[1], w)
+    ys, xs = np.arange(h - fr + 1), np.arange(w - fc + 1)
+    held = (csum[ys[:, None] + fr, xs[None, :] + fc] - csum[ys[:, None], xs[None, :] + fc]
+            - csum[ys[:, None] + fr, xs[None, :]] + csum[ys[:, None], xs[None, :]])
+    y, x = np.unravel_index(int(np.argmax(held)), held.shape)
+    top, left = r0 + int(y) - (frame[0] - fr) // 2, c0 + int(x) - (frame[1] - fc) // 2
+    return top, top + frame[0] - 1, left, left + frame[1] - 1
+
+
+def roll_to_worst_seams(tab: PieceTables, cells: dict[tuple[int, int], int], frame: tuple[int, int]
+                        ) -> dict[tuple[int, int], int]:
+    """A region that fills its frame, its columns (then rows) turned cyclically so that the worst
+    column (row) seam, the wrap-around one included, becomes the image border.
+
+    A region grown into a frame from the wrong place runs into the frame's edge and goes on from the
+    other side: the wrapped block is right inside but the picture is cut in two. In the true layout
+    the wrap seam joins unrelated pieces, so it is the worst; seams score ``min(d / second, SEAM_CAP)``
+    averaged over the seam's filled pairs."""
+    rows, cols = frame
+    r0 = min(r for r, _ in cells)
+    c0 = min(c for _, c in cells)
+    g = np.full((rows, cols), -1, np.int64)
+    for (r, c), p in cells.items():
+        g[r - r0, c - c0] = p
+    for axis, s in ((1, 1), (0, 3)):  # columns with pieces on the right, rows with pieces below
+        n = g.shape[axis]
+        if n < 3 or not (g >= 0).any(axis=1 - axis).all():  # only across a frame the region spans
+            continue
+        cost = np.zeros(n)
+        for j in range(n):
+            a, b = np.take(g, j, axis=axis), np.take(g, (j + 1) % n, axis=axis)
+            ok = (a >= 0) & (b >= 0)
+            if ok.any():
+                v = tab.cost[s, a[ok], b[ok]] / np.maximum(tab.second[s, a[ok]], FLOOR)
+                cost[j] = np.minimum(v, SEAM_CAP).mean()
+        g = np.roll(g, -(int(np.argmax(cost)) + 1) % n, axis=axis)
+    return {(int(r), int(c)): int(g[r, c]) for r, c in zip(*np.nonzero(g >= 0), strict=True)}
 
 
 def buddy_seams(tab: PieceTables, cells: dict[tuple[int, int], int]) -> tuple[int, float]:
@@ -182,7 +240,7 @@ def buddy_seams(tab: PieceTables, cells: dict[tuple[int, int], int]) -> tuple[in
                 continue
             n += 1
             bud += int(tab.best[s, a] == x and tab.best[OPPOSITE[s], x] == a)
-            comp += 0.5 * float(tab.compatibility(s, a)[x] + tab.compatibility(OPPOSITE[s], x)[a])
+            comp += 0.5 * max(float(tab.compatibility(s, a)[x] + tab.compatibility(OPPOSITE[s], x)[a]), -SEAM_CAP)
     return bud, comp / max(n, 1)
 
 
@@ -199,13 +257,19 @@ def count_frames(cells: int) -> list[tuple[int, int]]:
 
 
 def grow_puzzles(tab: PieceTables, n_fragments: int, n_images: int, rotations: bool,
-                 grid: tuple[int, int] | None = None) -> tuple[Assembler, list[dict]]:
-    """Place ``n_fragments`` fragments as ``n_images`` puzzles of ceil(M / N) cells each: one region
-    at a time from the best seed left, under each count frame in turn, keeping the frame whose
-    region has the most best-buddy seams (then the highest mean compatibility). Fragments left when
-    ``n_images`` regions are grown (frames too small) start regions of their own; a given ``grid``
-    is the only frame (both ways round under rotations). Returns the
-    Assembler holding the regions and, per region, the frames tried with their scores."""
+                 grid: tuple[int, int] | None = None, start: str = "core", roll: bool = False
+                 ) -> tuple[Assembler, list[dict]]:
+    """Place ``n_fragments`` fragments as ``n_images`` puzzles of ceil(M / N) cells each, one region at
+    a time from the best seed left, trying every count frame and keeping the region with the most
+    best-buddy seams (then the highest mean compatibility).
+
+    start: "core" grows the seed without bound while every placement is a best buddy of all its
+    neighbours, puts each frame where it holds most of that core (``place_window``) and grows on
+    inside it; "seed" grows from the seed with only the frame's size as bound. ``roll`` puts each
+    region's worst seams on its border (``roll_to_worst_seams``). A given ``grid`` is the only frame
+    (both ways round under rotations). Fragments left when ``n_images`` regions are grown start
+    regions of their own. Returns the Assembler holding the regions and, per region, the frame kept
+    with its scores."""
     avail = np.ones(len(tab.owner), bool)
     cells_per = -(-n_fragments // n_images)
     asm = Assembler(n_fragments, None, rotations)
@@ -215,18 +279,34 @@ def grow_puzzles(tab: PieceTables, n_fragments: int, n_images: int, rotations: b
         seed = seed_piece(tab, avail)
         frames = ([None] if len(asm.clusters) >= n_images else count_frames(cells_per) if grid is None
                   else sorted({grid, grid[::-1]}) if rotations else [grid])
+        core = {(0, 0): seed}
+        if start == "core" and frames[0] is not None:
+            core = grow(tab, core, _taken(tab, avail.copy(), core), buddies_only=True)
         best = None
         for frame in frames:
-            left = avail.copy()
-            region = grow(tab, seed, frame, left)
+            start_cells, window = core, None
+            if start == "core" and frame is not None:
+                window = place_window(core, frame)
+                start_cells = {rc: p for rc, p in core.items()
+                               if window[0] <= rc[0] <= window[1] and window[2] <= rc[1] <= window[3]}
+            left = _taken(tab, avail.copy(), start_cells)
+            region = grow(tab, start_cells, left, frame=frame, window=window)
+            if frame is not None and roll:
+                region = roll_to_worst_seams(tab, region, frame)
             key = (*buddy_seams(tab, region), -frames.index(frame))
             if best is None or key > best[0]:
                 best = (key, frame, region, left)
         key, frame, region, avail = best
         tried.append({"frame": None if frame is None else list(frame), "buddy_seams": key[0],
-                      "compatibility": round(key[1], 4), "pieces": len(region)})
+                      "compatibility": round(key[1], 4), "pieces": len(region), "core": len(core)})
         _add_region(asm, tab, region)
     return asm, tried
+
+
+def _taken(tab: PieceTables, avail: np.ndarray, cells: dict[tuple[int, int], int]) -> np.ndarray:
+    """``avail`` with every piece of the fragments placed in ``cells`` set False (in place)."""
+    avail[np.isin(tab.owner, tab.owner[list(cells.values())])] = False
+    return avail
 
 
 def _add_region(asm: Assembler, tab: PieceTables, region: dict[tuple[int, int], int]) -> None:
