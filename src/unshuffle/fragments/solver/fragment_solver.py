@@ -11,7 +11,7 @@ from unshuffle.fragments.bags.solution import Solution
 from unshuffle.fragments.solver import compatibility as compat
 from unshuffle.fragments.solver import finishing
 from unshuffle.fragments.solver.estimate import core_extent, count_images, estimate_grid, frame_candidates
-from unshuffle.fragments.solver.grow import grow_puzzles
+from unshuffle.fragments.solver.grow import assembly_seams, grow_puzzles
 from unshuffle.fragments.solver.grow import piece_tables as grow_tables
 from unshuffle.fragments.solver.loops import (
     merge_loops,
@@ -35,7 +35,7 @@ from unshuffle.fragments.solver.turns import decide_turns
 from unshuffle.fragments.solver.upright import make_upright, upright_model
 from unshuffle.fragments.solver.window import WINDOW_COUNT_SLACK, window_trim
 
-PLACERS = ("greedy", "buddies", "grow")
+PLACERS = ("greedy", "buddies", "grow", "best")
 DENSE_MAX_PIECES = 4608  # trim-and-fill uses dense (P, P) score tables up to this many pieces (4,200: McGill at 10 px)
 FREE_MIN_PIECES = 100  # N not given: a frame-free cluster this large also proposes the frame (its square)
 GRID_SEARCH_SPAN = 4  # unknown grid: at most this many sizes above the loop-cluster extent are tried
@@ -85,7 +85,8 @@ class FragmentSolver(EdgeMeasures):
             without geometry until N groups (rows/cols are -1); "grow" = Paikin & Tal's placer
             (``grow.py``): one piece at a time from a distinctive seed, most confident first, under
             each frame of the piece count, the one with most best-buddy seams kept (N not given:
-            the count is estimated from the confident clusters first).
+            the count is estimated from the confident clusters first); "best" = both, keeping the
+            assembly with the most best-buddy seams (``grow.assembly_seams``; recorded in the settings).
         edge_max_score: the edge-by-edge phase merges only along edges whose normalised
             dissimilarity (d / second best) is at most this; the rest is joined cluster by cluster,
             scored over every shared boundary.
@@ -218,7 +219,7 @@ class FragmentSolver(EdgeMeasures):
         target = 1 if self.n_images is None else min(int(self.n_images), m)
         grid = self._grid_param()
         self.warnings_: list[str] = []
-        if self.placer == "grow" and self.n_images is not None:
+        if self.placer == "grow" and self.n_images is not None:  # no frame from the merges needed
             tries = [(grid, None)]
         elif grid is None and self.n_images is not None:  # N given: a frame of M / N pieces
             shape = self._frame_from_count(edges, scorer, m, target)[0]
@@ -241,29 +242,40 @@ class FragmentSolver(EdgeMeasures):
             if self.n_images is not None and m > self.n_images * cells:  # both hints
                 self._warn(f"n_images={self.n_images}: {self.n_images} images of {grid[0]}x{grid[1]} fragments hold "
                            f"at most {self.n_images * cells} fragments, but the bag has {m}")
-        if self.placer == "grow":
-            sol, n_img, grid = self._grow(fragments, feats, owner, turn_of, scorer, tries, m, target)
-        elif self.placer == "buddies":
+        if self.placer == "buddies":
             grid = tries[0][0]
             group = finishing.union_groups(edges, m, self.n_images, self.edge_max_score, grid)
             n_img = int(group.max()) + 1
             sol = Solution.grouping_only(group, self._settings(grid, n_img))
             sol.confidence = np.zeros(m)
         else:
-            tables: list = []  # dense score tables, built once for the refill
-            done = []
-            for k, (grid_k, asm) in enumerate(tries):  # several frames: keep the most good seams
-                found = list(asm.clusters.values())
-                n_img = target if self.n_images is not None else min(count_images(
-                    [len(c.pos) for c in found], m, grid_k, self.count_min_share,
-                    shapes=[np.array(list(c.cells)) for c in found], rotations=self.rotations_), m)
-                self._finish(asm, grid_k, n_img, edges, scorer, lab, owner, feats, cands, tables)
-                done.append((self._good_seams(asm, scorer), -k, grid_k, asm, n_img))
-            _, _, grid, asm, n_img = max(done, key=lambda t: t[:2])
+            picks = []  # (assembly, frame, N, settings) of each placer run
+            if self.placer in ("greedy", "best"):
+                tables: list = []  # dense score tables, built once for the refill
+                done = []
+                for k, (grid_k, asm) in enumerate(tries):  # several frames: keep the most good seams
+                    found = list(asm.clusters.values())
+                    n_img = target if self.n_images is not None else min(count_images(
+                        [len(c.pos) for c in found], m, grid_k, self.count_min_share,
+                        shapes=[np.array(list(c.cells)) for c in found], rotations=self.rotations_), m)
+                    self._finish(asm, grid_k, n_img, edges, scorer, lab, owner, feats, cands, tables)
+                    done.append((self._good_seams(asm, scorer), -k, grid_k, asm, n_img))
+                _, _, grid, asm, n_img = max(done, key=lambda t: t[:2])
+                picks.append((asm, grid, n_img, {"frames_tried": [[list(g), good] for good, _, g, _, _ in done]}))
+            if self.placer in ("grow", "best"):
+                tab = grow_tables(feats, owner, turn_of, self.rotations_)
+                picks.append(self._grow(tab, tries, m, target))
+            if len(picks) > 1:  # "best": the assembly with the most best-buddy seams (then compatibility)
+                seams_of = [assembly_seams(tab, asm) for asm, *_ in picks]
+                k = max(range(len(picks)), key=lambda i: (seams_of[i], -i))
+                picks[k][3].update(placer_used=("greedy", "grow")[k], buddy_seams={
+                    name: [v[0], round(v[1], 4)] for name, v in zip(("greedy", "grow"), seams_of, strict=True)})
+                picks = [picks[k]]
+            asm, grid, n_img, extra = picks[0]
             group, row, col, turn, shapes = asm.layout()
             conf = finishing.confidence(scorer, asm)
             sol = Solution(group, row, col, turn, conf, shapes, self._settings(grid, n_img))
-            sol.settings["frames_tried"] = [[list(g), good] for good, _, g, _, _ in done]
+            sol.settings.update(extra)
             if self.rotations_ and self.upright:  # each group grew in the turn of its first pieces
                 sol, info = make_upright(fragments, sol, upright_model(self.upright_model))
                 sol.settings.update(info)
@@ -275,24 +287,16 @@ class FragmentSolver(EdgeMeasures):
         return self.fit(fragments).solution_
 
     # ------------------------------------------------------------------ internals
-    def _grow(self, fragments, feats, owner, turn_of, scorer, tries, m: int, target: int):
-        """The "grow" placer (``grow.grow_puzzles``): (solution, N used, frame of the first image)."""
+    def _grow(self, tab, tries, m: int, target: int):
+        """The "grow" placer (``grow.grow_puzzles``): (assembly, frame of its first image, N, settings)."""
         grid, asm = tries[0]
         n_img = target
         if self.n_images is None:  # the count from the confident clusters, as the greedy placer's first try
             found = list(asm.clusters.values())
             n_img = min(count_images([len(c.pos) for c in found], m, grid, self.count_min_share,
                                      shapes=[np.array(list(c.cells)) for c in found], rotations=self.rotations_), m)
-        tab = grow_tables(feats, owner, turn_of, self.rotations_)
         asm, tried = grow_puzzles(tab, m, n_img, self.rotations_, self._grid_param())
-        group, row, col, turn, shapes = asm.layout()
-        sol = Solution(group, row, col, turn, finishing.confidence(scorer, asm), shapes,
-                       self._settings(shapes[0], n_img))
-        sol.settings["regions"] = tried
-        if self.rotations_ and self.upright:
-            sol, info = make_upright(fragments, sol, upright_model(self.upright_model))
-            sol.settings.update(info)
-        return sol, n_img, shapes[0]
+        return asm, asm.layout()[4][0], n_img, {"regions": tried}
 
     def _finish(self, asm: Assembler, grid: tuple[int, int], n_img: int, edges, scorer, lab, owner, feats, cands,
                 tables: list) -> None:

@@ -244,6 +244,17 @@ def buddy_seams(tab: PieceTables, cells: dict[tuple[int, int], int]) -> tuple[in
     return bud, comp / max(n, 1)
 
 
+def assembly_seams(tab: PieceTables, asm: Assembler) -> tuple[int, float]:
+    """``buddy_seams`` summed over the clusters of an assembly (compatibility: mean over all seams)."""
+    bud, comp, n = 0, 0.0, 0
+    for cl in asm.clusters.values():
+        region = {(r, c): 4 * f + t if len(tab.owner) > len(asm.owner) else f for f, (r, c, t) in cl.pos.items()}
+        b, mean = buddy_seams(tab, region)
+        seams = sum((r, c + 1) in region for r, c in region) + sum((r + 1, c) in region for r, c in region)
+        bud, comp, n = bud + b, comp + mean * seams, n + seams
+    return bud, comp / max(n, 1)
+
+
 def count_frames(cells: int) -> list[tuple[int, int]]:
     """Every frame (rows, cols) of exactly ``cells`` cells at most ``FRAME_MAX_ASPECT`` elongated,
     both ways round, squarest first; for a count with no such pair, the squarest frame holding it."""
@@ -253,7 +264,7 @@ def count_frames(cells: int) -> list[tuple[int, int]]:
         side = int(np.ceil(np.sqrt(cells)))
         fit = [(side, -(-cells // side))]
         fit.append(fit[0][::-1])
-    return sorted(set(fit), key=lambda rc: (abs(np.log(rc[0] / rc[1])), rc))
+    return sorted(set(fit), key=lambda rc: (max(rc) / min(rc), rc))
 
 
 def grow_puzzles(tab: PieceTables, n_fragments: int, n_images: int, rotations: bool,
