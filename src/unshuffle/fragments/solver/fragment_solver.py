@@ -265,11 +265,11 @@ class FragmentSolver(EdgeMeasures):
             if self.placer in ("grow", "best"):
                 tab = grow_tables(feats, owner, turn_of, self.rotations_)
                 picks.append(self._grow(tab, tries, m, target))
-            if len(picks) > 1:  # "best": the assembly with the most best-buddy seams (then compatibility)
+            if len(picks) > 1:  # "best": the most seams, best-buddy seams counting twice (then compatibility)
                 seams_of = [assembly_seams(tab, asm) for asm, *_ in picks]
-                k = max(range(len(picks)), key=lambda i: (seams_of[i], -i))
-                picks[k][3].update(placer_used=("greedy", "grow")[k], buddy_seams={
-                    name: [v[0], round(v[1], 4)] for name, v in zip(("greedy", "grow"), seams_of, strict=True)})
+                k = max(range(len(picks)), key=lambda i: (seams_of[i][0] + seams_of[i][1], seams_of[i][2], -i))
+                picks[k][3].update(placer_used=("greedy", "grow")[k], seams={  # (buddies, all, compatibility)
+                    name: [v[0], v[1], round(v[2], 4)] for name, v in zip(("greedy", "grow"), seams_of, strict=True)})
                 picks = [picks[k]]
             asm, grid, n_img, extra = picks[0]
             group, row, col, turn, shapes = asm.layout()

@@ -29,6 +29,9 @@ from unshuffle.fragments.solver.placement import Assembler, Cluster
 SIDES = ((0, -1), (0, 1), (-1, 0), (1, 0))  # a candidate left of, right of, above, below a placed piece
 OPPOSITE = (1, 0, 3, 2)
 FLOOR = 1e-6  # smallest second-best dissimilarity used as a divisor
+DYNAMIC = False  # a neighbour's side normalised by its second best among the pieces still available
+NEIGHBOURS_FIRST = True  # among best-buddy cells, those with more placed neighbours first
+MUTUAL = True  # compatibility averaged with the candidate's own normalisation (Paikin & Tal's mutual form)
 SEAM_CAP = 10.0  # a seam pair's normalised dissimilarity counts at most this when finding the border
 
 
@@ -104,9 +107,10 @@ def seed_piece(tab: PieceTables, avail: np.ndarray) -> int:
 
 
 def _slot_best(tab: PieceTables, cells: dict, avail: np.ndarray, r: int, c: int
-               ) -> tuple[int, float, int] | None:
-    """(0 for a best-buddy cell else 1, minus the mean compatibility, piece) of free cell (r, c)'s best
-    available piece; None when no neighbour is placed or no piece is left."""
+               ) -> tuple[tuple[int, int, float], int] | None:
+    """The priority (0 for a best-buddy cell else 1, minus its placed neighbours when
+    ``NEIGHBOURS_FIRST``, minus the mean compatibility) and the best available piece of free cell (r, c);
+    None when no neighbour is placed or no piece is left."""
     total, n, buddy, want = None, 0, True, -1
     for o, (dr, dc) in enumerate(SIDES):
         a = cells.get((r + dr, c + dc))
@@ -114,6 +118,12 @@ def _slot_best(tab: PieceTables, cells: dict, avail: np.ndarray, r: int, c: int
             continue
         s = OPPOSITE[o]  # the candidate lies on side s of neighbour a
         comp = tab.compatibility(s, a)
+        if DYNAMIC:  # normalised by the second best of the pieces still available (Paikin & Tal's update)
+            left = tab.cost[s, a][avail]
+            if left.size > 1:
+                comp = 1.0 - tab.cost[s, a] / max(float(np.partition(left, 1)[1]), FLOOR)
+        if MUTUAL:  # and a on the facing side of each candidate, normalised by the candidate's second best
+            comp = 0.5 * (comp + 1.0 - tab.cost[s, a] / np.maximum(tab.second[OPPOSITE[s]], FLOOR))
         total = comp if total is None else total + comp
         n += 1
         x = int(tab.best[s, a])
@@ -125,7 +135,7 @@ def _slot_best(tab: PieceTables, cells: dict, avail: np.ndarray, r: int, c: int
     x = int(np.argmax(score))
     if not np.isfinite(score[x]):
         return None
-    return (0 if buddy and x == want else 1), -float(score[x]) / n, x
+    return ((0 if buddy and x == want else 1), -n if NEIGHBOURS_FIRST else 0, -float(score[x]) / n), x
 
 
 def grow(tab: PieceTables, cells: dict[tuple[int, int], int], avail: np.ndarray,
@@ -156,12 +166,12 @@ def grow(tab: PieceTables, cells: dict[tuple[int, int], int], avail: np.ndarray,
             return
         got = _slot_best(tab, cells, avail, r, c)
         if got is not None:
-            heapq.heappush(heap, (*got[:2], r, c, got[2], version.get((r, c), 0)))
+            heapq.heappush(heap, (got[0], r, c, got[1], version.get((r, c), 0)))
 
     for r, c in sorted({(r + dr, c + dc) for r, c in cells for dr, dc in SIDES}):
         push(r, c)
     while heap:
-        buddy, _, r, c, x, ver = heapq.heappop(heap)
+        (buddy, _, _), r, c, x, ver = heapq.heappop(heap)
         if (r, c) in cells or ver != version.get((r, c), 0) or not fits(r, c):
             continue
         if not avail[x]:  # its best piece went elsewhere: a later, worse candidate
@@ -244,15 +254,15 @@ def buddy_seams(tab: PieceTables, cells: dict[tuple[int, int], int]) -> tuple[in
     return bud, comp / max(n, 1)
 
 
-def assembly_seams(tab: PieceTables, asm: Assembler) -> tuple[int, float]:
-    """``buddy_seams`` summed over the clusters of an assembly (compatibility: mean over all seams)."""
+def assembly_seams(tab: PieceTables, asm: Assembler) -> tuple[int, int, float]:
+    """(best-buddy seams, all seams, mean compatibility over seams) of an assembly's clusters."""
     bud, comp, n = 0, 0.0, 0
     for cl in asm.clusters.values():
         region = {(r, c): 4 * f + t if len(tab.owner) > len(asm.owner) else f for f, (r, c, t) in cl.pos.items()}
         b, mean = buddy_seams(tab, region)
         seams = sum((r, c + 1) in region for r, c in region) + sum((r + 1, c) in region for r, c in region)
         bud, comp, n = bud + b, comp + mean * seams, n + seams
-    return bud, comp / max(n, 1)
+    return bud, n, comp / max(n, 1)
 
 
 def count_frames(cells: int) -> list[tuple[int, int]]:
