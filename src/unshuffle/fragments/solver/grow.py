@@ -29,9 +29,10 @@ from unshuffle.fragments.solver.placement import Assembler, Cluster
 SIDES = ((0, -1), (0, 1), (-1, 0), (1, 0))  # a candidate left of, right of, above, below a placed piece
 OPPOSITE = (1, 0, 3, 2)
 FLOOR = 1e-6  # smallest second-best dissimilarity used as a divisor
-DYNAMIC = False  # a neighbour's side normalised by its second best among the pieces still available
 NEIGHBOURS_FIRST = True  # among best-buddy cells, those with more placed neighbours first
 MUTUAL = True  # compatibility averaged with the candidate's own normalisation (Paikin & Tal's mutual form)
+ROLL = True  # grow_puzzles' default for ``roll`` (dev photos: no change; Kodak 16 px strict D 0.14 -> 0.19)
+FIXED_WINDOW = False  # after the core, grow inside the frame's window (dev: False, only the frame's size bounds it)
 SEAM_CAP = 10.0  # a seam pair's normalised dissimilarity counts at most this when finding the border
 
 
@@ -118,10 +119,6 @@ def _slot_best(tab: PieceTables, cells: dict, avail: np.ndarray, r: int, c: int
             continue
         s = OPPOSITE[o]  # the candidate lies on side s of neighbour a
         comp = tab.compatibility(s, a)
-        if DYNAMIC:  # normalised by the second best of the pieces still available (Paikin & Tal's update)
-            left = tab.cost[s, a][avail]
-            if left.size > 1:
-                comp = 1.0 - tab.cost[s, a] / max(float(np.partition(left, 1)[1]), FLOOR)
         if MUTUAL:  # and a on the facing side of each candidate, normalised by the candidate's second best
             comp = 0.5 * (comp + 1.0 - tab.cost[s, a] / np.maximum(tab.second[OPPOSITE[s]], FLOOR))
         total = comp if total is None else total + comp
@@ -278,7 +275,7 @@ def count_frames(cells: int) -> list[tuple[int, int]]:
 
 
 def grow_puzzles(tab: PieceTables, n_fragments: int, n_images: int, rotations: bool,
-                 grid: tuple[int, int] | None = None, start: str = "core", roll: bool = False
+                 grid: tuple[int, int] | None = None, start: str = "core", roll: bool | None = None
                  ) -> tuple[Assembler, list[dict]]:
     """Place ``n_fragments`` fragments as ``n_images`` puzzles of ceil(M / N) cells each, one region at
     a time from the best seed left, trying every count frame and keeping the region with the most
@@ -291,6 +288,7 @@ def grow_puzzles(tab: PieceTables, n_fragments: int, n_images: int, rotations: b
     (both ways round under rotations). Fragments left when ``n_images`` regions are grown start
     regions of their own. Returns the Assembler holding the regions and, per region, the frame kept
     with its scores."""
+    roll = ROLL if roll is None else roll
     avail = np.ones(len(tab.owner), bool)
     cells_per = -(-n_fragments // n_images)
     asm = Assembler(n_fragments, None, rotations)
@@ -311,7 +309,7 @@ def grow_puzzles(tab: PieceTables, n_fragments: int, n_images: int, rotations: b
                 start_cells = {rc: p for rc, p in core.items()
                                if window[0] <= rc[0] <= window[1] and window[2] <= rc[1] <= window[3]}
             left = _taken(tab, avail.copy(), start_cells)
-            region = grow(tab, start_cells, left, frame=frame, window=window)
+            region = grow(tab, start_cells, left, frame=frame, window=window if FIXED_WINDOW else None)
             if frame is not None and roll:
                 region = roll_to_worst_seams(tab, region, frame)
             key = (*buddy_seams(tab, region), -frames.index(frame))
