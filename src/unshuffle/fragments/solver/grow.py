@@ -301,7 +301,7 @@ def grow_puzzles(tab: PieceTables, n_fragments: int, n_images: int, rotations: b
         core = {(0, 0): seed}
         if start == "core" and frames[0] is not None:
             core = grow(tab, core, _taken(tab, avail.copy(), core), buddies_only=True)
-        best = None
+        best, scores = None, []
         for frame in frames:
             start_cells, window = core, None
             if start == "core" and frame is not None:
@@ -313,11 +313,13 @@ def grow_puzzles(tab: PieceTables, n_fragments: int, n_images: int, rotations: b
             if frame is not None and roll:
                 region = roll_to_worst_seams(tab, region, frame)
             key = (*buddy_seams(tab, region), -frames.index(frame))
+            scores.append([None if frame is None else list(frame), key[0], round(key[1], 4)])
             if best is None or key > best[0]:
                 best = (key, frame, region, left)
         key, frame, region, avail = best
         tried.append({"frame": None if frame is None else list(frame), "buddy_seams": key[0],
-                      "compatibility": round(key[1], 4), "pieces": len(region), "core": len(core)})
+                      "compatibility": round(key[1], 4), "pieces": len(region), "core": len(core),
+                      "frames": scores})
         _add_region(asm, tab, region)
     return asm, tried
 
