@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from unshuffle.errors import ConfigError
 from unshuffle.evaluation.puzzles import puzzle_scores
 from unshuffle.fragments.solver import grow
 from unshuffle.fragments.solver.fragment_solver import FragmentSolver
@@ -97,3 +98,27 @@ def test_grow_recovers_small_photo_puzzles_exactly(name, piece, pieces, turned):
     assert score["direct"] == 1.0 and score["perfect"]
     truth = (int(r.max()) + 1, int(c.max()) + 1)
     assert sol.shapes == [truth] if not turned else sorted(sol.shapes[0]) == sorted(truth)
+
+
+def test_best_keeps_one_placer_and_records_both_seam_counts():
+    frags, r, c, k = _puzzle("chelsea", 24, False, seed=5)
+    sol = FragmentSolver(n_images=1, rotations=False, placer="best").solve(frags)
+    assert sol.settings["placer_used"] in ("greedy", "grow")
+    seams = sol.settings["seams"]  # (best-buddy seams, all seams, mean compatibility) of each assembly
+    assert set(seams) == {"greedy", "grow"} and all(v[0] <= v[1] for v in seams.values())
+    total = {name: v[0] + v[1] for name, v in seams.items()}  # best-buddy seams count twice
+    assert total[sol.settings["placer_used"]] == max(total.values())  # (ties: by unrounded compatibility)
+    score = puzzle_scores(np.zeros(len(frags), np.int64), r, c, k, sol.group, sol.row, sol.col, sol.turn,
+                          sol.shapes, False)[0]
+    assert score["perfect"]
+
+
+def test_grow_refuses_more_pieces_than_its_dense_tables_allow(monkeypatch):
+    import unshuffle.fragments.solver.fragment_solver as fs
+
+    frags = _puzzle("chelsea", 28, False, seed=0)[0]  # 160 pieces
+    monkeypatch.setattr(fs, "GROW_MAX_PIECES", 100)
+    with pytest.raises(ConfigError, match="placer='grow' keeps dense tables: at most 100 pieces"):
+        FragmentSolver(n_images=1, rotations=False, placer="grow").solve(frags)
+    sol = FragmentSolver(n_images=1, rotations=False, placer="best").solve(frags)
+    assert sol.settings["placer_used"] == "greedy" and "seams" not in sol.settings

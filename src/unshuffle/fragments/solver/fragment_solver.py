@@ -11,6 +11,7 @@ from unshuffle.fragments.bags.solution import Solution
 from unshuffle.fragments.solver import compatibility as compat
 from unshuffle.fragments.solver import finishing
 from unshuffle.fragments.solver.estimate import core_extent, count_images, estimate_grid, frame_candidates
+from unshuffle.fragments.solver.grow import MAX_PIECES as GROW_MAX_PIECES
 from unshuffle.fragments.solver.grow import assembly_seams, grow_puzzles
 from unshuffle.fragments.solver.grow import piece_tables as grow_tables
 from unshuffle.fragments.solver.loops import (
@@ -80,13 +81,10 @@ class FragmentSolver(EdgeMeasures):
             small values suit clean fragments, large ones noise and JPEG); a hand-made measure
             stops at the first that closes enough loops (see ``EPS_CHOICES``).
         k: candidate partners kept per edge (as row and as column).
-        placer: "greedy" = constrained cluster merging with placement (the full solver);
-            "buddies" = ablation: grouping only, union of best-buddy edges then greedy union
-            without geometry until N groups (rows/cols are -1); "grow" = Paikin & Tal's placer
-            (``grow.py``): one piece at a time from a distinctive seed, most confident first, under
-            each frame of the piece count, the one with most best-buddy seams kept (N not given:
-            the count is estimated from the confident clusters first); "best" = both, keeping the
-            assembly with the most best-buddy seams (``grow.assembly_seams``; recorded in the settings).
+        placer: "greedy" = constrained cluster merging with placement (the full solver); "buddies" =
+            ablation: grouping only (best-buddy unions until N groups, rows/cols -1); "grow" = Paikin &
+            Tal's one-piece-at-a-time placer under the piece count's frames (``grow.py``); "best" =
+            greedy and grow, the assembly with more (best-buddy) seams kept, recorded in the settings.
         edge_max_score: the edge-by-edge phase merges only along edges whose normalised
             dissimilarity (d / second best) is at most this; the rest is joined cluster by cluster,
             scored over every shared boundary.
@@ -254,17 +252,21 @@ class FragmentSolver(EdgeMeasures):
                 tables: list = []  # dense score tables, built once for the refill
                 done = []
                 for k, (grid_k, asm) in enumerate(tries):  # several frames: keep the most good seams
-                    found = list(asm.clusters.values())
-                    n_img = target if self.n_images is not None else min(count_images(
-                        [len(c.pos) for c in found], m, grid_k, self.count_min_share,
-                        shapes=[np.array(list(c.cells)) for c in found], rotations=self.rotations_), m)
+                    n_img = self._count(asm, grid_k, m, target)
                     self._finish(asm, grid_k, n_img, edges, scorer, lab, owner, feats, cands, tables)
                     done.append((self._good_seams(asm, scorer), -k, grid_k, asm, n_img))
                 _, _, grid, asm, n_img = max(done, key=lambda t: t[:2])
                 picks.append((asm, grid, n_img, {"frames_tried": [[list(g), good] for good, _, g, _, _ in done]}))
-            if self.placer in ("grow", "best"):
+            if self.placer == "grow" and len(owner) > GROW_MAX_PIECES:
+                raise ConfigError(f"placer='grow' keeps dense tables: at most {GROW_MAX_PIECES} pieces (fragments, "
+                                  f"times 4 turns under rotations), got {len(owner)}; use placer='greedy' or 'best'")
+            if self.placer == "grow" or (self.placer == "best" and len(owner) <= GROW_MAX_PIECES):
                 tab = grow_tables(feats, owner, turn_of, self.rotations_)
-                picks.append(self._grow(tab, tries, m, target))
+                n_img = target if self.n_images is not None else self._count(tries[0][1], tries[0][0], m, target)
+                asm, tried = grow_puzzles(tab, m, n_img, self.rotations_, self._grid_param())
+                picks.append((asm, asm.layout()[4][0], n_img, {"regions": tried}))
+            elif self.placer == "best":  # too large for the growing placer's dense tables
+                picks[0][3]["placer_used"] = "greedy"
             if len(picks) > 1:  # "best": the most seams, best-buddy seams counting twice (then compatibility)
                 seams_of = [assembly_seams(tab, asm) for asm, *_ in picks]
                 k = max(range(len(picks)), key=lambda i: (seams_of[i][0] + seams_of[i][1], seams_of[i][2], -i))
@@ -287,16 +289,13 @@ class FragmentSolver(EdgeMeasures):
         return self.fit(fragments).solution_
 
     # ------------------------------------------------------------------ internals
-    def _grow(self, tab, tries, m: int, target: int):
-        """The "grow" placer (``grow.grow_puzzles``): (assembly, frame of its first image, N, settings)."""
-        grid, asm = tries[0]
-        n_img = target
-        if self.n_images is None:  # the count from the confident clusters, as the greedy placer's first try
-            found = list(asm.clusters.values())
-            n_img = min(count_images([len(c.pos) for c in found], m, grid, self.count_min_share,
-                                     shapes=[np.array(list(c.cells)) for c in found], rotations=self.rotations_), m)
-        asm, tried = grow_puzzles(tab, m, n_img, self.rotations_, self._grid_param())
-        return asm, asm.layout()[4][0], n_img, {"regions": tried}
+    def _count(self, asm: Assembler, grid: tuple[int, int], m: int, target: int) -> int:
+        """N: the given one, else estimated from the clusters of ``asm`` under ``grid`` (``count_images``)."""
+        if self.n_images is not None:
+            return target
+        found = list(asm.clusters.values())
+        return min(count_images([len(c.pos) for c in found], m, grid, self.count_min_share,
+                                shapes=[np.array(list(c.cells)) for c in found], rotations=self.rotations_), m)
 
     def _finish(self, asm: Assembler, grid: tuple[int, int], n_img: int, edges, scorer, lab, owner, feats, cands,
                 tables: list) -> None:

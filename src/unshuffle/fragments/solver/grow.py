@@ -33,6 +33,8 @@ NEIGHBOURS_FIRST = True  # among best-buddy cells, those with more placed neighb
 MUTUAL = True  # compatibility averaged with the candidate's own normalisation (Paikin & Tal's mutual form)
 ROLL = True  # grow_puzzles' default for ``roll`` (dev photos: no change; Kodak 16 px strict D 0.14 -> 0.19)
 FIXED_WINDOW = False  # after the core, grow inside the frame's window (dev: False, only the frame's size bounds it)
+TABLE_CHUNK = 512  # rows per block when finding each side's best and second best
+MAX_PIECES = 8704  # dense tables of 4 P^2 float32: 1.2 GB at this many pieces (Type 2: 2,176 fragments)
 SEAM_CAP = 10.0  # a seam pair's normalised dissimilarity counts at most this when finding the border
 
 
@@ -75,21 +77,31 @@ def piece_tables(feats: list[tuple[np.ndarray, np.ndarray]], owner: np.ndarray, 
     (P, F); under rotations piece ``4 f + t`` is fragment f turned t quarter turns and DOWN is RIGHT
     of both pieces turned once more. owner, turn: (P,) int64.
     """
-    same = owner[:, None] == owner[None, :]
-    tables = []
-    for q, k in feats:
-        d = np.maximum(q.astype(np.float32) @ k.astype(np.float32).T, 0.0)
-        d[same] = np.inf
-        tables.append(d)
+    p = len(owner)
+    cost = np.empty((4, p, p), np.float32)  # filled in place: 4 P^2 floats at the peak
+    rels = [(1, feats[0]), (3, feats[1] if len(feats) > 1 else None)]
+    for s, qk in rels:
+        if qk is not None:
+            np.matmul(qk[0].astype(np.float32), qk[1].astype(np.float32).T, out=cost[s])
     if rotations:
-        spin = 4 * (np.arange(len(owner)) // 4) + (turn + 1) % 4
-        tables.append(tables[0][np.ix_(spin, spin)])
-    right, down = tables
-    cost = np.stack([right.T, right, down.T, down])  # x left of a: right[x, a], and so on
-    part = np.partition(cost, 1, axis=2) if cost.shape[2] > 1 else np.repeat(cost, 2, axis=2)
-    second = part[:, :, 1].astype(np.float64)
+        spin = 4 * (np.arange(p) // 4) + (turn + 1) % 4
+        cost[3] = cost[1][np.ix_(spin, spin)]
+    same = owner[:, None] == owner[None, :]
+    for s in (1, 3):
+        np.maximum(cost[s], 0.0, out=cost[s])
+        cost[s][same] = np.inf
+        cost[s - 1] = cost[s].T  # x left of a: right[x, a]; x above a: down[x, a]
+    del same
+    best = np.empty((4, p), np.int64)
+    second = np.full((4, p), np.inf)
+    for s in range(4):
+        for a in range(0, p, TABLE_CHUNK):
+            block = cost[s, a:a + TABLE_CHUNK]
+            best[s, a:a + TABLE_CHUNK] = np.argmin(block, axis=1)
+            if p > 1:
+                second[s, a:a + TABLE_CHUNK] = np.partition(block, 1, axis=1)[:, 1]
     second[~np.isfinite(second)] = 1.0 / FLOOR
-    return PieceTables(cost, np.argmin(cost, axis=2), second, owner.astype(np.int64), turn.astype(np.int64))
+    return PieceTables(cost, best, second, owner.astype(np.int64), turn.astype(np.int64))
 
 
 def seed_piece(tab: PieceTables, avail: np.ndarray) -> int:
