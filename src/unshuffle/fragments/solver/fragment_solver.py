@@ -12,7 +12,7 @@ from unshuffle.fragments.solver import compatibility as compat
 from unshuffle.fragments.solver import finishing
 from unshuffle.fragments.solver.estimate import core_extent, count_images, estimate_grid, frame_candidates
 from unshuffle.fragments.solver.grow import MAX_PIECES as GROW_MAX_PIECES
-from unshuffle.fragments.solver.grow import assembly_seams, grow_puzzles
+from unshuffle.fragments.solver.grow import grow_puzzles, regrow_groups
 from unshuffle.fragments.solver.grow import piece_tables as grow_tables
 from unshuffle.fragments.solver.loops import (
     merge_loops,
@@ -84,7 +84,7 @@ class FragmentSolver(EdgeMeasures):
         placer: "greedy" = constrained cluster merging with placement (the full solver); "buddies" =
             ablation: grouping only (best-buddy unions until N groups, rows/cols -1); "grow" = Paikin &
             Tal's one-piece-at-a-time placer under the piece count's frames (``grow.py``); "best" =
-            greedy and grow, the assembly with more (best-buddy) seams kept, recorded in the settings.
+            greedy, then each image regrown by grow and the one with more (best-buddy) seams kept.
         edge_max_score: the edge-by-edge phase merges only along edges whose normalised
             dissimilarity (d / second best) is at most this; the rest is joined cluster by cluster,
             scored over every shared boundary.
@@ -260,19 +260,23 @@ class FragmentSolver(EdgeMeasures):
             if self.placer == "grow" and len(owner) > GROW_MAX_PIECES:
                 raise ConfigError(f"placer='grow' keeps dense tables: at most {GROW_MAX_PIECES} pieces (fragments, "
                                   f"times 4 turns under rotations), got {len(owner)}; use placer='greedy' or 'best'")
-            if self.placer == "grow" or (self.placer == "best" and len(owner) <= GROW_MAX_PIECES):
+            if self.placer == "grow":
                 tab = grow_tables(feats, owner, turn_of, self.rotations_)
                 n_img = target if self.n_images is not None else self._count(tries[0][1], tries[0][0], m, target)
                 asm, tried = grow_puzzles(tab, m, n_img, self.rotations_, self._grid_param())
                 picks.append((asm, asm.layout()[4][0], n_img, {"regions": tried}))
+            elif self.placer == "best" and len(owner) <= GROW_MAX_PIECES:  # each image: merged or regrown
+                asm, grid, n_img, extra = picks[0]
+                asm, kept = regrow_groups(grow_tables(feats, owner, turn_of, self.rotations_), asm, self.rotations_,
+                                          self._grid_param())
+                used = sorted({g["kept"] for g in kept})
+                extra.update(placer_used=used[0] if len(used) == 1 else "both", groups_kept=kept)
+                if len(kept) == 1 and "seams" in kept[0]:
+                    extra["seams"] = kept[0]["seams"]  # (best-buddy seams, all seams, mean compatibility)
+                grid = asm.layout()[4][0] if "grow" in used else grid
+                picks = [(asm, grid, n_img, extra)]
             elif self.placer == "best":  # too large for the growing placer's dense tables
                 picks[0][3]["placer_used"] = "greedy"
-            if len(picks) > 1:  # "best": the most seams, best-buddy seams counting twice (then compatibility)
-                seams_of = [assembly_seams(tab, asm) for asm, *_ in picks]
-                k = max(range(len(picks)), key=lambda i: (seams_of[i][0] + seams_of[i][1], seams_of[i][2], -i))
-                picks[k][3].update(placer_used=("greedy", "grow")[k], seams={  # (buddies, all, compatibility)
-                    name: [v[0], v[1], round(v[2], 4)] for name, v in zip(("greedy", "grow"), seams_of, strict=True)})
-                picks = [picks[k]]
             asm, grid, n_img, extra = picks[0]
             group, row, col, turn, shapes = asm.layout()
             conf = finishing.confidence(scorer, asm)

@@ -263,15 +263,11 @@ def buddy_seams(tab: PieceTables, cells: dict[tuple[int, int], int]) -> tuple[in
     return bud, comp / max(n, 1)
 
 
-def assembly_seams(tab: PieceTables, asm: Assembler) -> tuple[int, int, float]:
-    """(best-buddy seams, all seams, mean compatibility over seams) of an assembly's clusters."""
-    bud, comp, n = 0, 0.0, 0
-    for cl in asm.clusters.values():
-        region = {(r, c): 4 * f + t if len(tab.owner) > len(asm.owner) else f for f, (r, c, t) in cl.pos.items()}
-        b, mean = buddy_seams(tab, region)
-        seams = sum((r, c + 1) in region for r, c in region) + sum((r + 1, c) in region for r, c in region)
-        bud, comp, n = bud + b, comp + mean * seams, n + seams
-    return bud, n, comp / max(n, 1)
+def region_seams(tab: PieceTables, region: dict[tuple[int, int], int]) -> tuple[int, int, float]:
+    """(best-buddy seams, all seams, mean compatibility over seams) of a region (cell -> piece)."""
+    bud, mean = buddy_seams(tab, region)
+    seams = sum((r, c + 1) in region for r, c in region) + sum((r + 1, c) in region for r, c in region)
+    return bud, seams, mean
 
 
 def count_frames(cells: int) -> list[tuple[int, int]]:
@@ -286,54 +282,92 @@ def count_frames(cells: int) -> list[tuple[int, int]]:
     return sorted(set(fit), key=lambda rc: (max(rc) / min(rc), rc))
 
 
-def grow_puzzles(tab: PieceTables, n_fragments: int, n_images: int, rotations: bool,
-                 grid: tuple[int, int] | None = None, start: str = "core", roll: bool | None = None
-                 ) -> tuple[Assembler, list[dict]]:
-    """Place ``n_fragments`` fragments as ``n_images`` puzzles of ceil(M / N) cells each, one region at
-    a time from the best seed left, trying every count frame and keeping the region with the most
-    best-buddy seams (then the highest mean compatibility).
+def grow_region(tab: PieceTables, avail: np.ndarray, frames: list, start: str = "core", roll: bool | None = None
+                ) -> tuple[dict[tuple[int, int], int], np.ndarray, dict]:
+    """One region from the best seed among ``avail`` (P,) bool, grown under each of ``frames`` ((rows,
+    cols), or [None] for no bound) and kept by most best-buddy seams, then mean compatibility, then
+    the earlier frame. Returns (cell -> piece, the pieces still available, what was tried).
 
     start: "core" grows the seed without bound while every placement is a best buddy of all its
     neighbours, puts each frame where it holds most of that core (``place_window``) and grows on
-    inside it; "seed" grows from the seed with only the frame's size as bound. ``roll`` puts each
-    region's worst seams on its border (``roll_to_worst_seams``). A given ``grid`` is the only frame
-    (both ways round under rotations). Fragments left when ``n_images`` regions are grown start
-    regions of their own. Returns the Assembler holding the regions and, per region, the frame kept
-    with its scores."""
+    bounded by the frame's size; "seed" grows from the seed with only the frame's size as bound.
+    ``roll`` puts a full region's worst seams on its border (``roll_to_worst_seams``)."""
     roll = ROLL if roll is None else roll
+    core = {(0, 0): seed_piece(tab, avail)}
+    if start == "core" and frames[0] is not None:
+        core = grow(tab, core, _taken(tab, avail.copy(), core), buddies_only=True)
+    best, scores = None, []
+    for frame in frames:
+        start_cells, window = core, None
+        if start == "core" and frame is not None:
+            window = place_window(core, frame)
+            start_cells = {rc: p for rc, p in core.items()
+                           if window[0] <= rc[0] <= window[1] and window[2] <= rc[1] <= window[3]}
+        left = _taken(tab, avail.copy(), start_cells)
+        region = grow(tab, start_cells, left, frame=frame, window=window if FIXED_WINDOW else None)
+        if frame is not None and roll:
+            region = roll_to_worst_seams(tab, region, frame)
+        key = (*buddy_seams(tab, region), -frames.index(frame))
+        scores.append([None if frame is None else list(frame), key[0], round(key[1], 4)])
+        if best is None or key > best[0]:
+            best = (key, frame, region, left)
+    key, frame, region, left = best
+    return region, left, {"frame": None if frame is None else list(frame), "buddy_seams": key[0],
+                          "compatibility": round(key[1], 4), "pieces": len(region), "core": len(core),
+                          "frames": scores}
+
+
+def _frames(cells: int, grid: tuple[int, int] | None, rotations: bool) -> list[tuple[int, int]]:
+    """The count frames of ``cells`` cells, or a given grid (both ways round under rotations)."""
+    if grid is None:
+        return count_frames(cells)
+    return sorted({grid, grid[::-1]}) if rotations else [grid]
+
+
+def grow_puzzles(tab: PieceTables, n_fragments: int, n_images: int, rotations: bool,
+                 grid: tuple[int, int] | None = None) -> tuple[Assembler, list[dict]]:
+    """Place ``n_fragments`` fragments as ``n_images`` puzzles of ceil(M / N) cells each, one region at
+    a time (``grow_region``) from the best seed left under every count frame (or the given ``grid``).
+    Fragments left when ``n_images`` regions are grown start regions of their own, unbounded.
+    Returns the Assembler holding the regions and, per region, the frame kept with its scores."""
     avail = np.ones(len(tab.owner), bool)
-    cells_per = -(-n_fragments // n_images)
+    frames = _frames(-(-n_fragments // n_images), grid, rotations)
     asm = Assembler(n_fragments, None, rotations)
     asm.clusters = {}
     tried = []
     while avail.any():
-        seed = seed_piece(tab, avail)
-        frames = ([None] if len(asm.clusters) >= n_images else count_frames(cells_per) if grid is None
-                  else sorted({grid, grid[::-1]}) if rotations else [grid])
-        core = {(0, 0): seed}
-        if start == "core" and frames[0] is not None:
-            core = grow(tab, core, _taken(tab, avail.copy(), core), buddies_only=True)
-        best, scores = None, []
-        for frame in frames:
-            start_cells, window = core, None
-            if start == "core" and frame is not None:
-                window = place_window(core, frame)
-                start_cells = {rc: p for rc, p in core.items()
-                               if window[0] <= rc[0] <= window[1] and window[2] <= rc[1] <= window[3]}
-            left = _taken(tab, avail.copy(), start_cells)
-            region = grow(tab, start_cells, left, frame=frame, window=window if FIXED_WINDOW else None)
-            if frame is not None and roll:
-                region = roll_to_worst_seams(tab, region, frame)
-            key = (*buddy_seams(tab, region), -frames.index(frame))
-            scores.append([None if frame is None else list(frame), key[0], round(key[1], 4)])
-            if best is None or key > best[0]:
-                best = (key, frame, region, left)
-        key, frame, region, avail = best
-        tried.append({"frame": None if frame is None else list(frame), "buddy_seams": key[0],
-                      "compatibility": round(key[1], 4), "pieces": len(region), "core": len(core),
-                      "frames": scores})
+        region, avail, info = grow_region(tab, avail, frames if len(asm.clusters) < n_images else [None])
+        tried.append(info)
         _add_region(asm, tab, region)
     return asm, tried
+
+
+def regrow_groups(tab: PieceTables, asm: Assembler, rotations: bool, grid: tuple[int, int] | None = None
+                  ) -> tuple[Assembler, list[dict]]:
+    """Each cluster of ``asm`` (an image as the merging placer found it) grown again from its own
+    fragments under the frames of its own piece count (``grow_region``); of the cluster and the
+    regrown region, the one with more seams, best-buddy seams counting twice, then the higher mean
+    compatibility, is kept (the cluster on ties, or when the growth leaves fragments out). Returns
+    the new Assembler and, per cluster, which was kept and both seam counts."""
+    turned = len(tab.owner) > len(asm.owner)
+    out = Assembler(len(asm.owner), None, rotations)
+    out.clusters, out.trust = {}, asm.trust.copy()
+    info = []
+    for cl in asm.clusters.values():
+        old = {(r, c): 4 * f + t if turned else f for f, (r, c, t) in cl.pos.items()}
+        region, got = old, {"kept": "greedy"}
+        if len(old) >= 2:
+            avail = np.isin(tab.owner, list(cl.pos))
+            new, _, tried = grow_region(tab, avail, _frames(len(old), grid, rotations))
+            both = {name: region_seams(tab, r) for name, r in (("greedy", old), ("grow", new))}
+            score = {name: (v[0] + v[1], v[2]) for name, v in both.items()}
+            if len(new) == len(old) and score["grow"] > score["greedy"]:
+                region, got = new, {"kept": "grow", "region": tried}
+                out.trust[list(cl.pos)] = 1.0
+            got["seams"] = {name: [v[0], v[1], round(v[2], 4)] for name, v in both.items()}
+        info.append(got)
+        _add_region(out, tab, region)
+    return out, info
 
 
 def _taken(tab: PieceTables, avail: np.ndarray, cells: dict[tuple[int, int], int]) -> np.ndarray:
