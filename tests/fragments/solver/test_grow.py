@@ -122,3 +122,24 @@ def test_grow_refuses_more_pieces_than_its_dense_tables_allow(monkeypatch):
         FragmentSolver(n_images=1, rotations=False, placer="grow").solve(frags)
     sol = FragmentSolver(n_images=1, rotations=False, placer="best").solve(frags)
     assert sol.settings["placer_used"] == "greedy" and "seams" not in sol.settings
+
+
+def test_regrow_replaces_a_scrambled_image_and_keeps_a_solved_one():
+    """Two single-image assemblies of the 216-piece chelsea puzzle: laid out right, the merging
+    placer's cluster is kept (the growth ties it); laid out at random in the right frame, the regrown
+    region is kept and is the picture."""
+    from unshuffle.fragments.solver.compatibility import relation_features
+    from unshuffle.fragments.solver.placement import Assembler, Cluster
+
+    frags, r, c, _ = _puzzle("chelsea", 24, False, seed=5)
+    m = len(frags)
+    tab = grow.piece_tables(relation_features(frags, "prediction", 1.0), np.arange(m), np.zeros(m, np.int64), False)
+    for cells, expect in (((r, c), "greedy"), (np.divmod(np.random.default_rng(0).permutation(m), 18), "grow")):
+        asm = Assembler(m, None, False)
+        pos = {f: (int(cells[0][f]), int(cells[1][f]), 0) for f in range(m)}
+        asm.clusters = {0: Cluster(pos, {(y, x): f for f, (y, x, _) in pos.items()}, (0, 11, 0, 17))}
+        asm.owner = [0] * m
+        out, kept = grow.regrow_groups(tab, asm, False)
+        assert [k["kept"] for k in kept] == [expect]
+        group, row, col, _, shapes = out.layout()
+        assert shapes == [(12, 18)] and (row == r).all() and (col == c).all()

@@ -252,7 +252,7 @@ def roll_to_worst_seams(tab: PieceTables, cells: dict[tuple[int, int], int], fra
 def buddy_seams(tab: PieceTables, cells: dict[tuple[int, int], int]) -> tuple[int, float]:
     """(best-buddy seams, mean compatibility over seams) of a finished region: higher is better."""
     bud, n, comp = 0, 0, 0.0
-    for (r, c), a in cells.items():
+    for (r, c), a in sorted(cells.items()):  # a fixed order: one layout, one sum, wherever it lies
         for s in (1, 3):  # right and below
             x = cells.get((r + SIDES[s][0], c + SIDES[s][1]))
             if x is None:
