@@ -2,18 +2,21 @@
 
 Paikin & Tal 2015 ("Solving multiple square jigsaw puzzles with missing pieces", CVPR) place one
 piece at a time. The compatibility of a candidate piece x next to a placed piece a is
-``1 - D(a, x) / second(a)``, where ``second(a)`` is a's second-smallest dissimilarity on that side;
-two pieces are *best buddies* when each is the other's best match on the facing sides. The seed is a
-piece whose four neighbours are best buddies that have four best buddies of their own; then every
-free cell next to the placed region keeps its best available piece (mean compatibility over the
-cell's placed neighbours) in a heap, best-buddy cells first, and the single most confident pair is
-placed. Pieces with flat, ambiguous edges have low compatibility, so they go last, into the cells
-the confident part leaves inside the frame.
+``1 - D(a, x) / second(a)``, where ``second(a)`` is a's second-smallest dissimilarity on that side
+(here averaged with the same ratio on x's side, P&T's mutual form); two pieces are *best buddies*
+when each is the other's clear best match on the facing sides. The seed is the piece with the most
+best buddies that have the most of their own; then every free cell next to the placed region keeps
+its best available piece in a heap, best-buddy cells first, then cells with more placed neighbours,
+then the highest compatibility, and the single best pair is placed. Pieces with flat, ambiguous
+edges have low compatibility, so they go last, into the cells the confident part leaves.
 
-The dimensions are not given: with the piece count known, every factor pair rows x cols of the cell
-count (at most ``FRAME_MAX_ASPECT`` elongated, both ways round) bounds one growth, and the finished
-assembly with the most best-buddy seams is kept (``grow_puzzles``). Under unknown turns a piece is a
-(fragment, quarter turn) pair, and placing one takes all four turns of its fragment out of play.
+The dimensions are not given: the seed first grows without bound while every placement is a best
+buddy (the core); then every factor pair rows x cols of the piece count (at most
+``FRAME_MAX_ASPECT`` elongated, both ways round) is laid over the core, the growth goes on bounded
+by that frame's size, and the region with the most best-buddy seams is kept (``grow_region``).
+``grow_puzzles`` places whole bags this way; ``regrow_groups`` regrows each image found by the
+merging placer and keeps the better layout per image. Under unknown turns a piece is a (fragment,
+quarter turn) pair, and placing one takes all four turns of its fragment out of play.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ OPPOSITE = (1, 0, 3, 2)
 FLOOR = 1e-6  # smallest second-best dissimilarity used as a divisor
 NEIGHBOURS_FIRST = True  # among best-buddy cells, those with more placed neighbours first
 MUTUAL = True  # compatibility averaged with the candidate's own normalisation (Paikin & Tal's mutual form)
-ROLL = True  # grow_puzzles' default for ``roll`` (dev photos: no change; Kodak 16 px strict D 0.14 -> 0.19)
+ROLL = True  # grow_region's default for ``roll`` (dev photos: no change; Kodak 16 px strict D 0.14 -> 0.19)
 FIXED_WINDOW = False  # after the core, grow inside the frame's window (dev: False, only the frame's size bounds it)
 TABLE_CHUNK = 512  # rows per block when finding each side's best and second best
 MAX_PIECES = 8704  # dense tables of 4 P^2 float32: 1.2 GB at this many pieces (Type 2: 2,176 fragments)
