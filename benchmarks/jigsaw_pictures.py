@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             frags, *_ = cut(images[i][2], piece, typ == 2, [i, typ])
             order = np.random.default_rng([r["bag"], 5]).permutation(len(frags))
             frags = frags[order]
-            got, _ = solve_with_limit(frags, 1, typ == 2, 600)
+            got, _ = solve_with_limit(frags, 1, typ == 2, 600, res["command"].get("placer", "greedy"))
             group, row, col, turn, shapes = got[:5]
             g = int(np.bincount(group).argmax())
             pic = draw(frags, row, col, turn, group, shapes[g], g)

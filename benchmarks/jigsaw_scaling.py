@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
                 row = {"set": set_name, "image": ds.names[k], "piece_px": piece, "pieces": len(frags),
                        "grid": [int(r.max()) + 1, int(c.max()) + 1], "wall_s": wall, "timed_out": out is None}
                 if out is not None:
-                    group, prow, pcol, pturn, shapes, cpu, peak, frame = out
+                    group, prow, pcol, pturn, shapes, cpu, peak, frame = out[:8]
                     sc = puzzle_scores(np.zeros(len(frags), np.int64), r, c, t, group, prow, pcol, pturn, shapes,
                                        False)[0]
                     row.update(cpu_s=cpu, peak_mb=peak, frame=frame, direct=sc["direct"], shiftable=sc["shiftable"])

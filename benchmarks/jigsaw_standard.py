@@ -41,23 +41,24 @@ def cut(img: np.ndarray, piece: int, turned: bool, seed: list[int]):
     return np.ascontiguousarray(p[order]), r[order], c[order], k[order]
 
 
-def _child(queue, fragments, n_images, rotations):
+def _child(queue, fragments, n_images, rotations, placer="greedy"):
     from threadpoolctl import threadpool_limits
 
     from unshuffle.fragments.solver.fragment_solver import FragmentSolver
 
     with threadpool_limits(1):
         t0 = time.process_time()
-        sol = FragmentSolver(n_images=n_images, rotations=rotations).solve(fragments)
+        sol = FragmentSolver(n_images=n_images, rotations=rotations, placer=placer).solve(fragments)
         cpu = time.process_time() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MB (Linux reports KiB)
-    queue.put((sol.group, sol.row, sol.col, sol.turn, sol.shapes, cpu, peak, sol.settings.get("grid")))
+    extra = {k: v for k, v in sol.settings.items() if k in ("placer", "placer_used", "seams")}
+    queue.put((sol.group, sol.row, sol.col, sol.turn, sol.shapes, cpu, peak, sol.settings.get("grid"), extra))
 
 
-def solve_with_limit(fragments, n_images, rotations, timeout):
+def solve_with_limit(fragments, n_images, rotations, timeout, placer="greedy"):
     """The solution arrays, CPU seconds and peak MB of a child process, or None past ``timeout``."""
     queue = mp.get_context("fork").Queue()
-    proc = mp.get_context("fork").Process(target=_child, args=(queue, fragments, n_images, rotations))
+    proc = mp.get_context("fork").Process(target=_child, args=(queue, fragments, n_images, rotations, placer))
     t0 = time.time()
     proc.start()
     try:
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bags", type=int, default=20)
     p.add_argument("--timeout", type=float, default=60.0)
     p.add_argument("--limit", type=int, default=None, help="only the first N images of each folder")
+    p.add_argument("--placer", default="greedy", help="FragmentSolver placer: greedy, grow or best")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     from unshuffle.data import open_images
@@ -108,20 +110,20 @@ def main(argv: list[str] | None = None) -> int:
         order = np.random.default_rng([b, 5]).permutation(len(frags))
         frags, src = frags[order], src[order]
         r, c, k = (np.concatenate([q[n] for q in parts])[order] for n in (1, 2, 3))
-        out, wall = solve_with_limit(frags, 1 if not args.mix else None, rotations, args.timeout)
+        out, wall = solve_with_limit(frags, 1 if not args.mix else None, rotations, args.timeout, args.placer)
         names = [f"{images[i][0]}/{images[i][1]}" for i in members]
         if out is None:
             per = [{"image": j, "direct": 0.0, "shiftable": 0.0, "neighbour": 0.0, "perfect": False}
                    for j in range(len(members))]
             row = {"bag": b, "images": names, "timed_out": True, "wall_s": wall, "per_image": per}
         else:
-            group, prow, pcol, pturn, shapes, cpu, peak, frame = out
+            group, prow, pcol, pturn, shapes, cpu, peak, frame, extra = out
             per = puzzle_scores(src, r, c, k, group, prow, pcol, pturn, shapes, rotations)
             row = {"bag": b, "images": names, "timed_out": False, "pieces": len(frags), "cpu_s": cpu,
                    "peak_mb": peak, "wall_s": wall, "frame": frame,
                    "truth_grid": [int(r.max()) + 1, int(c.max()) + 1] if len(members) == 1 else None,
                    "groups": int(group.max()) + 1, "per_image": per,
-                   "ari": grouping_scores(src, group)["ari"] if args.mix else None}
+                   "ari": grouping_scores(src, group)["ari"] if args.mix else None, **extra}
         rows.append(row)
         how = "TIMEOUT" if out is None else f"{row['cpu_s']:.1f} s cpu, {row['groups']} groups, frame {row['frame']}"
         print(f"{b}: {names[0] if len(names) == 1 else names} D {np.mean([q['direct'] for q in per]):.3f} "

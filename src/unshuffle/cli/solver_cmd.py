@@ -27,6 +27,9 @@ def register(s: argparse._SubParsersAction) -> None:
                    "combined, learned or hybrid (default: auto)")
     p.add_argument("--pair-model", default=None, metavar="NPZ", help="edge pair model for learned/hybrid "
                    "(default: the one shipped with unshuffle)")
+    p.add_argument("--placer", default="greedy", choices=("greedy", "grow", "best"),
+                   help="greedy: cluster merging (default); grow: Paikin & Tal's one-piece-at-a-time placer; "
+                        "best: both, the assembly with more best-buddy seams kept (recorded in groups.json)")
     p.add_argument("--upright", action=argparse.BooleanOptionalAction, default=True,
                    help="when fragments are turned, turn each group as a whole to its most likely upright "
                         "orientation (self-supervised upright model; default: yes)")
@@ -85,7 +88,7 @@ def register(s: argparse._SubParsersAction) -> None:
 
 _SOLVE_FLAGS = {"n_images": "--n-images", "grid": "--grid", "rotations": "--rotations", "measure": "--measure",
                 "pair_model": "--pair-model", "upright_model": "--upright-model", "upright": "--upright",
-                "seed": "--seed", "overwrite=True": "--overwrite"}
+                "seed": "--seed", "overwrite=True": "--overwrite", "placer": "--placer"}
 
 
 def solve_command(args: argparse.Namespace) -> dict:
@@ -96,7 +99,7 @@ def solve_command(args: argparse.Namespace) -> dict:
     rotations = "auto" if args.rotations is None else args.rotations
     solver = FragmentSolver(n_images=args.n_images, grid=args.grid, rotations=rotations, seed=args.seed,
                             measure=args.measure, pair_model=args.pair_model, upright=args.upright,
-                            upright_model=args.upright_model)
+                            upright_model=args.upright_model, placer=args.placer)
     import sys
     import warnings
 

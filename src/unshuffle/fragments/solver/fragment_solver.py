@@ -11,6 +11,9 @@ from unshuffle.fragments.bags.solution import Solution
 from unshuffle.fragments.solver import compatibility as compat
 from unshuffle.fragments.solver import finishing
 from unshuffle.fragments.solver.estimate import core_extent, count_images, estimate_grid, frame_candidates
+from unshuffle.fragments.solver.grow import MAX_PIECES as GROW_MAX_PIECES
+from unshuffle.fragments.solver.grow import grow_puzzles, regrow_groups
+from unshuffle.fragments.solver.grow import piece_tables as grow_tables
 from unshuffle.fragments.solver.loops import (
     merge_loops,
 )
@@ -33,7 +36,7 @@ from unshuffle.fragments.solver.turns import decide_turns
 from unshuffle.fragments.solver.upright import make_upright, upright_model
 from unshuffle.fragments.solver.window import WINDOW_COUNT_SLACK, window_trim
 
-PLACERS = ("greedy", "buddies")
+PLACERS = ("greedy", "buddies", "grow", "best")
 DENSE_MAX_PIECES = 4608  # trim-and-fill uses dense (P, P) score tables up to this many pieces (4,200: McGill at 10 px)
 FREE_MIN_PIECES = 100  # N not given: a frame-free cluster this large also proposes the frame (its square)
 GRID_SEARCH_SPAN = 4  # unknown grid: at most this many sizes above the loop-cluster extent are tried
@@ -78,9 +81,10 @@ class FragmentSolver(EdgeMeasures):
             small values suit clean fragments, large ones noise and JPEG); a hand-made measure
             stops at the first that closes enough loops (see ``EPS_CHOICES``).
         k: candidate partners kept per edge (as row and as column).
-        placer: "greedy" = constrained cluster merging with placement (the full solver);
-            "buddies" = ablation: grouping only, union of best-buddy edges then greedy union
-            without geometry until N groups (rows/cols are -1).
+        placer: "greedy" = constrained cluster merging with placement (the full solver); "buddies" =
+            ablation: grouping only (best-buddy unions until N groups, rows/cols -1); "grow" = Paikin &
+            Tal's one-piece-at-a-time placer under the piece count's frames (``grow.py``); "best" =
+            greedy, then each image regrown by grow and the one with more (best-buddy) seams kept.
         edge_max_score: the edge-by-edge phase merges only along edges whose normalised
             dissimilarity (d / second best) is at most this; the rest is joined cluster by cluster,
             scored over every shared boundary.
@@ -213,7 +217,9 @@ class FragmentSolver(EdgeMeasures):
         target = 1 if self.n_images is None else min(int(self.n_images), m)
         grid = self._grid_param()
         self.warnings_: list[str] = []
-        if grid is None and self.n_images is not None:  # N given: a frame of M / N pieces
+        if self.placer == "grow" and self.n_images is not None:  # no frame from the merges needed
+            tries = [(grid, None)]
+        elif grid is None and self.n_images is not None:  # N given: a frame of M / N pieces
             shape = self._frame_from_count(edges, scorer, m, target)[0]
             tries = [(shape, self._confident(shape, loops, loop_score, edges, scorer, owner, turn_of, m, target))]
         elif grid is None:  # N not given: the loops' square, and the square of the largest free cluster
@@ -241,22 +247,42 @@ class FragmentSolver(EdgeMeasures):
             sol = Solution.grouping_only(group, self._settings(grid, n_img))
             sol.confidence = np.zeros(m)
         else:
-            tables: list = []  # dense score tables, built once for the refill
-            done = []
-            hists = finishing.colour_histograms(lab, owner) if self.n_images is None else None
-            for k, (grid_k, asm) in enumerate(tries):  # several frames: keep the most good seams
-                found = list(asm.clusters.values())
-                n_img = target if self.n_images is not None else min(count_images(
-                    [len(c.pos) for c in found], m, grid_k, self.count_min_share,
-                    shapes=[np.array(list(c.cells)) for c in found], rotations=self.rotations_,
-                    looks=np.stack([hists[list(c.pos)].sum(axis=0) for c in found])), m)
-                self._finish(asm, grid_k, n_img, edges, scorer, lab, owner, feats, cands, tables)
-                done.append((self._good_seams(asm, scorer), -k, grid_k, asm, n_img))
-            _, _, grid, asm, n_img = max(done, key=lambda t: t[:2])
+            picks = []  # (assembly, frame, N, settings) of each placer run
+            hists = finishing.colour_histograms(lab, owner) if self.n_images is None else None  # for counting
+            if self.placer in ("greedy", "best"):
+                tables: list = []  # dense score tables, built once for the refill
+                done = []
+                for k, (grid_k, asm) in enumerate(tries):  # several frames: keep the most good seams
+                    n_img = self._count(asm, grid_k, m, target, hists)
+                    self._finish(asm, grid_k, n_img, edges, scorer, lab, owner, feats, cands, tables)
+                    done.append((self._good_seams(asm, scorer), -k, grid_k, asm, n_img))
+                _, _, grid, asm, n_img = max(done, key=lambda t: t[:2])
+                picks.append((asm, grid, n_img, {"frames_tried": [[list(g), good] for good, _, g, _, _ in done]}))
+            if self.placer == "grow" and len(owner) > GROW_MAX_PIECES:
+                raise ConfigError(f"placer='grow' keeps dense tables: at most {GROW_MAX_PIECES} pieces (fragments, "
+                                  f"times 4 turns under rotations), got {len(owner)}; use placer='greedy' or 'best'")
+            if self.placer == "grow":
+                tab = grow_tables(feats, owner, turn_of, self.rotations_)
+                n_img = target if self.n_images is not None else self._count(tries[0][1], tries[0][0], m, target, hists)
+                asm, tried = grow_puzzles(tab, m, n_img, self.rotations_, self._grid_param())
+                picks.append((asm, asm.layout()[4][0], n_img, {"regions": tried}))
+            elif self.placer == "best" and len(owner) <= GROW_MAX_PIECES:  # each image: merged or regrown
+                asm, grid, n_img, extra = picks[0]
+                asm, kept = regrow_groups(grow_tables(feats, owner, turn_of, self.rotations_), asm, self.rotations_,
+                                          self._grid_param())
+                used = sorted({g["kept"] for g in kept})
+                extra.update(placer_used=used[0] if len(used) == 1 else "both", groups_kept=kept)
+                if len(kept) == 1 and "seams" in kept[0]:
+                    extra["seams"] = kept[0]["seams"]  # (best-buddy seams, all seams, mean compatibility)
+                grid = asm.layout()[4][0] if "grow" in used else grid
+                picks = [(asm, grid, n_img, extra)]
+            elif self.placer == "best":  # too large for the growing placer's dense tables
+                picks[0][3]["placer_used"] = "greedy"
+            asm, grid, n_img, extra = picks[0]
             group, row, col, turn, shapes = asm.layout()
             conf = finishing.confidence(scorer, asm)
             sol = Solution(group, row, col, turn, conf, shapes, self._settings(grid, n_img))
-            sol.settings["frames_tried"] = [[list(g), good] for good, _, g, _, _ in done]
+            sol.settings.update(extra)
             if self.rotations_ and self.upright:  # each group grew in the turn of its first pieces
                 sol, info = make_upright(fragments, sol, upright_model(self.upright_model))
                 sol.settings.update(info)
@@ -268,6 +294,17 @@ class FragmentSolver(EdgeMeasures):
         return self.fit(fragments).solution_
 
     # ------------------------------------------------------------------ internals
+    def _count(self, asm: Assembler, grid: tuple[int, int], m: int, target: int, hists: np.ndarray | None) -> int:
+        """N: the given one, else estimated from the clusters of ``asm`` under ``grid`` (``count_images``;
+        hists: (M, B) colour histogram per fragment, joined per cluster for counting by looks)."""
+        if self.n_images is not None:
+            return target
+        found = list(asm.clusters.values())
+        looks = None if hists is None else np.stack([hists[list(c.pos)].sum(axis=0) for c in found])
+        return min(count_images([len(c.pos) for c in found], m, grid, self.count_min_share,
+                                shapes=[np.array(list(c.cells)) for c in found], rotations=self.rotations_,
+                                looks=looks), m)
+
     def _finish(self, asm: Assembler, grid: tuple[int, int], n_img: int, edges, scorer, lab, owner, feats, cands,
                 tables: list) -> None:
         """From the confident clusters to ``n_img`` groups: whole-cluster merges, forced joins, then
