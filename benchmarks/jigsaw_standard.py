@@ -41,7 +41,7 @@ def cut(img: np.ndarray, piece: int, turned: bool, seed: list[int]):
     return np.ascontiguousarray(p[order]), r[order], c[order], k[order]
 
 
-def _child(queue, fragments, n_images, rotations, placer="greedy"):
+def _child(queue, fragments, n_images, rotations, placer="auto"):
     from threadpoolctl import threadpool_limits
 
     from unshuffle.fragments.solver.fragment_solver import FragmentSolver
@@ -51,11 +51,11 @@ def _child(queue, fragments, n_images, rotations, placer="greedy"):
         sol = FragmentSolver(n_images=n_images, rotations=rotations, placer=placer).solve(fragments)
         cpu = time.process_time() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MB (Linux reports KiB)
-    extra = {k: v for k, v in sol.settings.items() if k in ("placer", "placer_used", "seams")}
+    extra = {k: v for k, v in sol.settings.items() if k in ("placer", "placer_chosen", "placer_used", "seams")}
     queue.put((sol.group, sol.row, sol.col, sol.turn, sol.shapes, cpu, peak, sol.settings.get("grid"), extra))
 
 
-def solve_with_limit(fragments, n_images, rotations, timeout, placer="greedy"):
+def solve_with_limit(fragments, n_images, rotations, timeout, placer="auto"):
     """The solution arrays, CPU seconds and peak MB of a child process, or None past ``timeout``."""
     queue = mp.get_context("fork").Queue()
     proc = mp.get_context("fork").Process(target=_child, args=(queue, fragments, n_images, rotations, placer))
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bags", type=int, default=20)
     p.add_argument("--timeout", type=float, default=60.0)
     p.add_argument("--limit", type=int, default=None, help="only the first N images of each folder")
-    p.add_argument("--placer", default="greedy", help="FragmentSolver placer: greedy, grow or best")
+    p.add_argument("--placer", default="auto", help="FragmentSolver placer: auto (the default), greedy, grow or best")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     from unshuffle.data import open_images

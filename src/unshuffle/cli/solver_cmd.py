@@ -27,9 +27,10 @@ def register(s: argparse._SubParsersAction) -> None:
                    "combined, learned or hybrid (default: auto)")
     p.add_argument("--pair-model", default=None, metavar="NPZ", help="edge pair model for learned/hybrid "
                    "(default: the one shipped with unshuffle)")
-    p.add_argument("--placer", default="greedy", choices=("greedy", "grow", "best"),
-                   help="greedy: cluster merging (default); grow: Paikin & Tal's one-piece-at-a-time placer; "
-                        "best: both, the assembly with more best-buddy seams kept (recorded in groups.json)")
+    p.add_argument("--placer", default="auto", choices=("auto", "greedy", "grow", "best"),
+                   help="auto (default): best for images of 100 pieces or more, else greedy; greedy: cluster "
+                        "merging; grow: Paikin & Tal's one-piece-at-a-time placer; best: greedy, then each image "
+                        "regrown by grow and the layout with more best-buddy seams kept (recorded in groups.json)")
     p.add_argument("--upright", action=argparse.BooleanOptionalAction, default=True,
                    help="when fragments are turned, turn each group as a whole to its most likely upright "
                         "orientation (self-supervised upright model; default: yes)")

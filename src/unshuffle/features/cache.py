@@ -173,7 +173,8 @@ def build_feature_cache(
             extract_parts_ddp(images, spec, todo, parts, batch_size=batch_size, device=device,
                               devices=workers, progress=progress)
         elif todo:
-            engine = _extract_parts(images, spec, todo, parts, n, batch_size, device, onnx,
+            engine = _extract_parts(images, spec, todo, parts, n, batch_size, device,
+                                    False if devices > 1 else onnx,  # devices > 1: torch, as the DDP path
                                     Path(cache_dir), progress)
     except Exception:
         # a failed extraction (bad image, bad backbone) leaves no partial entry: fixing the cause changes

@@ -134,6 +134,40 @@ def test_parts_join_by_their_colours_when_they_fit():
     assert join_by_looks([2, 7], [a[:2], b], np.stack([red, red]), (4, 4)) == [7]
 
 
+def test_joins_of_three_and_four_parts_keep_their_shapes():
+    """Each join is recorded where it was placed: four quadrants (or four rows) of one 4x4 image make one
+    group of 16, three 1x2 parts fill a 3x2 frame, and turned parts join under ``rotations``."""
+    red = np.stack([_hist(0)] * 4)
+    quads = [_block(range(r, r + 2), range(c, c + 2)) for r in (0, 2) for c in (0, 2)]
+    assert join_by_looks([4] * 4, quads, red, (4, 4)) == [16]
+    rows = [_block(range(r, r + 1), range(4)) for r in range(4)]
+    assert join_by_looks([4] * 4, rows, red, (4, 4)) == [16]
+    pairs = [_block(range(1), range(2))] * 3
+    assert join_by_looks([2] * 3, pairs, red[:3], (3, 2)) == []  # parts under 3 fragments are left out
+    bars = [_block(range(1), range(3))] * 3  # three 1x3 bars fill a 3x3 frame
+    assert join_by_looks([3] * 3, bars, red[:3], (3, 3)) == [9]
+    bar, column = _block(range(1), range(4)), _block(range(4), range(1))  # a 2x4 frame: the column must turn
+    assert sorted(join_by_looks([4, 4], [bar, column], red[:2], (2, 4))) == [4, 4]
+    assert join_by_looks([4, 4], [bar, column], red[:2], (2, 4), rotations=True) == [8]
+
+
+def test_shape_packing_keeps_three_parts_in_one_frame():
+    """Whole images plus the four quadrants of a fifth image: 5 images (the quadrants fill one frame)."""
+    full = _block(range(4), range(4))
+    quads = [_block(range(r, r + 2), range(c, c + 2)) for r in (0, 2) for c in (0, 2)]
+    sizes, shapes = [16] * 4 + [4] * 4, [full] * 4 + quads
+    assert count_images(sizes, 80, (4, 4), 0.25, shapes=shapes) == 5
+
+
+def test_count_with_looks_when_no_cluster_is_large():
+    """Four images each in three parts of 3 fragments (no cluster reaches 40 % of a frame): joined by
+    colour they are four images of 9, not the 3 frames that the fragments need at least."""
+    thirds = [_block(range(r, r + 1), range(3)) for r in range(3)]
+    sizes, shapes = [3] * 12, thirds * 4
+    looks = np.stack([_hist(i) for i in range(4) for _ in range(3)])
+    assert count_images(sizes, 36, (4, 4), 0.4, shapes=shapes, looks=looks) == 4
+
+
 def test_count_with_looks_joins_parts_of_incomplete_images():
     """20 % missing: no cluster is whole. By size, the 7-piece parts of two images count as 4 images;
     joined by colour, the two red parts and the two blue parts are 2."""

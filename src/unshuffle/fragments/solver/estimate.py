@@ -14,7 +14,8 @@ GRID_MIN_SUPPORT = 0.2  # share of the multi-piece clusters that must reach the 
 PAIR_OVERLAP_SHARE = 0.5  # counting: a part still joins a frame when this share of its cells collide
 PAIR_MIN_WHOLE = 0.5  # counting: parts are joined only when at least this share of the counted clusters is whole
 LOOK_MIN_SIMILARITY = 0.0  # counting by looks: least colour-histogram intersection for a join (0: any pair that fits)
-LOOK_MIN_PART = 3  # counting by looks: parts of fewer fragments (and under 5 % of a frame) are left out
+LOOK_MIN_PART = 3  # counting by looks: parts of fewer fragments, or under 5 % of a frame, are left out
+LOOK_MAX_MISSES = 8  # counting by looks: a group stops trying partners after this many that do not fit
 WHOLE_BAG_SHARE = 0.45  # counting by looks: the image share of a frame when most counted clusters are whole
 
 
@@ -111,17 +112,18 @@ def count_images(sizes: list[int], n_fragments: int, grid: tuple[int, int],
     be told from two incomplete images.
 
     With ``looks`` too ((G, B) colour histogram per cluster, any scale), parts are also joined by
-    appearance (:func:`join_by_looks`), with or without whole images: a part of an image shares its
-    palette, an incomplete image does not share another's. The joined groups holding ``min_share`` of
-    a frame count (``WHOLE_BAG_SHARE`` when most clusters are whole images, and then the count is the
-    smaller of this and the packing by shape)."""
+    appearance (:func:`join_by_looks`), with or without whole images: parts that fit one frame are
+    joined most similar palettes first, so parts of one image tend to meet before parts of two. The
+    joined groups holding ``min_share`` of a frame count (at least ``WHOLE_BAG_SHARE`` when most
+    clusters are whole images, and then the count is the smaller of this and the packing by shape);
+    the count is never below the frames needed to hold every fragment."""
     cells = grid[0] * grid[1]
     big = sorted((i for i, s in enumerate(sizes) if s >= min_share * cells), key=lambda i: -sizes[i])
     whole = sum(1 for i in big if sizes[i] >= cells)
-    mostly_whole = whole >= PAIR_MIN_WHOLE * len(big)
+    mostly_whole = bool(big) and whole >= PAIR_MIN_WHOLE * len(big)
     if shapes is not None and looks is not None:
         joined = join_by_looks(sizes, shapes, looks, grid, rotations)
-        share = WHOLE_BAG_SHARE if mostly_whole else min_share
+        share = max(min_share, WHOLE_BAG_SHARE) if mostly_whole else min_share
         n_looks = max(1, sum(1 for s in joined if s >= share * cells), int(np.ceil(n_fragments / cells)))
         # with whole images the packing by shape alone is also valid: each rule misses parts the other joins
         return min(n_looks, count_images(sizes, n_fragments, grid, min_share, shapes, rotations)) if mostly_whole \
@@ -136,7 +138,7 @@ def count_images(sizes: list[int], n_fragments: int, grid: tuple[int, int],
                 continue
             placed = place_together(occupied, shapes[i], grid, rotations, forgiven)
             if placed is not None:
-                bins[j] = (held + sizes[i], np.concatenate([occupied, placed]))
+                bins[j] = (held + sizes[i], _joined(occupied, placed))
                 break
         else:
             bins.append((sizes[i], np.asarray(shapes[i]) - np.asarray(shapes[i]).min(axis=0)))
@@ -176,13 +178,22 @@ def fit_together(a: np.ndarray, b: np.ndarray, frame: tuple[int, int], rotations
     return place_together(a, b, frame, rotations, overlap) is not None
 
 
+def _joined(a: np.ndarray, placed: np.ndarray) -> np.ndarray:
+    """Cells of ``a`` and of a part placed beside it by :func:`place_together` (which returns them in
+    ``a``'s coordinates after moving ``a`` to start at (0, 0)), moved together to start at (0, 0)."""
+    both = np.concatenate([np.asarray(a) - np.asarray(a).min(axis=0), placed])
+    return both - both.min(axis=0)
+
+
 def join_by_looks(sizes: list[int], shapes: list[np.ndarray], looks: np.ndarray, grid: tuple[int, int],
                   rotations: bool = False, min_similarity: float = LOOK_MIN_SIMILARITY) -> list[int]:
     """Sizes of the groups left after joining parts of one image by appearance: repeatedly the two
     groups whose colour histograms intersect most (at least ``min_similarity``; histograms are
     normalised to sum 1) join, when their fragments fit one frame and their shapes lie in it side by
-    side (half of the smaller part's cells may collide, as in :func:`count_images`); a pair that does
-    not fit is not tried again. Parts under ``LOOK_MIN_PART`` fragments and 5 % of a frame are left out.
+    side (half of the smaller part's cells may collide, as in :func:`count_images`). A pair that does
+    not fit is set aside (a group made by a join tries again), and a group stops trying after
+    ``LOOK_MAX_MISSES`` misfits in a row, which bounds the work on bags of hundreds of parts. Parts
+    under ``LOOK_MIN_PART`` fragments, or under 5 % of a frame, are left out.
     sizes: (G,) fragments per cluster; shapes: their (k, 2) cells; looks: (G, B) histograms."""
     cells = grid[0] * grid[1]
     keep = [i for i, s in enumerate(sizes) if s >= max(LOOK_MIN_PART, 0.05 * cells)]
@@ -191,24 +202,31 @@ def join_by_looks(sizes: list[int], shapes: list[np.ndarray], looks: np.ndarray,
     hist = np.asarray(looks, dtype=np.float64)[keep]
     hist = hist / np.maximum(hist.sum(axis=1, keepdims=True), 1e-12)
     sim = np.stack([np.minimum(h, hist).sum(axis=1) for h in hist]) if len(keep) else np.zeros((0, 0))
+    sim[size[:, None] + size[None, :] > cells] = -np.inf  # sizes only grow: a pair too large stays so
     np.fill_diagonal(sim, -np.inf)
+    misses = np.zeros(len(size), dtype=np.int64)
     while len(size):
-        open_ = np.where(size[:, None] + size[None, :] <= cells, sim, -np.inf)
-        a, b = np.unravel_index(int(np.argmax(open_)), open_.shape)
-        if open_[a, b] < min_similarity:
+        a, b = np.unravel_index(int(np.argmax(sim)), sim.shape)
+        if sim[a, b] < min_similarity:
             break
         if size[a] < size[b]:
             a, b = b, a
         placed = place_together(cell[a], cell[b], grid, rotations, int(PAIR_OVERLAP_SHARE * size[b]))
         if placed is None:
             sim[a, b] = sim[b, a] = -np.inf
+            misses[[a, b]] += 1
+            for g in (a, b):
+                if misses[g] >= LOOK_MAX_MISSES:
+                    sim[g, :] = sim[:, g] = -np.inf
             continue
-        cell[a] = np.concatenate([cell[a], placed])
+        cell[a] = _joined(cell[a], placed)
         hist[a] = (hist[a] * size[a] + hist[b] * size[b]) / (size[a] + size[b])
         size[a] += size[b]
-        size[b] = 0
+        size[b], misses[a] = 0, 0
         row = np.minimum(hist[a], hist).sum(axis=1)  # the joined group is new: earlier misfits may be retried
-        row[(size == 0) | (np.arange(len(size)) == a)] = -np.inf
+        closed = (size == 0) | (size + size[a] > cells) | (misses >= LOOK_MAX_MISSES)
+        closed[a] = True
+        row[closed] = -np.inf
         sim[a, :] = sim[:, a] = row
         sim[b, :] = sim[:, b] = -np.inf
     return [int(s) for s in size if s > 0]

@@ -76,11 +76,12 @@ def colour_histograms(lab: np.ndarray, owner: np.ndarray, bins: int = 6) -> np.n
     a and b -60..60, outside values in the end bins). lab: (P, s, s, 3) pieces; owner: (P,)."""
     first = np.unique(owner, return_index=True)[1]
     x = lab[first].reshape(first.shape[0], -1, 3)
-    lo, hi = np.array([0.0, -60.0, -60.0]), np.array([100.0, 60.0, 60.0])
-    q = np.clip(((x - lo) / (hi - lo) * bins).astype(np.int64), 0, bins - 1)
-    code = (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]  # (M, s*s)
-    rows = np.repeat(np.arange(code.shape[0]), code.shape[1])
-    return np.bincount(rows * bins**3 + code.ravel(), minlength=code.shape[0] * bins**3).reshape(-1, bins**3)
+    lo, width = np.array([0.0, -60.0, -60.0], np.float32), np.array([100.0, 120.0, 120.0], np.float32)
+    q = np.clip(((x.astype(np.float32, copy=False) - lo) / width * bins).astype(np.int32), 0, bins - 1)
+    m = q.shape[0]
+    offset = np.arange(m, dtype=np.int32 if m * bins**3 < 2**31 else np.int64) * bins**3  # one block per fragment
+    code = (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2] + offset[:, None]  # (M, s*s)
+    return np.bincount(code.ravel(), minlength=m * bins**3).reshape(m, bins**3)
 
 
 def seams(asm: Assembler) -> list[tuple[int, int, int, int, bool]]:

@@ -36,7 +36,8 @@ from unshuffle.fragments.solver.turns import decide_turns
 from unshuffle.fragments.solver.upright import make_upright, upright_model
 from unshuffle.fragments.solver.window import WINDOW_COUNT_SLACK, window_trim
 
-PLACERS = ("greedy", "buddies", "grow", "best")
+PLACERS = ("auto", "greedy", "buddies", "grow", "best")
+AUTO_BEST_MIN_CELLS = 100  # placer="auto": "best" for images of at least this many pieces (puzzles), else "greedy"
 DENSE_MAX_PIECES = 4608  # trim-and-fill uses dense (P, P) score tables up to this many pieces (4,200: McGill at 10 px)
 FREE_MIN_PIECES = 100  # N not given: a frame-free cluster this large also proposes the frame (its square)
 GRID_SEARCH_SPAN = 4  # unknown grid: at most this many sizes above the loop-cluster extent are tried
@@ -81,7 +82,10 @@ class FragmentSolver(EdgeMeasures):
             small values suit clean fragments, large ones noise and JPEG); a hand-made measure
             stops at the first that closes enough loops (see ``EPS_CHOICES``).
         k: candidate partners kept per edge (as row and as column).
-        placer: "greedy" = constrained cluster merging with placement (the full solver); "buddies" =
+        placer: "auto" (default) = "best" when the frame (given or estimated) holds at least
+            ``AUTO_BEST_MIN_CELLS`` pieces, as in puzzles, else "greedy" (small images such as 4x4
+            grids, where greedy is tuned and fast); recorded as ``placer_chosen``.
+            "greedy" = constrained cluster merging with placement (the full solver); "buddies" =
             ablation: grouping only (best-buddy unions until N groups, rows/cols -1); "grow" = Paikin &
             Tal's one-piece-at-a-time placer under the piece count's frames (``grow.py``); "best" =
             greedy, then each image regrown by grow and the one with more (best-buddy) seams kept.
@@ -115,7 +119,7 @@ class FragmentSolver(EdgeMeasures):
 
     def __init__(self, n_images: int | None = None, grid: int | tuple[int, int] | None = None,
                  rotations: bool | str = "auto", seed: int = 0, measure: str = "auto", eps: float | str = "auto",
-                 k: int = 4, placer: str = "greedy", edge_max_score: float = 0.9, max_seam: float = 1.0,
+                 k: int = 4, placer: str = "auto", edge_max_score: float = 0.9, max_seam: float = 1.0,
                  loops: bool = True,
                  count_max_cost: float = 3.0, count_min_share: float = 0.4, min_trust: float = 0.3,
                  chunk: int = 2048, pair_model=None, learned_weight: float = 1.0, gap: int | str = "auto",
@@ -217,6 +221,7 @@ class FragmentSolver(EdgeMeasures):
         target = 1 if self.n_images is None else min(int(self.n_images), m)
         grid = self._grid_param()
         self.warnings_: list[str] = []
+        self.placer_ = self.placer
         if self.placer == "grow" and self.n_images is not None:  # no frame from the merges needed
             tries = [(grid, None)]
         elif grid is None and self.n_images is not None:  # N given: a frame of M / N pieces
@@ -240,7 +245,10 @@ class FragmentSolver(EdgeMeasures):
             if self.n_images is not None and m > self.n_images * cells:  # both hints
                 self._warn(f"n_images={self.n_images}: {self.n_images} images of {grid[0]}x{grid[1]} fragments hold "
                            f"at most {self.n_images * cells} fragments, but the bag has {m}")
-        if self.placer == "buddies":
+        if self.placer == "auto":
+            frame = tries[0][0]
+            self.placer_ = "best" if frame is not None and frame[0] * frame[1] >= AUTO_BEST_MIN_CELLS else "greedy"
+        if self.placer_ == "buddies":
             grid = tries[0][0]
             group = finishing.union_groups(edges, m, self.n_images, self.edge_max_score, grid)
             n_img = int(group.max()) + 1
@@ -249,7 +257,7 @@ class FragmentSolver(EdgeMeasures):
         else:
             picks = []  # (assembly, frame, N, settings) of each placer run
             hists = finishing.colour_histograms(lab, owner) if self.n_images is None else None  # for counting
-            if self.placer in ("greedy", "best"):
+            if self.placer_ in ("greedy", "best"):
                 tables: list = []  # dense score tables, built once for the refill
                 done = []
                 for k, (grid_k, asm) in enumerate(tries):  # several frames: keep the most good seams
@@ -258,15 +266,15 @@ class FragmentSolver(EdgeMeasures):
                     done.append((self._good_seams(asm, scorer), -k, grid_k, asm, n_img))
                 _, _, grid, asm, n_img = max(done, key=lambda t: t[:2])
                 picks.append((asm, grid, n_img, {"frames_tried": [[list(g), good] for good, _, g, _, _ in done]}))
-            if self.placer == "grow" and len(owner) > GROW_MAX_PIECES:
+            if self.placer_ == "grow" and len(owner) > GROW_MAX_PIECES:
                 raise ConfigError(f"placer='grow' keeps dense tables: at most {GROW_MAX_PIECES} pieces (fragments, "
                                   f"times 4 turns under rotations), got {len(owner)}; use placer='greedy' or 'best'")
-            if self.placer == "grow":
+            if self.placer_ == "grow":
                 tab = grow_tables(feats, owner, turn_of, self.rotations_)
                 n_img = target if self.n_images is not None else self._count(tries[0][1], tries[0][0], m, target, hists)
                 asm, tried = grow_puzzles(tab, m, n_img, self.rotations_, self._grid_param())
                 picks.append((asm, asm.layout()[4][0], n_img, {"regions": tried}))
-            elif self.placer == "best" and len(owner) <= GROW_MAX_PIECES:  # each image: merged or regrown
+            elif self.placer_ == "best" and len(owner) <= GROW_MAX_PIECES:  # each image: merged or regrown
                 asm, grid, n_img, extra = picks[0]
                 asm, kept = regrow_groups(grow_tables(feats, owner, turn_of, self.rotations_), asm, self.rotations_,
                                           self._grid_param())
@@ -276,7 +284,7 @@ class FragmentSolver(EdgeMeasures):
                     extra["seams"] = kept[0]["seams"]  # (best-buddy seams, all seams, mean compatibility)
                 grid = asm.layout()[4][0] if "grow" in used else grid
                 picks = [(asm, grid, n_img, extra)]
-            elif self.placer == "best":  # too large for the growing placer's dense tables
+            elif self.placer_ == "best":  # too large for the growing placer's dense tables
                 picks[0][3]["placer_used"] = "greedy"
             asm, grid, n_img, extra = picks[0]
             group, row, col, turn, shapes = asm.layout()
@@ -330,7 +338,8 @@ class FragmentSolver(EdgeMeasures):
         return {"method": "fragment-solver", "measure": self.measure, "measure_used": self.measure_,
                 "eps": self.eps, "eps_used": self.eps_, "k": self.k, "gap": self.gap, "gap_used": self.gap_,
                 "damage_check": self.damage_check, "damage": self.damage_, "learned_weight": self.learned_weight,
-                "pair_model": self._model_name(), "placer": self.placer, "edge_max_score": self.edge_max_score,
+                "pair_model": self._model_name(), "placer": self.placer,
+                "placer_chosen": self.placer_, "edge_max_score": self.edge_max_score,
                 "loops": self.loops, "max_seam": self.max_seam,
                 "count_max_cost": self.count_max_cost, "count_min_share": self.count_min_share,
                 "min_trust": self.min_trust, "rotations": self.rotations, "rotations_used": self.rotations_,
