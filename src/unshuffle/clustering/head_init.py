@@ -20,11 +20,8 @@ from unshuffle.errors import ConfigError
 
 def graph_neighbours(n_images: int, clusters: int) -> int:
     """Neighbours of the spectral kNN graph: ``spectral.DEFAULT_KNN`` (20, chosen on the train splits for
-    every N and K), fewer than N. The same graph as the report's spectral reference (``pipeline.evaluate_run``).
-
-    (Until 7 Dec 2026 this was ``N / (4 K)`` clipped to [5, 20]: 12 neighbours on 10,000 images in 200
-    clusters, a weaker start than the reference's 20.) ``clusters`` is kept for the record's signature.
-    """
+    every N and K), fewer than N: the same graph as the report's spectral reference
+    (``pipeline.evaluate_run``). ``clusters`` does not change it (kept so callers need not know)."""
     from unshuffle.clustering.spectral import DEFAULT_KNN
 
     del clusters
