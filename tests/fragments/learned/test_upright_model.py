@@ -223,3 +223,18 @@ def test_fit_large_rule_learns_the_landscape_prior_from_wide_photos():
     photos = [rng.integers(0, 256, (40, 72, 3), dtype=np.uint8) for _ in range(12)]
     rule = fit_large_rule(_large_model(7), [photos], ("landscape",))
     assert rule["cues"]["landscape"] > 0.5 and rule["landscape_share"] == 1.0 and rule["photos"] == 12
+
+
+def test_fit_large_rule_leaves_out_photos_the_rule_never_sees():
+    """Photos with no side of large_side px (32 here) are solved on the small path: left out and counted;
+    none large enough is a clear error."""
+    from unshuffle.errors import ConfigError
+    from unshuffle.fragments.learned.upright_training import fit_large_rule
+
+    rng = np.random.default_rng(8)
+    wide = [rng.integers(0, 256, (40, 72, 3), dtype=np.uint8) for _ in range(6)]
+    small = [rng.integers(0, 256, (20, 30, 3), dtype=np.uint8) for _ in range(3)]
+    rule = fit_large_rule(_large_model(8), [wide, small], ("landscape",))
+    assert rule["photos"] == 6 and rule["photos_too_small"] == 3
+    with pytest.raises(ConfigError, match="side of at least 32 px; none of the 3"):
+        fit_large_rule(_large_model(8), [small], ("landscape",))

@@ -261,17 +261,23 @@ def fit_large_rule(model: UprightModel, photo_sets: list[list[np.ndarray]], cues
     """The large-picture rule fitted on upright photos: the model's aspect-kept scores and the cues of each
     photo (``UprightModel.large_parts``), each candidate turn being the photo in that turn.
 
-    photo_sets: lists of (H, W, 3) uint8 upright photos (each with a side >= ``model.large_side``).
+    photo_sets: lists of (H, W, 3) uint8 upright photos; those with no side of ``model.large_side`` px
+    (solved on the small path, never through this rule) are left out and counted.
     """
     from unshuffle.fragments.learned.upright_cues import fit_rule, rule_scores
 
-    photos = [p for ps in photo_sets for p in ps]
+    given = [p for ps in photo_sets for p in ps]
+    photos = [p for p in given if max(p.shape[:2]) >= model.large_side]
+    if not photos:
+        raise ConfigError(f"fitting the large-picture rule needs photos with a side of at least {model.large_side} "
+                          f"px; none of the {len(given)} given has one")
     parts = [model.large_parts(p) for p in photos]
     scores, cue = np.stack([m for m, _ in parts]), np.stack([c for _, c in parts])
     rule = fit_rule(scores, cue, use=tuple(cues))
     landscape = [p.shape[1] > p.shape[0] for p in photos if p.shape[0] != p.shape[1]]
     rule["landscape_share"] = float(np.mean(landscape)) if landscape else None
     rule["fit_turn_accuracy"] = float(np.mean(np.argmax(rule_scores(scores, cue, rule), axis=1) == 0))
+    rule["photos_too_small"] = len(given) - len(photos)
     return rule
 
 
