@@ -143,3 +143,15 @@ def test_regrow_replaces_a_scrambled_image_and_keeps_a_solved_one():
         assert [k["kept"] for k in kept] == [expect]
         group, row, col, _, shapes = out.layout()
         assert shapes == [(12, 18)] and (row == r).all() and (col == c).all()
+
+
+def test_auto_placer_grows_puzzles_and_merges_small_images():
+    """The default placer: a 216-piece photo puzzle is solved by "best" (the growing placer tried),
+    a 4x4 grid of a small photo by the merging placer alone."""
+    frags, r, c, k = _puzzle("chelsea", 24, False, seed=5)
+    sol = FragmentSolver(n_images=1, rotations=False).solve(frags)
+    assert sol.settings["placer"] == "auto" and sol.settings["placer_chosen"] == "best"
+    assert "seams" in sol.settings  # both layouts were scored
+    small = _puzzle("chelsea", 75, False, seed=5)[0]  # 4 x 6 pieces
+    sol = FragmentSolver(n_images=1, rotations=False).solve(small)
+    assert sol.settings["placer_chosen"] == "greedy" and "seams" not in sol.settings

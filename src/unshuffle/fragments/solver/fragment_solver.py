@@ -82,7 +82,7 @@ class FragmentSolver(EdgeMeasures):
             small values suit clean fragments, large ones noise and JPEG); a hand-made measure
             stops at the first that closes enough loops (see ``EPS_CHOICES``).
         k: candidate partners kept per edge (as row and as column).
-        placer: "auto" (default) = "best" when the frame (given or estimated) holds at least
+        placer: "auto" (default) = "best" when the frame kept (given or estimated) holds at least
             ``AUTO_BEST_MIN_CELLS`` pieces, as in puzzles, else "greedy" (small images such as 4x4
             grids, where greedy is tuned and fast); recorded as ``placer_chosen``.
             "greedy" = constrained cluster merging with placement (the full solver); "buddies" =
@@ -245,9 +245,8 @@ class FragmentSolver(EdgeMeasures):
             if self.n_images is not None and m > self.n_images * cells:  # both hints
                 self._warn(f"n_images={self.n_images}: {self.n_images} images of {grid[0]}x{grid[1]} fragments hold "
                            f"at most {self.n_images * cells} fragments, but the bag has {m}")
-        if self.placer == "auto":
-            frame = tries[0][0]
-            self.placer_ = "best" if frame is not None and frame[0] * frame[1] >= AUTO_BEST_MIN_CELLS else "greedy"
+        if self.placer == "auto":  # greedy first; "best" once the frame it kept is known to be large
+            self.placer_ = "greedy"
         if self.placer_ == "buddies":
             grid = tries[0][0]
             group = finishing.union_groups(edges, m, self.n_images, self.edge_max_score, grid)
@@ -266,6 +265,8 @@ class FragmentSolver(EdgeMeasures):
                     done.append((self._good_seams(asm, scorer), -k, grid_k, asm, n_img))
                 _, _, grid, asm, n_img = max(done, key=lambda t: t[:2])
                 picks.append((asm, grid, n_img, {"frames_tried": [[list(g), good] for good, _, g, _, _ in done]}))
+                if self.placer == "auto" and grid[0] * grid[1] >= AUTO_BEST_MIN_CELLS:
+                    self.placer_ = "best"
             if self.placer_ == "grow" and len(owner) > GROW_MAX_PIECES:
                 raise ConfigError(f"placer='grow' keeps dense tables: at most {GROW_MAX_PIECES} pieces (fragments, "
                                   f"times 4 turns under rotations), got {len(owner)}; use placer='greedy' or 'best'")
