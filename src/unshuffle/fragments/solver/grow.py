@@ -39,6 +39,7 @@ FIXED_WINDOW = False  # after the core, grow inside the frame's window (dev: Fal
 TABLE_CHUNK = 512  # rows per block when finding each side's best and second best
 MAX_PIECES = 8704  # dense tables of 4 P^2 float32: 1.2 GB at this many pieces (Type 2: 2,176 fragments)
 SEAM_CAP = 10.0  # a seam pair's normalised dissimilarity counts at most this when finding the border
+POLISH = True  # regrow_groups: shift the kept layout's best-buddy segments inside its frame (``polish.py``)
 
 
 @dataclass(frozen=True)
@@ -368,6 +369,12 @@ def regrow_groups(tab: PieceTables, asm: Assembler, rotations: bool, grid: tuple
                 region, got = new, {"kept": "grow", "region": tried}
                 out.trust[list(cl.pos)] = 1.0
             got["seams"] = {name: [v[0], v[1], round(v[2], 4)] for name, v in both.items()}
+            if POLISH:
+                from unshuffle.fragments.solver.polish import polish_region  # polish builds on this module
+
+                region, got["polish"] = polish_region(tab, region)
+                if got["polish"]["moves"]:
+                    out.trust[list(cl.pos)] = 1.0
         info.append(got)
         _add_region(out, tab, region)
     return out, info
