@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                                        sol.turn, sol.shapes, turned)[0]
                     rows.append({"image": name, "piece": piece, "type": typ, "placer": placer, "pieces": len(frags),
                                  "truth": [int(r.max()) + 1, int(c.max()) + 1], "shape": list(sol.shapes[0]),
-                                 "groups": int(sol.group.max()) + 1, "cpu_s": cpu, **sc,
+                                 "groups": int(sol.group.max()) + 1, "cpu_s": cpu, **sc, "image": name,
                                  **{k: v for k, v in sol.settings.items() if k in ("placer_used", "seams", "regions", "groups_kept")}})
                     print(f"{name} {piece}px T{typ} {placer}: D {sc['direct']:.3f} shiftable {sc['shiftable']:.3f} "
                           f"N {sc['neighbour']:.3f} {len(frags)} pieces {cpu:.2f} s shape {sol.shapes[0]} "

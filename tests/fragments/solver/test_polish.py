@@ -18,16 +18,19 @@ def _tables(right: np.ndarray, down: np.ndarray) -> grow.PieceTables:
 def test_segments_join_clear_best_buddies_only():
     """2 x 2 layout [[0, 1], [2, 3]]: 0 | 1 and 0 over 2 are clear mutual best matches (cost 1 against
     a second best of 30 or 50); 2 | 3 and 1 over 3 cost 1 too, but piece 3's left and top edges fit
-    pieces 1 and 2 equally well (cost 1 both: a flat edge), so piece 3 is a segment of its own."""
+    the other of pieces 1 and 2 nearly as well (cost 1.1: a flat edge). Without a margin every seam
+    is a best-buddy seam (one segment); with a margin of 0.2 (1 is not below 0.8 x 1.1), piece 3 is a
+    segment of its own."""
     inf = 50.0
     right = np.full((4, 4), inf)
     down = np.full((4, 4), inf)
     right[0, 1], down[0, 2] = 1.0, 1.0
     right[1, 0], down[2, 0] = 30.0, 30.0
-    right[1, 3], right[2, 3], down[1, 3], down[2, 3] = 1.0, 1.0, 1.0, 1.0  # 3 is flat on its left and top
+    right[2, 3], right[1, 3], down[1, 3], down[2, 3] = 1.0, 1.1, 1.0, 1.1  # 3 is flat on its left and top
     tab = _tables(right, down)
     region = {(0, 0): 0, (0, 1): 1, (1, 0): 2, (1, 1): 3}
-    assert polish.segments(tab, region) == [[(0, 0), (0, 1), (1, 0)], [(1, 1)]]
+    assert polish.segments(tab, region) == [[(0, 0), (0, 1), (1, 0), (1, 1)]]
+    assert polish.segments(tab, region, margin=0.2) == [[(0, 0), (0, 1), (1, 0)], [(1, 1)]]
 
 
 @pytest.fixture(scope="module")

@@ -23,15 +23,16 @@ MIN_SEGMENT = 4  # pieces: smaller best-buddy components are loose, refilled eve
 MAX_SEGMENTS = 4  # segments moved per round, largest first after the anchor
 MAX_OFFSETS = 8  # offsets tried per segment (the most best-buddy seams with larger segments first)
 MAX_ROUNDS = 3
-SEGMENT_MARGIN = 0.2  # a seam joins a segment when both sides' best is this far below their second best
+SEGMENT_MARGINS = (0.0, 0.2)  # segments are found twice: any best-buddy seam joins, then only those whose
+# dissimilarity is this far below both sides' second best (a flat seam can join a shifted band to the rest)
 
 Cells = dict[tuple[int, int], int]
 
 
-def segments(tab: PieceTables, region: Cells) -> list[list[tuple[int, int]]]:
+def segments(tab: PieceTables, region: Cells, margin: float = 0.0) -> list[list[tuple[int, int]]]:
     """Cells of each best-buddy component of a layout (neighbours joined by a mutual best match on
-    the facing sides, clear by ``SEGMENT_MARGIN`` on both: flat seams join nothing), largest first
-    (ties: the top-left cell first)."""
+    the facing sides, their dissimilarity below ``1 - margin`` times both sides' second best), largest
+    first (ties: the top-left cell first)."""
     parent = {rc: rc for rc in region}
 
     def find(x: tuple[int, int]) -> tuple[int, int]:
@@ -47,7 +48,7 @@ def segments(tab: PieceTables, region: Cells) -> list[list[tuple[int, int]]]:
             if x is None or tab.best[s, a] != x or tab.best[OPPOSITE[s], x] != a:
                 continue
             d = float(tab.cost[s, a, x])
-            if d < (1.0 - SEGMENT_MARGIN) * min(float(tab.second[s, a]), float(tab.second[OPPOSITE[s], x])):
+            if d < (1.0 - margin) * min(float(tab.second[s, a]), float(tab.second[OPPOSITE[s], x])):
                 parent[find(nb)] = find((r, c))
     comp: dict[tuple[int, int], list] = {}
     for rc in sorted(region):
@@ -105,15 +106,18 @@ def polish_region(tab: PieceTables, region: Cells) -> tuple[Cells, dict]:
         return region, info
     for _ in range(MAX_ROUNDS):
         info["rounds"] += 1
-        big = [s for s in segments(tab, region) if len(s) >= MIN_SEGMENT]
-        if not big:
-            break
+        tries, seen = [], set()
+        for margin in SEGMENT_MARGINS:
+            big = [s for s in segments(tab, region, margin) if len(s) >= MIN_SEGMENT]
+            tries += [(big, None, (0, 0))] if big else []
+            for k in range(1, min(len(big), MAX_SEGMENTS + 1)):
+                larger = {rc: region[rc] for s in big[:k] for rc in s}
+                for off in _offsets(tab, region, big[k], larger, box):
+                    if (big[k][0], len(big[k]), off) not in seen:
+                        seen.add((big[k][0], len(big[k]), off))
+                        tries.append((big, k, off))
         best = None
-        tries = [(None, (0, 0))]
-        for k in range(1, min(len(big), MAX_SEGMENTS + 1)):
-            larger = {rc: region[rc] for s in big[:k] for rc in s}
-            tries += [(k, off) for off in _offsets(tab, region, big[k], larger, box)]
-        for k, (dr, dc) in tries:
+        for big, k, (dr, dc) in tries:
             moved = {} if k is None else {(r + dr, c + dc): region[(r, c)] for r, c in big[k]}
             fixed = dict(moved)
             for j, seg in enumerate(big):
