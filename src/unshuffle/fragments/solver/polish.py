@@ -10,7 +10,8 @@ seams with the larger segments when there are more), plus no move at all; smalle
 way and every piece outside a segment of ``MIN_SEGMENT`` pieces are taken out and put back by the
 growing placer inside the frame (the most confident cell first). The candidate with the most
 best-buddy seams, then the highest mean compatibility (``grow.buddy_seams``), replaces the layout
-when it beats it; rounds go on while one does.
+when it beats it; rounds go on while one does, until ``WORK`` times the layout's pieces have been
+refilled (a scrambled layout, with little in segments, would otherwise regrow whole on every try).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ MIN_SEGMENT = 4  # pieces: smaller best-buddy components are loose, refilled eve
 MAX_SEGMENTS = 4  # segments moved per round, largest first after the anchor
 MAX_OFFSETS = 8  # offsets tried per segment (the most best-buddy seams with larger segments first)
 MAX_ROUNDS = 3
+WORK = 24  # at most this many times the layout's pieces are refilled in all (bounds a scrambled layout's cost)
 SEGMENT_MARGINS = (0.0, 0.2)  # segments are found twice: any best-buddy seam joins, then only those whose
 # dissimilarity is this far below both sides' second best (a flat seam can join a shifted band to the rest)
 
@@ -104,7 +106,10 @@ def polish_region(tab: PieceTables, region: Cells) -> tuple[Cells, dict]:
     if n != (box[1] - box[0] + 1) * (box[3] - box[2] + 1) or n < 2 * MIN_SEGMENT:
         info["after"] = info["before"]
         return region, info
+    work = WORK * n
     for _ in range(MAX_ROUNDS):
+        if work < 0:
+            break
         info["rounds"] += 1
         tries, seen = [], set()
         for margin in SEGMENT_MARGINS:
@@ -123,6 +128,9 @@ def polish_region(tab: PieceTables, region: Cells) -> tuple[Cells, dict]:
             for j, seg in enumerate(big):
                 if j != k and not any(rc in moved for rc in seg):
                     fixed.update({rc: region[rc] for rc in seg})
+            work -= n - len(fixed)
+            if work < 0:
+                break
             new = _refill(tab, fixed, n, box)
             if new is None:
                 continue
