@@ -82,3 +82,12 @@ def test_a_layout_that_does_not_fill_its_box_is_left_alone(chelsea):
     del holed[(5, 5)]
     out, info = polish.polish_region(tab, holed)
     assert out == holed and info["rounds"] == 0
+
+
+def test_a_scrambled_layout_is_left_alone(chelsea):
+    """216 pieces laid out at random: no best-buddy segment near a fifth of them (``MIN_ANCHOR``)."""
+    tab, truth, rows, cols = chelsea
+    order = np.random.default_rng(0).permutation(rows * cols)
+    scrambled = {(int(k) // cols, int(k) % cols): f for k, f in zip(order, range(rows * cols), strict=True)}
+    out, info = polish.polish_region(tab, scrambled)
+    assert out == scrambled and info["rounds"] == 0 and info["anchor"] < polish.MIN_ANCHOR * rows * cols

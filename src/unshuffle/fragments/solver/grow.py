@@ -15,7 +15,8 @@ buddy (the core); then every factor pair rows x cols of the piece count (at most
 ``FRAME_MAX_ASPECT`` elongated, both ways round) is laid over the core, the growth goes on bounded
 by that frame's size, and the region with the most best-buddy seams is kept (``grow_region``).
 ``grow_puzzles`` places whole bags this way; ``regrow_groups`` regrows each image found by the
-merging placer and keeps the better layout per image. Under unknown turns a piece is a (fragment,
+merging placer and keeps the better layout per image, its best-buddy segments shifted inside the
+frame by ``polish.py`` (``POLISH``). Under unknown turns a piece is a (fragment,
 quarter turn) pair, and placing one takes all four turns of its fragment out of play.
 """
 

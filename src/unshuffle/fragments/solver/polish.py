@@ -11,7 +11,8 @@ way and every piece outside a segment of ``MIN_SEGMENT`` pieces are taken out an
 growing placer inside the frame (the most confident cell first). The candidate with the most
 best-buddy seams, then the highest mean compatibility (``grow.buddy_seams``), replaces the layout
 when it beats it; rounds go on while one does, until ``WORK`` times the layout's pieces have been
-refilled (a scrambled layout, with little in segments, would otherwise regrow whole on every try).
+refilled. A layout whose largest segment holds less than ``MIN_ANCHOR`` of its pieces is scrambled
+beyond shifting and left alone (it would be regrown whole on every try).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ MIN_SEGMENT = 4  # pieces: smaller best-buddy components are loose, refilled eve
 MAX_SEGMENTS = 4  # segments moved per round, largest first after the anchor
 MAX_OFFSETS = 8  # offsets tried per segment (the most best-buddy seams with larger segments first)
 MAX_ROUNDS = 3
+MIN_ANCHOR = 0.2  # share of the pieces the largest segment must hold: a scrambled layout is left as it is
 WORK = 24  # at most this many times the layout's pieces are refilled in all (bounds a scrambled layout's cost)
 SEGMENT_MARGINS = (0.0, 0.2)  # segments are found twice: any best-buddy seam joins, then only those whose
 # dissimilarity is this far below both sides' second best (a flat seam can join a shifted band to the rest)
@@ -104,6 +106,11 @@ def polish_region(tab: PieceTables, region: Cells) -> tuple[Cells, dict]:
     key = buddy_seams(tab, region)
     info = {"rounds": 0, "moves": [], "before": [key[0], round(key[1], 4)]}
     if n != (box[1] - box[0] + 1) * (box[3] - box[2] + 1) or n < 2 * MIN_SEGMENT:
+        info["after"] = info["before"]
+        return region, info
+    anchor = len(segments(tab, region)[0])
+    info["anchor"] = anchor
+    if anchor < MIN_ANCHOR * n:
         info["after"] = info["before"]
         return region, info
     work = WORK * n
