@@ -51,7 +51,8 @@ def _child(queue, fragments, n_images, rotations, placer="auto"):
         sol = FragmentSolver(n_images=n_images, rotations=rotations, placer=placer).solve(fragments)
         cpu = time.process_time() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MB (Linux reports KiB)
-    extra = {k: v for k, v in sol.settings.items() if k in ("placer", "placer_chosen", "placer_used", "seams")}
+    kept = ("placer", "placer_chosen", "placer_used", "seams", "groups_kept")  # groups_kept: polish moves too
+    extra = {k: v for k, v in sol.settings.items() if k in kept}
     queue.put((sol.group, sol.row, sol.col, sol.turn, sol.shapes, cpu, peak, sol.settings.get("grid"), extra))
 
 

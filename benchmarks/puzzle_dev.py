@@ -73,10 +73,12 @@ def main(argv: list[str] | None = None) -> int:
                         cpu = time.process_time() - t0
                     sc = puzzle_scores(np.zeros(len(frags), np.int64), r, c, k, sol.group, sol.row, sol.col,
                                        sol.turn, sol.shapes, turned)[0]
+                    sc.pop("image", None)  # the scorer's image index (always 0 here) would hide the name
+                    kept = ("placer_used", "seams", "regions", "groups_kept")
                     rows.append({"image": name, "piece": piece, "type": typ, "placer": placer, "pieces": len(frags),
                                  "truth": [int(r.max()) + 1, int(c.max()) + 1], "shape": list(sol.shapes[0]),
                                  "groups": int(sol.group.max()) + 1, "cpu_s": cpu, **sc,
-                                 **{k: v for k, v in sol.settings.items() if k in ("placer_used", "seams", "regions")}})
+                                 **{k: v for k, v in sol.settings.items() if k in kept}})
                     print(f"{name} {piece}px T{typ} {placer}: D {sc['direct']:.3f} shiftable {sc['shiftable']:.3f} "
                           f"N {sc['neighbour']:.3f} {len(frags)} pieces {cpu:.2f} s shape {sol.shapes[0]} "
                           f"truth {rows[-1]['truth']} {sol.settings.get('seams', '')}", flush=True)
