@@ -10,6 +10,7 @@ from unshuffle.errors import ConfigError
 from unshuffle.evaluation.puzzles import puzzle_scores
 from unshuffle.fragments.solver import grow
 from unshuffle.fragments.solver.fragment_solver import FragmentSolver
+from unshuffle.fragments.solver.regrow import regrow_groups
 
 
 def _tables(right: np.ndarray, down: np.ndarray) -> grow.PieceTables:
@@ -139,7 +140,7 @@ def test_regrow_replaces_a_scrambled_image_and_keeps_a_solved_one():
         pos = {f: (int(cells[0][f]), int(cells[1][f]), 0) for f in range(m)}
         asm.clusters = {0: Cluster(pos, {(y, x): f for f, (y, x, _) in pos.items()}, (0, 11, 0, 17))}
         asm.owner = [0] * m
-        out, kept = grow.regrow_groups(tab, asm, False)
+        out, kept = regrow_groups(tab, asm, False)
         assert [k["kept"] for k in kept] == [expect]
         group, row, col, _, shapes = out.layout()
         assert shapes == [(12, 18)] and (row == r).all() and (col == c).all()

@@ -12,7 +12,7 @@ from unshuffle.fragments.solver import compatibility as compat
 from unshuffle.fragments.solver import finishing
 from unshuffle.fragments.solver.estimate import core_extent, count_images, estimate_grid, frame_candidates
 from unshuffle.fragments.solver.grow import MAX_PIECES as GROW_MAX_PIECES
-from unshuffle.fragments.solver.grow import grow_puzzles, regrow_groups
+from unshuffle.fragments.solver.grow import grow_puzzles
 from unshuffle.fragments.solver.grow import piece_tables as grow_tables
 from unshuffle.fragments.solver.loops import (
     merge_loops,
@@ -32,6 +32,7 @@ from unshuffle.fragments.solver.measures import (  # noqa: F401  (EPS_CHOICES et
 from unshuffle.fragments.solver.merging import PairScorer, cluster_merge, exhaustive_merge
 from unshuffle.fragments.solver.placement import Assembler, greedy_merge
 from unshuffle.fragments.solver.refine import dense_scores, trim_and_fill
+from unshuffle.fragments.solver.regrow import regrow_groups
 from unshuffle.fragments.solver.turns import decide_turns
 from unshuffle.fragments.solver.upright import make_upright, upright_model
 from unshuffle.fragments.solver.window import WINDOW_COUNT_SLACK, window_trim

@@ -14,9 +14,8 @@ The dimensions are not given: the seed first grows without bound while every pla
 buddy (the core); then every factor pair rows x cols of the piece count (at most
 ``FRAME_MAX_ASPECT`` elongated, both ways round) is laid over the core, the growth goes on bounded
 by that frame's size, and the region with the most best-buddy seams is kept (``grow_region``).
-``grow_puzzles`` places whole bags this way; ``regrow_groups`` regrows each image found by the
-merging placer and keeps the better layout per image, its best-buddy segments shifted inside the
-frame by ``polish.py`` (``POLISH``). Under unknown turns a piece is a (fragment,
+``grow_puzzles`` places whole bags this way (``regrow.py`` regrows each image found by the merging
+placer). Under unknown turns a piece is a (fragment,
 quarter turn) pair, and placing one takes all four turns of its fragment out of play.
 """
 
@@ -40,8 +39,6 @@ FIXED_WINDOW = False  # after the core, grow inside the frame's window (dev: Fal
 TABLE_CHUNK = 512  # rows per block when finding each side's best and second best
 MAX_PIECES = 8704  # dense tables of 4 P^2 float32: 1.2 GB at this many pieces (Type 2: 2,176 fragments)
 SEAM_CAP = 10.0  # a seam pair's normalised dissimilarity counts at most this when finding the border
-POLISH = True  # regrow_groups: shift the kept layout's best-buddy segments inside its frame (``polish.py``;
-# polishing both layouts before comparing them: dev strict D +0.001, twice the time)
 
 
 @dataclass(frozen=True)
@@ -323,7 +320,7 @@ def grow_region(tab: PieceTables, avail: np.ndarray, frames: list, start: str = 
                           "frames": scores}
 
 
-def _frames(cells: int, grid: tuple[int, int] | None, rotations: bool) -> list[tuple[int, int]]:
+def frames_for(cells: int, grid: tuple[int, int] | None, rotations: bool) -> list[tuple[int, int]]:
     """The count frames of ``cells`` cells, or a given grid (both ways round under rotations)."""
     if grid is None:
         return count_frames(cells)
@@ -337,49 +334,15 @@ def grow_puzzles(tab: PieceTables, n_fragments: int, n_images: int, rotations: b
     Fragments left when ``n_images`` regions are grown start regions of their own, unbounded.
     Returns the Assembler holding the regions and, per region, the frame kept with its scores."""
     avail = np.ones(len(tab.owner), bool)
-    frames = _frames(-(-n_fragments // n_images), grid, rotations)
+    frames = frames_for(-(-n_fragments // n_images), grid, rotations)
     asm = Assembler(n_fragments, None, rotations)
     asm.clusters = {}
     tried = []
     while avail.any():
         region, avail, info = grow_region(tab, avail, frames if len(asm.clusters) < n_images else [None])
         tried.append(info)
-        _add_region(asm, tab, region)
+        add_region(asm, tab, region)
     return asm, tried
-
-
-def regrow_groups(tab: PieceTables, asm: Assembler, rotations: bool, grid: tuple[int, int] | None = None
-                  ) -> tuple[Assembler, list[dict]]:
-    """Each cluster of ``asm`` (an image as the merging placer found it) grown again from its own
-    fragments under the frames of its own piece count (``grow_region``); of the cluster and the
-    regrown region, the one with more seams, best-buddy seams counting twice, then the higher mean
-    compatibility, is kept (the cluster on ties, or when the growth leaves fragments out). Returns
-    the new Assembler and, per cluster, which was kept and both seam counts."""
-    turned = len(tab.owner) > len(asm.owner)
-    out = Assembler(len(asm.owner), None, rotations)
-    out.clusters, out.trust = {}, asm.trust.copy()
-    info = []
-    for cl in asm.clusters.values():
-        old = {(r, c): 4 * f + t if turned else f for f, (r, c, t) in cl.pos.items()}
-        region, got = old, {"kept": "greedy"}
-        if len(old) >= 2:
-            avail = np.isin(tab.owner, list(cl.pos))
-            new, _, tried = grow_region(tab, avail, _frames(len(old), grid, rotations))
-            both = {name: region_seams(tab, r) for name, r in (("greedy", old), ("grow", new))}
-            score = {name: (v[0] + v[1], v[2]) for name, v in both.items()}
-            if len(new) == len(old) and score["grow"] > score["greedy"]:
-                region, got = new, {"kept": "grow", "region": tried}
-                out.trust[list(cl.pos)] = 1.0
-            got["seams"] = {name: [v[0], v[1], round(v[2], 4)] for name, v in both.items()}
-            if POLISH:
-                from unshuffle.fragments.solver.polish import polish_region  # polish builds on this module
-
-                region, got["polish"] = polish_region(tab, region)
-                if got["polish"]["moves"]:
-                    out.trust[list(cl.pos)] = 1.0
-        info.append(got)
-        _add_region(out, tab, region)
-    return out, info
 
 
 def _taken(tab: PieceTables, avail: np.ndarray, cells: dict[tuple[int, int], int]) -> np.ndarray:
@@ -388,7 +351,7 @@ def _taken(tab: PieceTables, avail: np.ndarray, cells: dict[tuple[int, int], int
     return avail
 
 
-def _add_region(asm: Assembler, tab: PieceTables, region: dict[tuple[int, int], int]) -> None:
+def add_region(asm: Assembler, tab: PieceTables, region: dict[tuple[int, int], int]) -> None:
     """Store a region (cell -> piece) as one cluster of fragments with their turns."""
     cl = Cluster()
     for (r, c), p in region.items():

@@ -1,0 +1,45 @@
+"""placer="best": each image the merging placer found, grown again by the growing placer and polished;
+the better layout kept per image."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from unshuffle.fragments.solver.grow import PieceTables, add_region, frames_for, grow_region, region_seams
+from unshuffle.fragments.solver.placement import Assembler
+from unshuffle.fragments.solver.polish import polish_region
+
+POLISH = True  # regrow_groups: shift the kept layout's best-buddy segments inside its frame (``polish.py``;
+# polishing both layouts before comparing them: dev strict D +0.001, twice the time)
+
+
+def regrow_groups(tab: PieceTables, asm: Assembler, rotations: bool, grid: tuple[int, int] | None = None
+                  ) -> tuple[Assembler, list[dict]]:
+    """Each cluster of ``asm`` (an image as the merging placer found it) grown again from its own
+    fragments under the frames of its own piece count (``grow_region``); of the cluster and the
+    regrown region, the one with more seams, best-buddy seams counting twice, then the higher mean
+    compatibility, is kept (the cluster on ties, or when the growth leaves fragments out). Returns
+    the new Assembler and, per cluster, which was kept and both seam counts."""
+    turned = len(tab.owner) > len(asm.owner)
+    out = Assembler(len(asm.owner), None, rotations)
+    out.clusters, out.trust = {}, asm.trust.copy()
+    info = []
+    for cl in asm.clusters.values():
+        old = {(r, c): 4 * f + t if turned else f for f, (r, c, t) in cl.pos.items()}
+        region, got = old, {"kept": "greedy"}
+        if len(old) >= 2:
+            avail = np.isin(tab.owner, list(cl.pos))
+            new, _, tried = grow_region(tab, avail, frames_for(len(old), grid, rotations))
+            both = {name: region_seams(tab, r) for name, r in (("greedy", old), ("grow", new))}
+            score = {name: (v[0] + v[1], v[2]) for name, v in both.items()}
+            if len(new) == len(old) and score["grow"] > score["greedy"]:
+                region, got = new, {"kept": "grow", "region": tried}
+                out.trust[list(cl.pos)] = 1.0
+            got["seams"] = {name: [v[0], v[1], round(v[2], 4)] for name, v in both.items()}
+            if POLISH:
+                region, got["polish"] = polish_region(tab, region)
+                if got["polish"]["moves"]:
+                    out.trust[list(cl.pos)] = 1.0
+        info.append(got)
+        add_region(out, tab, region)
+    return out, info
