@@ -59,3 +59,23 @@ def test_plot_is_written(tmp_path):
     est = estimate_k(mixture(3, n_per=30), candidates=[2, 3, 4])
     out = plot_k_evidence(est, tmp_path / "k.png", true_k=3)
     assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_weak_evidence_by_hand():
+    from unshuffle.clustering.choose_k import weak_evidence
+
+    # a clear peak at 4: only 4 within 5 % of the best, no warning
+    assert weak_evidence([2, 3, 4, 5, 6], [0.2, 0.3, 0.5, 0.3, 0.2]) == ([4, 4], [])
+    # best at the smallest candidate
+    rng, warn = weak_evidence([2, 3, 4], [0.5, 0.3, 0.2])
+    assert rng == [2, 2] and len(warn) == 1 and "smallest candidate" in warn[0]
+    # flat from 10 to 40 (0.100 best, 0.096 within 5 %): weak
+    rng, warn = weak_evidence([5, 10, 20, 40, 80], [0.05, 0.099, 0.100, 0.096, 0.06])
+    assert rng == [10, 40] and len(warn) == 1 and "flat" in warn[0]
+
+
+def test_estimate_reports_a_clear_mixture_without_warnings_and_a_blob_with_them():
+    clear = estimate_k(mixture(6, seed=6), seed=0, sample=1000)
+    assert clear.k == 6 and clear.warnings == [] and clear.plausible[0] <= 6 <= clear.plausible[1]
+    blob = estimate_k(mixture(1, n_per=400, seed=3), seed=0, sample=400)  # one cluster: no structure to find
+    assert blob.warnings

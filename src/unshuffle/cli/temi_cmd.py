@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def register(s: argparse._SubParsersAction) -> None:
@@ -106,6 +107,8 @@ def _config(args: argparse.Namespace):
                                 force=args.force_recompute, progress=args.progress)
         print(f"estimated K = {est['k']} ({est['criterion']}; {len(est['candidates'])} candidates, "
               f"{est['seconds']:.0f} s); evidence in {args.out}/k_estimate/", flush=True)
+        for w in est.get("warnings", []):
+            print(f"warning: {w}", file=sys.stderr, flush=True)
         args.clusters = est["k"]
     overrides = list(args.overrides)
     if args.clusters is not None:

@@ -20,6 +20,7 @@ import numpy as np
 from unshuffle.errors import ConfigError
 
 CRITERION = "silhouette (cosine) of k-means in a PCA-reduced, L2-normalised space; higher is better"
+PLATEAU_TOL = 0.05  # candidates scoring within this share of the best score are reported as about as good
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +31,8 @@ class KEstimate:
         k: the candidate with the highest score.
         candidates: (M,) the K values tried, increasing; scores: (M,) their criterion values.
         criterion: what the score is; settings: everything that changes the scores.
+        plausible: [lowest, highest] candidate scoring within ``PLATEAU_TOL`` of the best.
+        warnings: what makes the estimate weak (the best at the edge of the grid, a flat criterion).
     """
 
     k: int
@@ -37,6 +40,8 @@ class KEstimate:
     scores: list[float]
     criterion: str
     settings: dict
+    plausible: list[int] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict:
         """Plain JSON-able dict."""
@@ -103,7 +108,29 @@ def estimate_k(feats: np.ndarray, *, candidates: list[int] | None = None, seed: 
                 print(f"K={k}: silhouette {done[k]:.4f}", flush=True)
         scores.append(done[k])
     best = int(cands[int(np.argmax(scores))])
-    return KEstimate(best, cands, [float(s) for s in scores], CRITERION, settings)
+    plausible, warnings = weak_evidence(cands, scores)
+    return KEstimate(best, cands, [float(s) for s in scores], CRITERION, settings, plausible, warnings)
+
+
+def weak_evidence(candidates: list[int], scores: list[float], tol: float = PLATEAU_TOL) -> tuple[list[int], list[str]]:
+    """The range of candidates scoring within ``tol`` of the best score's size, and warnings when the
+    evidence is weak: the best K is the smallest or largest candidate, or the near-best range spans a
+    factor of 2 or more (a flat criterion: on CIFAR-10 and Tiny-ImageNet features the silhouette is flat
+    over tens of K, results/clustering.md)."""
+    s = np.asarray(scores, dtype=np.float64)
+    best = int(np.argmax(s))
+    near = [k for k, v in zip(candidates, s, strict=True) if v >= s[best] - tol * abs(s[best])]
+    lo, hi, k = min(near), max(near), candidates[best]
+    warnings = []
+    if len(candidates) > 1 and k == candidates[0]:
+        warnings.append(f"K = {k} is the smallest candidate tried: the criterion found no finer structure; "
+                        "give --clusters if you know the count")
+    elif len(candidates) > 1 and k == candidates[-1]:
+        warnings.append(f"K = {k} is the largest candidate tried ({len(candidates)} candidates up to N / 10)")
+    if hi >= 2 * lo:
+        warnings.append(f"the criterion is flat: every K from {lo} to {hi} scores within {tol:.0%} of the best, "
+                        "so the estimate is weak")
+    return [int(lo), int(hi)], warnings
 
 
 def _silhouette_of_kmeans(z: np.ndarray, k: int, rows: np.ndarray, seed: int, n_init: int) -> float:
@@ -111,7 +138,7 @@ def _silhouette_of_kmeans(z: np.ndarray, k: int, rows: np.ndarray, seed: int, n_
     from sklearn.metrics import silhouette_score
 
     km = faiss.Kmeans(z.shape[1], k, niter=30, nredo=n_init, seed=int(seed), verbose=False,
-                      max_points_per_centroid=max(256, z.shape[0] // k + 1))
+                      max_points_per_centroid=max(256, z.shape[0] // k + 1), min_points_per_centroid=1)
     km.train(z)
     labels = km.index.search(z, 1)[1][:, 0]
     sub = labels[rows]
@@ -158,6 +185,9 @@ def plot_k_evidence(est: KEstimate, path: str | Path, true_k: int | None = None)
 
     fig, ax = plt.subplots(figsize=(5, 3.2))
     ax.plot(est.candidates, est.scores, "o-", ms=3)
+    if est.plausible:
+        ax.axvspan(est.plausible[0], est.plausible[1], color="tab:red", alpha=0.12,
+                   label=f"within {PLATEAU_TOL:.0%} of the best")
     ax.axvline(est.k, color="tab:red", label=f"chosen K = {est.k}")
     if true_k is not None:
         ax.axvline(true_k, color="k", ls="--", label=f"true K = {true_k}")
