@@ -28,11 +28,12 @@ def resize_matrix(n_in: int, n_out: int) -> np.ndarray:
 
 
 def rect_resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
-    """(H, W, C) array -> (h, w, C) float32 by area averaging along each axis."""
-    rows = resize_matrix(img.shape[0], h).astype(np.float32)
-    cols = resize_matrix(img.shape[1], w).astype(np.float32)
-    tall = np.tensordot(rows, np.asarray(img, np.float32), axes=(1, 0))  # (h, W, C)
-    return np.moveaxis(np.tensordot(cols, tall, axes=(1, 1)), 0, 1)
+    """(..., H, W, C) array -> (..., h, w, C) float32 by area averaging along each axis."""
+    x = np.asarray(img, np.float32)
+    rows = resize_matrix(x.shape[-3], h).astype(np.float32)
+    cols = resize_matrix(x.shape[-2], w).astype(np.float32)
+    tall = np.moveaxis(np.tensordot(rows, x, axes=(1, x.ndim - 3)), 0, -3)  # (..., h, W, C)
+    return np.moveaxis(np.tensordot(cols, tall, axes=(1, x.ndim - 2)), 0, -2)
 
 
 def aspect_shape(h: int, w: int, short: int, multiple: int = 1, max_aspect: float = 4.0) -> tuple[int, int]:

@@ -28,7 +28,15 @@ from pathlib import Path
 import numpy as np
 
 from unshuffle.errors import CheckpointError
-from unshuffle.fragments.learned.upright_cues import CUES, resize_matrix
+from unshuffle.fragments.learned.upright_cues import (
+    CUE_SIDE,
+    CUES,
+    aspect_shape,
+    filled_stack,
+    rect_resize,
+    rule_scores,
+    stack_cues,
+)
 
 FORMAT = "unshuffle-upright-model/2"
 DEFAULT_MODEL = "upright_model.npz"  # shipped in unshuffle/assets
@@ -105,8 +113,6 @@ class UprightModel:
     def large_scores(self, picture: np.ndarray) -> np.ndarray:
         """(4,) float64: the score that ``np.rot90(picture, q)`` is upright, for a large picture (H, W, 3) uint8:
         the model's scores (``large_parts``), through the ``large_rule`` with the cues if there is one."""
-        from unshuffle.fragments.learned.upright_cues import rule_scores
-
         model_q, cues = self.large_parts(picture, cues=self.large_rule is not None)
         if self.large_rule is None:
             return model_q
@@ -120,13 +126,6 @@ class UprightModel:
         (brought to a shorter side of ``CUE_SIDE``), empty grey cells left out.
         """
         from unshuffle.fragments.bags.solution import EMPTY_GREY
-        from unshuffle.fragments.learned.upright_cues import (
-            CUE_SIDE,
-            aspect_shape,
-            filled_stack,
-            rect_resize,
-            stack_cues,
-        )
 
         stack = rect_resize(filled_stack(picture), *aspect_shape(*picture.shape[:2], self.large_size, 16))
         small = stack[..., :3] + np.float32(EMPTY_GREY) * (1.0 - stack[..., 3:])  # the plain area resize
@@ -212,9 +211,7 @@ def area_resize(img: np.ndarray, size: int) -> np.ndarray:
     lead = img.shape[:-3]
     if h % size == 0 and w % size == 0:  # whole blocks: a plain mean (the same numbers, faster)
         return img.reshape(*lead, size, h // size, size, w // size, 3).mean(axis=(-4, -2), dtype=np.float32)
-    rows, cols = resize_matrix(h, size).astype(np.float32), resize_matrix(w, size).astype(np.float32)
-    tall = np.moveaxis(np.tensordot(rows, img.astype(np.float32), axes=(1, img.ndim - 3)), 0, -3)
-    return np.moveaxis(np.tensordot(cols, tall, axes=(1, img.ndim - 2)), 0, -2).astype(np.float32)
+    return rect_resize(img, size, size)
 
 
 def resize_all(pictures: list[np.ndarray], size: int) -> np.ndarray:

@@ -64,18 +64,22 @@ def force_merge(asm: Assembler, target: int, colour: np.ndarray, cells: int) -> 
         asm.apply(host_id, guest_id, moved, quality=0.0)
 
 
+def _fragment_pixels(lab: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """(M, s*s, 3) the pixels of each fragment's first piece (its turns hold the same pixels)."""
+    first = np.unique(owner, return_index=True)[1]
+    return lab[first].reshape(first.shape[0], -1, 3)
+
+
 def colour_stats(lab: np.ndarray, owner: np.ndarray) -> np.ndarray:
     """(M, 6) mean and std of L, a, b per fragment. lab: (P, s, s, 3) pieces; owner: (P,)."""
-    first = np.unique(owner, return_index=True)[1]
-    x = lab[first].reshape(first.shape[0], -1, 3)
+    x = _fragment_pixels(lab, owner)
     return np.concatenate([x.mean(axis=1), x.std(axis=1)], axis=1)
 
 
 def colour_histograms(lab: np.ndarray, owner: np.ndarray, bins: int = 6) -> np.ndarray:
     """(M, bins**3) pixel counts per fragment in a bins x bins x bins grid of CIE L*a*b* (L 0-100,
     a and b -60..60, outside values in the end bins). lab: (P, s, s, 3) pieces; owner: (P,)."""
-    first = np.unique(owner, return_index=True)[1]
-    x = lab[first].reshape(first.shape[0], -1, 3)
+    x = _fragment_pixels(lab, owner)
     lo, width = np.array([0.0, -60.0, -60.0], np.float32), np.array([100.0, 120.0, 120.0], np.float32)
     q = np.clip(((x.astype(np.float32, copy=False) - lo) / width * bins).astype(np.int32), 0, bins - 1)
     m = q.shape[0]

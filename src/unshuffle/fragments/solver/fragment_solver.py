@@ -32,7 +32,7 @@ from unshuffle.fragments.solver.measures import (  # noqa: F401  (EPS_CHOICES et
 from unshuffle.fragments.solver.merging import PairScorer, cluster_merge, exhaustive_merge
 from unshuffle.fragments.solver.placement import Assembler, greedy_merge
 from unshuffle.fragments.solver.refine import dense_scores, trim_and_fill
-from unshuffle.fragments.solver.regrow import regrow_groups
+from unshuffle.fragments.solver.regrow import regrow_groups, regrow_summary
 from unshuffle.fragments.solver.turns import decide_turns
 from unshuffle.fragments.solver.upright import make_upright, upright_model
 from unshuffle.fragments.solver.window import WINDOW_COUNT_SLACK, window_trim
@@ -255,9 +255,17 @@ class FragmentSolver(EdgeMeasures):
             sol = Solution.grouping_only(group, self._settings(grid, n_img))
             sol.confidence = np.zeros(m)
         else:
-            picks = []  # (assembly, frame, N, settings) of each placer run
             hists = finishing.colour_histograms(lab, owner) if self.n_images is None else None  # for counting
-            if self.placer_ in ("greedy", "best"):
+            if self.placer_ == "grow":
+                if len(owner) > GROW_MAX_PIECES:
+                    raise ConfigError(f"placer='grow' keeps dense tables: at most {GROW_MAX_PIECES} pieces "
+                                      f"(fragments, times 4 turns under rotations), got {len(owner)}; "
+                                      "use placer='greedy' or 'best'")
+                tab = grow_tables(feats, owner, turn_of, self.rotations_)
+                n_img = self._count(tries[0][1], tries[0][0], m, target, hists)
+                asm, tried = grow_puzzles(tab, m, n_img, self.rotations_, self._grid_param())
+                grid, extra = asm.layout()[4][0], {"regions": tried}
+            else:  # greedy, then for "best" each image regrown
                 tables: list = []  # dense score tables, built once for the refill
                 done = []
                 for k, (grid_k, asm) in enumerate(tries):  # several frames: keep the most good seams
@@ -265,30 +273,16 @@ class FragmentSolver(EdgeMeasures):
                     self._finish(asm, grid_k, n_img, edges, scorer, lab, owner, feats, cands, tables)
                     done.append((self._good_seams(asm, scorer), -k, grid_k, asm, n_img))
                 _, _, grid, asm, n_img = max(done, key=lambda t: t[:2])
-                picks.append((asm, grid, n_img, {"frames_tried": [[list(g), good] for good, _, g, _, _ in done]}))
+                extra = {"frames_tried": [[list(g), good] for good, _, g, _, _ in done]}
                 if self.placer == "auto" and grid[0] * grid[1] >= AUTO_BEST_MIN_CELLS:
                     self.placer_ = "best"
-            if self.placer_ == "grow" and len(owner) > GROW_MAX_PIECES:
-                raise ConfigError(f"placer='grow' keeps dense tables: at most {GROW_MAX_PIECES} pieces (fragments, "
-                                  f"times 4 turns under rotations), got {len(owner)}; use placer='greedy' or 'best'")
-            if self.placer_ == "grow":
-                tab = grow_tables(feats, owner, turn_of, self.rotations_)
-                n_img = target if self.n_images is not None else self._count(tries[0][1], tries[0][0], m, target, hists)
-                asm, tried = grow_puzzles(tab, m, n_img, self.rotations_, self._grid_param())
-                picks.append((asm, asm.layout()[4][0], n_img, {"regions": tried}))
-            elif self.placer_ == "best" and len(owner) <= GROW_MAX_PIECES:  # each image: merged or regrown
-                asm, grid, n_img, extra = picks[0]
-                asm, kept = regrow_groups(grow_tables(feats, owner, turn_of, self.rotations_), asm, self.rotations_,
-                                          self._grid_param())
-                used = sorted({g["kept"] for g in kept})
-                extra.update(placer_used=used[0] if len(used) == 1 else "both", groups_kept=kept)
-                if len(kept) == 1 and "seams" in kept[0]:
-                    extra["seams"] = kept[0]["seams"]  # (best-buddy seams, all seams, mean compatibility)
-                grid = asm.layout()[4][0] if "grow" in used else grid
-                picks = [(asm, grid, n_img, extra)]
-            elif self.placer_ == "best":  # too large for the growing placer's dense tables
-                picks[0][3]["placer_used"] = "greedy"
-            asm, grid, n_img, extra = picks[0]
+                if self.placer_ == "best" and len(owner) > GROW_MAX_PIECES:  # too large for the dense tables
+                    extra["placer_used"] = "greedy"
+                elif self.placer_ == "best":  # each image: merged or regrown
+                    asm, kept = regrow_groups(grow_tables(feats, owner, turn_of, self.rotations_), asm,
+                                              self.rotations_, self._grid_param())
+                    extra.update(regrow_summary(kept))
+                    grid = asm.layout()[4][0] if "grow" in {g["kept"] for g in kept} else grid
             group, row, col, turn, shapes = asm.layout()
             conf = finishing.confidence(scorer, asm)
             sol = Solution(group, row, col, turn, conf, shapes, self._settings(grid, n_img))

@@ -43,3 +43,14 @@ def regrow_groups(tab: PieceTables, asm: Assembler, rotations: bool, grid: tuple
         info.append(got)
         add_region(out, tab, region)
     return out, info
+
+
+def regrow_summary(kept: list[dict]) -> dict:
+    """What ``placer="best"`` records from ``regrow_groups``'s per-cluster info: which placer's layouts
+    were kept ("greedy", "grow" or "both"), the per-cluster info, and with one image its seam counts
+    (best-buddy seams, all seams, mean compatibility) under both placers."""
+    used = sorted({g["kept"] for g in kept})
+    out = {"placer_used": used[0] if len(used) == 1 else "both", "groups_kept": kept}
+    if len(kept) == 1 and "seams" in kept[0]:
+        out["seams"] = kept[0]["seams"]
+    return out
