@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from unshuffle.fragments.solver.estimate import FRAME_MAX_ASPECT
 from unshuffle.fragments.solver.placement import Assembler, Cluster
+from unshuffle.fragments.solver.window import factor_frames
 
 SIDES = ((0, -1), (0, 1), (-1, 0), (1, 0))  # a candidate left of, right of, above, below a placed piece
 OPPOSITE = (1, 0, 3, 2)
@@ -276,8 +276,7 @@ def region_seams(tab: PieceTables, region: dict[tuple[int, int], int]) -> tuple[
 def count_frames(cells: int) -> list[tuple[int, int]]:
     """Every frame (rows, cols) of exactly ``cells`` cells at most ``FRAME_MAX_ASPECT`` elongated,
     both ways round, squarest first; for a count with no such pair, the squarest frame holding it."""
-    pairs = [(r, cells // r) for r in range(1, cells + 1) if cells % r == 0]
-    fit = [rc for rc in pairs if max(rc) <= FRAME_MAX_ASPECT * min(rc)]
+    fit = factor_frames(cells)
     if not fit:
         side = int(np.ceil(np.sqrt(cells)))
         fit = [(side, -(-cells // side))]
