@@ -17,6 +17,10 @@ LOOK_MIN_SIMILARITY = 0.0  # counting by looks: least colour-histogram intersect
 LOOK_MIN_PART = 3  # counting by looks: parts of fewer fragments, or under 5 % of a frame, are left out
 LOOK_MAX_MISSES = 8  # counting by looks: a group stops trying partners after this many that do not fit
 WHOLE_BAG_SHARE = 0.45  # counting by looks: the image share of a frame when most counted clusters are whole
+CLOSED_MIN_PIECES = 100  # counting: a cluster this large (a puzzle, not a 64-px image) may be a closed image ...
+CLOSED_MIN_FILL = 0.9  # ... when it fills this share of its core extent (``core_extent``) ...
+CLOSED_CLEAR_SCORE = 0.7  # ... and hardly any candidate seam this clear (normalised) leaves it ...
+CLOSED_MAX_LINKS = 0.05  # ... at most this share of its border cells (dev bags: parts 0.1-0.5, whole images 0-0.04)
 
 
 def estimate_grid(loops: np.ndarray, loop_score: np.ndarray, owner: np.ndarray, turn: np.ndarray,
@@ -97,9 +101,39 @@ def core_extent(cells: list[tuple[int, int]], share: float = CORE_SHARE) -> tupl
     return out[0], out[1]
 
 
+def closed_clusters(members: list[list[int]], shapes: list[np.ndarray], edges: np.ndarray,
+                    n_fragments: int) -> np.ndarray:
+    """(G,) bool: which clusters look like whole images of a puzzle bag, whatever the frame: at least
+    ``CLOSED_MIN_PIECES`` fragments, as many as ``CLOSED_MIN_FILL`` of the cells of their core extent
+    (:func:`core_extent`: pieces of another image stuck on a side do not stretch it), with at most
+    ``CLOSED_MAX_LINKS`` of their border cells' worth of clear candidate seams (normalised score under
+    ``CLOSED_CLEAR_SCORE``) to fragments outside. A part of an image cut off along a seam keeps the
+    clear seams of its cut; an image's own border matches nothing well.
+
+    members: fragment ids per cluster; shapes: their (k, 2) cells; edges: (E, >= 4) rows (score,
+    fragment a, turn a, fragment b, ...) of candidate seams."""
+    which = np.full(n_fragments, -1, dtype=np.int64)
+    for g, mem in enumerate(members):
+        which[np.asarray(mem, dtype=np.int64)] = g
+    e = np.asarray(edges)
+    clear = e[e[:, 0] < CLOSED_CLEAR_SCORE]
+    ga, gb = which[clear[:, 1].astype(np.int64)], which[clear[:, 3].astype(np.int64)]
+    cross = ga != gb
+    links = np.bincount(ga[cross & (ga >= 0)], minlength=len(members)) + \
+        np.bincount(gb[cross & (gb >= 0)], minlength=len(members))
+    out = np.zeros(len(members), dtype=bool)
+    for g, (mem, sh) in enumerate(zip(members, shapes, strict=True)):
+        if len(mem) < CLOSED_MIN_PIECES:
+            continue
+        h, w = core_extent([tuple(rc) for rc in np.asarray(sh)])  # a few pieces stuck on its side do not count
+        out[g] = len(mem) >= CLOSED_MIN_FILL * h * w and links[g] <= CLOSED_MAX_LINKS * 2 * (h + w)
+    return out
+
+
 def count_images(sizes: list[int], n_fragments: int, grid: tuple[int, int],
                  min_share: float = N_MIN_SHARE, shapes: list[np.ndarray] | None = None,
-                 rotations: bool = False, looks: np.ndarray | None = None) -> int:
+                 rotations: bool = False, looks: np.ndarray | None = None,
+                 closed: np.ndarray | None = None) -> int:
     """Number of images: clusters holding at least ``min_share * rows * cols`` fragments, at least
     1 and at least enough frames to hold every fragment. sizes: fragments per cluster.
 
@@ -112,36 +146,41 @@ def count_images(sizes: list[int], n_fragments: int, grid: tuple[int, int],
     be told from two incomplete images.
 
     With ``looks`` too ((G, B) colour histogram per cluster, any scale), parts are also joined by
-    appearance (:func:`join_by_looks`), with or without whole images: parts that fit one frame are
+    appearance (:func:`join_parts`), with or without whole images: parts that fit one frame are
     joined most similar palettes first, so parts of one image tend to meet before parts of two. The
     joined groups holding ``min_share`` of a frame count (at least ``WHOLE_BAG_SHARE`` when most
     clusters are whole images, and then the count is the smaller of this and the packing by shape);
-    the count is never below the frames needed to hold every fragment."""
+    the count is never below the frames needed to hold every fragment.
+
+    ``closed`` ((G,) bool, :func:`closed_clusters`): clusters that are whole images by themselves; two
+    of them are never joined, by shape or by looks (images of a bag may differ in size, and two small
+    whole images fit one frame of the largest)."""
     cells = grid[0] * grid[1]
-    big = sorted((i for i, s in enumerate(sizes) if s >= min_share * cells), key=lambda i: -sizes[i])
-    whole = sum(1 for i in big if sizes[i] >= cells)
+    closed = np.zeros(len(sizes), dtype=bool) if closed is None else np.asarray(closed, dtype=bool)
+    big = sorted((i for i, s in enumerate(sizes) if s >= min_share * cells or closed[i]), key=lambda i: -sizes[i])
+    whole = sum(1 for i in big if sizes[i] >= cells or closed[i])
     mostly_whole = bool(big) and whole >= PAIR_MIN_WHOLE * len(big)
     if shapes is not None and looks is not None:
-        joined = join_by_looks(sizes, shapes, looks, grid, rotations)
+        joined = join_parts(sizes, shapes, looks, grid, rotations, closed=closed)
         share = max(min_share, WHOLE_BAG_SHARE) if mostly_whole else min_share
-        n_looks = max(1, sum(1 for s in joined if s >= share * cells), int(np.ceil(n_fragments / cells)))
+        n_looks = max(1, sum(1 for s, shut in joined if s >= share * cells or shut), int(np.ceil(n_fragments / cells)))
         # with whole images the packing by shape alone is also valid: each rule misses parts the other joins
-        return min(n_looks, count_images(sizes, n_fragments, grid, min_share, shapes, rotations)) if mostly_whole \
-            else n_looks
+        return min(n_looks, count_images(sizes, n_fragments, grid, min_share, shapes, rotations, closed=closed)) \
+            if mostly_whole else n_looks
     if shapes is None or not mostly_whole:  # most images incomplete: by shape, parts and images look alike
         return max(1, len(big), int(np.ceil(n_fragments / cells)))
-    bins: list[tuple[int, np.ndarray]] = []  # (fragments, occupied cells) per frame
+    bins: list[tuple[int, np.ndarray, bool]] = []  # (fragments, occupied cells, holds a closed image) per frame
     for i in big:
         forgiven = int(PAIR_OVERLAP_SHARE * sizes[i])
-        for j, (held, occupied) in enumerate(bins):
-            if held + sizes[i] > cells:
+        for j, (held, occupied, shut) in enumerate(bins):
+            if held + sizes[i] > cells or (shut and closed[i]):
                 continue
             placed = place_together(occupied, shapes[i], grid, rotations, forgiven)
             if placed is not None:
-                bins[j] = (held + sizes[i], _joined(occupied, placed))
+                bins[j] = (held + sizes[i], _joined(occupied, placed), shut or bool(closed[i]))
                 break
         else:
-            bins.append((sizes[i], np.asarray(shapes[i]) - np.asarray(shapes[i]).min(axis=0)))
+            bins.append((sizes[i], np.asarray(shapes[i]) - np.asarray(shapes[i]).min(axis=0), bool(closed[i])))
     return max(1, len(bins), int(np.ceil(n_fragments / cells)))
 
 
@@ -186,23 +225,36 @@ def _joined(a: np.ndarray, placed: np.ndarray) -> np.ndarray:
 
 
 def join_by_looks(sizes: list[int], shapes: list[np.ndarray], looks: np.ndarray, grid: tuple[int, int],
-                  rotations: bool = False, min_similarity: float = LOOK_MIN_SIMILARITY) -> list[int]:
+                  rotations: bool = False, min_similarity: float = LOOK_MIN_SIMILARITY,
+                  closed: np.ndarray | None = None) -> list[int]:
+    """Sizes of the groups left by :func:`join_parts` (same arguments)."""
+    return [s for s, _ in join_parts(sizes, shapes, looks, grid, rotations, min_similarity, closed)]
+
+
+def join_parts(sizes: list[int], shapes: list[np.ndarray], looks: np.ndarray, grid: tuple[int, int],
+               rotations: bool = False, min_similarity: float = LOOK_MIN_SIMILARITY,
+               closed: np.ndarray | None = None) -> list[tuple[int, bool]]:
     """Sizes of the groups left after joining parts of one image by appearance: repeatedly the two
     groups whose colour histograms intersect most (at least ``min_similarity``; histograms are
     normalised to sum 1) join, when their fragments fit one frame and their shapes lie in it side by
     side (half of the smaller part's cells may collide, as in :func:`count_images`). A pair that does
     not fit is set aside (a group made by a join tries again), and a group stops trying after
     ``LOOK_MAX_MISSES`` misfits in a row, which bounds the work on bags of hundreds of parts. Parts
-    under ``LOOK_MIN_PART`` fragments, or under 5 % of a frame, are left out.
-    sizes: (G,) fragments per cluster; shapes: their (k, 2) cells; looks: (G, B) histograms."""
+    under ``LOOK_MIN_PART`` fragments, or under 5 % of a frame, are left out; two groups holding a
+    ``closed`` cluster (a whole image, :func:`closed_clusters`) are never joined.
+    sizes: (G,) fragments per cluster; shapes: their (k, 2) cells; looks: (G, B) histograms.
+    Returns (fragments, holds a closed cluster) per group left."""
     cells = grid[0] * grid[1]
     keep = [i for i, s in enumerate(sizes) if s >= max(LOOK_MIN_PART, 0.05 * cells)]
+    shut = np.zeros(len(sizes), dtype=bool) if closed is None else np.asarray(closed, dtype=bool)
+    shut = shut[keep]
     size = np.array([sizes[i] for i in keep], dtype=np.int64)
     cell = [np.asarray(shapes[i]) - np.asarray(shapes[i]).min(axis=0) for i in keep]
     hist = np.asarray(looks, dtype=np.float64)[keep]
     hist = hist / np.maximum(hist.sum(axis=1, keepdims=True), 1e-12)
     sim = np.stack([np.minimum(h, hist).sum(axis=1) for h in hist]) if len(keep) else np.zeros((0, 0))
     sim[size[:, None] + size[None, :] > cells] = -np.inf  # sizes only grow: a pair too large stays so
+    sim[shut[:, None] & shut[None, :]] = -np.inf  # two whole images stay apart
     np.fill_diagonal(sim, -np.inf)
     misses = np.zeros(len(size), dtype=np.int64)
     while len(size):
@@ -223,10 +275,11 @@ def join_by_looks(sizes: list[int], shapes: list[np.ndarray], looks: np.ndarray,
         hist[a] = (hist[a] * size[a] + hist[b] * size[b]) / (size[a] + size[b])
         size[a] += size[b]
         size[b], misses[a] = 0, 0
+        shut[a] = shut[a] or shut[b]
         row = np.minimum(hist[a], hist).sum(axis=1)  # the joined group is new: earlier misfits may be retried
-        closed = (size == 0) | (size + size[a] > cells) | (misses >= LOOK_MAX_MISSES)
-        closed[a] = True
-        row[closed] = -np.inf
+        done = (size == 0) | (size + size[a] > cells) | (misses >= LOOK_MAX_MISSES) | (shut & shut[a])
+        done[a] = True
+        row[done] = -np.inf
         sim[a, :] = sim[:, a] = row
         sim[b, :] = sim[:, b] = -np.inf
-    return [int(s) for s in size if s > 0]
+    return [(int(s), bool(c)) for s, c in zip(size, shut, strict=True) if s > 0]

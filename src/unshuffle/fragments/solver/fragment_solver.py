@@ -10,7 +10,13 @@ from unshuffle.errors import ConfigError
 from unshuffle.fragments.bags.solution import Solution
 from unshuffle.fragments.solver import compatibility as compat
 from unshuffle.fragments.solver import finishing
-from unshuffle.fragments.solver.estimate import core_extent, count_images, estimate_grid, frame_candidates
+from unshuffle.fragments.solver.estimate import (
+    closed_clusters,
+    core_extent,
+    count_images,
+    estimate_grid,
+    frame_candidates,
+)
 from unshuffle.fragments.solver.grow import MAX_PIECES as GROW_MAX_PIECES
 from unshuffle.fragments.solver.grow import grow_puzzles
 from unshuffle.fragments.solver.grow import piece_tables as grow_tables
@@ -262,14 +268,14 @@ class FragmentSolver(EdgeMeasures):
                                       f"(fragments, times 4 turns under rotations), got {len(owner)}; "
                                       "use placer='greedy' or 'best'")
                 tab = grow_tables(feats, owner, turn_of, self.rotations_)
-                n_img = self._count(tries[0][1], tries[0][0], m, target, hists)
+                n_img = self._count(tries[0][1], tries[0][0], m, target, hists, edges)
                 asm, tried = grow_puzzles(tab, m, n_img, self.rotations_, self._grid_param())
                 grid, extra = asm.layout()[4][0], {"regions": tried}
             else:  # greedy, then for "best" each image regrown
                 tables: list = []  # dense score tables, built once for the refill
                 done = []
                 for k, (grid_k, asm) in enumerate(tries):  # several frames: keep the most good seams
-                    n_img = self._count(asm, grid_k, m, target, hists)
+                    n_img = self._count(asm, grid_k, m, target, hists, edges)
                     self._finish(asm, grid_k, n_img, edges, scorer, lab, owner, feats, cands, tables)
                     done.append((self._good_seams(asm, scorer), -k, grid_k, asm, n_img))
                 _, _, grid, asm, n_img = max(done, key=lambda t: t[:2])
@@ -298,16 +304,19 @@ class FragmentSolver(EdgeMeasures):
         return self.fit(fragments).solution_
 
     # ------------------------------------------------------------------ internals
-    def _count(self, asm: Assembler, grid: tuple[int, int], m: int, target: int, hists: np.ndarray | None) -> int:
+    def _count(self, asm: Assembler, grid: tuple[int, int], m: int, target: int, hists: np.ndarray | None,
+               edges: np.ndarray) -> int:
         """N: the given one, else estimated from the clusters of ``asm`` under ``grid`` (``count_images``;
-        hists: (M, B) colour histogram per fragment, joined per cluster for counting by looks)."""
+        hists: (M, B) colour histogram per fragment, joined per cluster for counting by looks; edges:
+        the candidate seams, which tell whole images of a puzzle bag from parts, ``closed_clusters``)."""
         if self.n_images is not None:
             return target
         found = list(asm.clusters.values())
         looks = None if hists is None else np.stack([hists[list(c.pos)].sum(axis=0) for c in found])
-        return min(count_images([len(c.pos) for c in found], m, grid, self.count_min_share,
-                                shapes=[np.array(list(c.cells)) for c in found], rotations=self.rotations_,
-                                looks=looks), m)
+        shapes = [np.array(list(c.cells)) for c in found]
+        closed = closed_clusters([list(c.pos) for c in found], shapes, edges, m)
+        return min(count_images([len(c.pos) for c in found], m, grid, self.count_min_share, shapes=shapes,
+                                rotations=self.rotations_, looks=looks, closed=closed), m)
 
     def _finish(self, asm: Assembler, grid: tuple[int, int], n_img: int, edges, scorer, lab, owner, feats, cands,
                 tables: list) -> None:

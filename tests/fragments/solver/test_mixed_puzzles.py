@@ -1,0 +1,70 @@
+"""Bags mixing puzzles of different sizes, count not given: whole images are told from parts by their seams."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from unshuffle.evaluation.metrics import grouping_scores
+from unshuffle.fragments.solver.estimate import CLOSED_MAX_LINKS, closed_clusters, count_images, join_by_looks
+from unshuffle.fragments.solver.fragment_solver import FragmentSolver
+
+
+def _block(rows: int, cols: int, r0: int = 0, c0: int = 0) -> np.ndarray:
+    return np.array([(r0 + r, c0 + c) for r in range(rows) for c in range(cols)])
+
+
+def _edges(*rows: tuple[float, int, int]) -> np.ndarray:
+    """Candidate seam table rows (score, fragment a, turn a, fragment b, turn b, relation)."""
+    return np.array([(s, a, 0, b, 0, 0) for s, a, b in rows], dtype=np.float64)
+
+
+def test_closed_clusters_by_size_fill_and_clear_seams_leaving():
+    corner = np.array([(r, c) for r, c in _block(12, 12) if r >= 6 or c >= 6])  # 108 of a 12 x 12 box: fill 0.75
+    members = [list(range(120)), list(range(120, 240)), list(range(240, 300)), list(range(300, 408))]
+    shapes = [_block(10, 12), _block(10, 12), _block(6, 10), corner]
+    inside = [(0.3, 0, 1), (0.2, 130, 131), (0.1, 250, 251)]
+    unclear = [(0.9, 5, 125), (1.4, 6, 126)]  # seams out of a cluster that are not clear do not count
+    assert closed_clusters(members, shapes, _edges(*inside, *unclear), 408).tolist() == [True, True, False, False]
+    # clear seams from cluster 0 to cluster 1: over CLOSED_MAX_LINKS of the 2 * (10 + 12) border cells
+    links = int(np.floor(CLOSED_MAX_LINKS * 44)) + 1
+    cross = [(0.5, k, 120 + k) for k in range(links)]
+    assert closed_clusters(members, shapes, _edges(*inside, *cross), 408).tolist() == [False, False, False, False]
+    # as many as the share allows leave both closed; a clear seam to a fragment in no cluster counts too
+    ok = cross[:links - 1]
+    assert closed_clusters(members, shapes, _edges(*ok), 408).tolist() == [True, True, False, False]
+    assert closed_clusters(members[:1], shapes[:1], _edges(*[(0.5, k, 390) for k in range(links)]), 408)[0] == False  # noqa: E712
+
+
+def test_two_small_whole_images_fitting_one_frame_are_not_joined():
+    """A 486-piece image and two 187-piece images: the frame is the large one's square (27 x 27), in which
+    the two small ones fit side by side with the same palette, so by looks they join; closed, they do not."""
+    sizes, shapes = [486, 187, 187], [_block(18, 27), _block(11, 17), _block(11, 17)]
+    looks = np.ones((3, 8))
+    assert count_images(sizes, 860, (27, 27), 0.25, shapes=shapes, looks=looks) == 2
+    assert count_images(sizes, 860, (27, 27), 0.25, shapes=shapes, looks=looks, closed=np.array([1, 1, 1], bool)) == 3
+    assert sorted(join_by_looks(sizes[1:], shapes[1:], looks[1:], (27, 27))) == [374]
+    assert sorted(join_by_looks(sizes[1:], shapes[1:], looks[1:], (27, 27), closed=np.array([1, 1], bool))) == [187, 187]
+    # a closed image may still take a part that is not closed (a piece of it cut off along a seam)
+    part = _block(11, 6)
+    assert join_by_looks([187, 66], [_block(11, 17), part], np.ones((2, 8)), (27, 27), closed=np.array([1, 0], bool)) \
+        == [253]
+
+
+def _pieces(img: np.ndarray, s: int) -> np.ndarray:
+    r, c = img.shape[0] // s, img.shape[1] // s
+    return img[:r * s, :c * s].reshape(r, s, c, s, 3).transpose(0, 2, 1, 3, 4).reshape(-1, s, s, 3)
+
+
+def test_mixed_bag_of_three_photos_of_different_sizes():
+    """coffee (16 x 25 pieces), chelsea (12 x 18) and a 12 x 12 crop of astronaut, 24-px pieces, shuffled
+    together, nothing given: three groups, one per photo (the two smaller fit one frame of the largest)."""
+    import skimage.data
+
+    imgs = [skimage.data.coffee(), skimage.data.chelsea(), skimage.data.astronaut()[:288, :288]]
+    parts = [_pieces(im, 24) for im in imgs]
+    frags = np.concatenate(parts)
+    src = np.concatenate([np.full(len(p), j) for j, p in enumerate(parts)])
+    order = np.random.default_rng(0).permutation(len(frags))
+    sol = FragmentSolver().solve(frags[order])
+    assert sol.settings["n_images"] == 3
+    assert grouping_scores(src[order], sol.group)["ari"] == 1.0
