@@ -29,10 +29,15 @@ def test_closed_clusters_by_size_fill_and_clear_seams_leaving():
     links = int(np.floor(CLOSED_MAX_LINKS * 44)) + 1
     cross = [(0.5, k, 120 + k) for k in range(links)]
     assert closed_clusters(members, shapes, _edges(*inside, *cross), 408).tolist() == [False, False, False, False]
-    # as many as the share allows leave both closed; a clear seam to a fragment in no cluster counts too
+    # as many as the share allows leave both closed; so do clear seams to fragments in no cluster or in one
+    # of under CLOSED_MIN_PARTNER fragments (the image's own strays), and many seams from one fragment count once
     ok = cross[:links - 1]
     assert closed_clusters(members, shapes, _edges(*ok), 408).tolist() == [True, True, False, False]
-    assert closed_clusters(members[:1], shapes[:1], _edges(*[(0.5, k, 390) for k in range(links)]), 408)[0] == False  # noqa: E712
+    strays = [(0.5, k, 400 + k % 3) for k in range(links)] + [(0.4 + 0.01 * k, 7, 120) for k in range(links)]
+    tiny = members + [[400, 401, 402]]
+    assert closed_clusters(tiny, [*shapes, _block(1, 3)], _edges(*strays), 408).tolist() == [True, True, False, False,
+                                                                                            False]
+    assert closed_clusters(members[:1], shapes[:1], _edges(*[(0.5, k, 390) for k in range(links)]), 408)[0]
 
 
 def test_two_small_whole_images_fitting_one_frame_are_not_joined():

@@ -20,6 +20,7 @@ WHOLE_BAG_SHARE = 0.45  # counting by looks: the image share of a frame when mos
 CLOSED_MIN_PIECES = 100  # counting: a cluster this large (a puzzle, not a 64-px image) may be a closed image ...
 CLOSED_MIN_FILL = 0.9  # ... when it fills this share of its core extent (``core_extent``) ...
 CLOSED_CLEAR_SCORE = 0.7  # ... and hardly any candidate seam this clear (normalised) leaves it ...
+CLOSED_MIN_PARTNER = 10  # ... to another cluster of at least this many (its own stray pieces do not count);
 CLOSED_MAX_LINKS = 0.05  # ... at most this share of its border cells (dev bags: parts 0.1-0.5, whole images 0-0.04)
 
 
@@ -106,21 +107,27 @@ def closed_clusters(members: list[list[int]], shapes: list[np.ndarray], edges: n
     """(G,) bool: which clusters look like whole images of a puzzle bag, whatever the frame: at least
     ``CLOSED_MIN_PIECES`` fragments, as many as ``CLOSED_MIN_FILL`` of the cells of their core extent
     (:func:`core_extent`: pieces of another image stuck on a side do not stretch it), with at most
-    ``CLOSED_MAX_LINKS`` of their border cells' worth of clear candidate seams (normalised score under
-    ``CLOSED_CLEAR_SCORE``) to fragments outside. A part of an image cut off along a seam keeps the
-    clear seams of its cut; an image's own border matches nothing well.
+    ``CLOSED_MAX_LINKS`` of their border cells' worth of fragments with a clear candidate seam
+    (normalised score under ``CLOSED_CLEAR_SCORE``) to a cluster of ``CLOSED_MIN_PARTNER`` or more
+    fragments. A part of an image cut off along a seam keeps the clear seams of its cut; an image's
+    own border matches nothing well (and a few of its pieces left out as strays do not count).
 
     members: fragment ids per cluster; shapes: their (k, 2) cells; edges: (E, >= 4) rows (score,
     fragment a, turn a, fragment b, ...) of candidate seams."""
     which = np.full(n_fragments, -1, dtype=np.int64)
+    size = np.array([len(mem) for mem in members], dtype=np.int64)
     for g, mem in enumerate(members):
         which[np.asarray(mem, dtype=np.int64)] = g
     e = np.asarray(edges)
     clear = e[e[:, 0] < CLOSED_CLEAR_SCORE]
-    ga, gb = which[clear[:, 1].astype(np.int64)], which[clear[:, 3].astype(np.int64)]
-    cross = ga != gb
-    links = np.bincount(ga[cross & (ga >= 0)], minlength=len(members)) + \
-        np.bincount(gb[cross & (gb >= 0)], minlength=len(members))
+    fa, fb = clear[:, 1].astype(np.int64), clear[:, 3].astype(np.int64)
+    ga, gb = which[fa], which[fb]
+    linked = np.zeros(n_fragments, dtype=bool)  # fragments with a clear seam to another cluster of some size
+    for f, g, h in ((fa, ga, gb), (fb, gb, ga)):
+        out_of = (g >= 0) & (h >= 0) & (g != h)
+        out_of[out_of] = size[h[out_of]] >= CLOSED_MIN_PARTNER
+        linked[f[out_of]] = True
+    links = np.bincount(which[linked], minlength=len(members))
     out = np.zeros(len(members), dtype=bool)
     for g, (mem, sh) in enumerate(zip(members, shapes, strict=True)):
         if len(mem) < CLOSED_MIN_PIECES:
