@@ -21,6 +21,7 @@ CLOSED_MIN_PIECES = 100  # counting: a cluster this large (a puzzle, not a 64-px
 CLOSED_MIN_FILL = 0.9  # ... when it fills this share of its core extent (``core_extent``) ...
 CLOSED_CLEAR_SCORE = 0.7  # ... and hardly any candidate seam this clear (normalised) leaves it ...
 CLOSED_MIN_PARTNER = 10  # ... to another cluster of at least this many (its own stray pieces do not count);
+CLOSED_ABSORB_SHARE = 0.1  # counting: a whole image takes parts up to this share of its size, or bands along a side
 CLOSED_MAX_LINKS = 0.05  # ... at most this share of its border cells (dev bags: parts 0.1-0.5, whole images 0-0.04)
 
 
@@ -171,6 +172,7 @@ def count_images(sizes: list[int], n_fragments: int, grid: tuple[int, int],
         joined = join_parts(sizes, shapes, looks, grid, rotations, closed=closed)
         share = max(min_share, WHOLE_BAG_SHARE) if mostly_whole else min_share
         n_looks = max(1, sum(1 for s, shut in joined if s >= share * cells or shut), int(np.ceil(n_fragments / cells)))
+        n_looks = max(n_looks, _with_whole_images([s for s, shut in joined if shut], n_fragments, min_share))
         # with whole images the packing by shape alone is also valid: each rule misses parts the other joins
         return min(n_looks, count_images(sizes, n_fragments, grid, min_share, shapes, rotations, closed=closed)) \
             if mostly_whole else n_looks
@@ -188,7 +190,17 @@ def count_images(sizes: list[int], n_fragments: int, grid: tuple[int, int],
                 break
         else:
             bins.append((sizes[i], np.asarray(shapes[i]) - np.asarray(shapes[i]).min(axis=0), bool(closed[i])))
-    return max(1, len(bins), int(np.ceil(n_fragments / cells)))
+    return max(1, len(bins), int(np.ceil(n_fragments / cells)),
+               _with_whole_images([held for held, _, shut in bins if shut], n_fragments, min_share))
+
+
+def _with_whole_images(whole: list[int], n_fragments: int, min_share: float) -> int:
+    """The count implied by whole images of ``whole`` fragments each (0 when there are none): one each,
+    plus one more for every ``min(whole)`` fragments outside them, rounded up from ``min_share``
+    (images of one bag may differ in size: the smallest whole one, not the frame, is the unit)."""
+    if not whole:
+        return 0
+    return len(whole) + max(0, int(np.ceil((n_fragments - sum(whole)) / min(whole) - min_share)))
 
 
 def place_together(a: np.ndarray, b: np.ndarray, frame: tuple[int, int], rotations: bool = False,
@@ -216,6 +228,21 @@ def place_together(a: np.ndarray, b: np.ndarray, frame: tuple[int, int], rotatio
                     if grid_a[bk[:, 0] + dr + fr, bk[:, 1] + dc + fc].sum() <= overlap:
                         return bk + np.array([dr, dc])
     return None
+
+
+def _may_absorb(whole: int, part: int, size: np.ndarray, cell: list[np.ndarray], rotations: bool) -> bool:
+    """Whether group ``whole`` (holding a closed image) may take group ``part`` when counting: a part
+    of at most ``CLOSED_ABSORB_SHARE`` of its size (strays, a corner), or a band that fills its own
+    core extent along a side of the image's (a flat sky cut off along the horizon): the sides' lengths
+    within one cell of each other (either way round under ``rotations``)."""
+    if size[part] <= CLOSED_ABSORB_SHARE * size[whole]:
+        return True
+    hp, wp = core_extent([tuple(rc) for rc in cell[part]])
+    if size[part] < CLOSED_MIN_FILL * hp * wp:
+        return False
+    hw, ww = core_extent([tuple(rc) for rc in cell[whole]])
+    sides = [(hp, wp), (wp, hp)] if rotations else [(hp, wp)]
+    return any(abs(h - hw) <= 1 or abs(w - ww) <= 1 for h, w in sides)
 
 
 def fit_together(a: np.ndarray, b: np.ndarray, frame: tuple[int, int], rotations: bool = False,
@@ -247,8 +274,9 @@ def join_parts(sizes: list[int], shapes: list[np.ndarray], looks: np.ndarray, gr
     side (half of the smaller part's cells may collide, as in :func:`count_images`). A pair that does
     not fit is set aside (a group made by a join tries again), and a group stops trying after
     ``LOOK_MAX_MISSES`` misfits in a row, which bounds the work on bags of hundreds of parts. Parts
-    under ``LOOK_MIN_PART`` fragments, or under 5 % of a frame, are left out; two groups holding a
-    ``closed`` cluster (a whole image, :func:`closed_clusters`) are never joined.
+    under ``LOOK_MIN_PART`` fragments, or under 5 % of a frame, are left out. Two groups holding a
+    ``closed`` cluster (a whole image, :func:`closed_clusters`) are never joined, and such a group
+    takes another only when it is small or a band along one of its sides (:func:`_may_absorb`).
     sizes: (G,) fragments per cluster; shapes: their (k, 2) cells; looks: (G, B) histograms.
     Returns (fragments, holds a closed cluster) per group left."""
     cells = grid[0] * grid[1]
@@ -270,6 +298,9 @@ def join_parts(sizes: list[int], shapes: list[np.ndarray], looks: np.ndarray, gr
             break
         if size[a] < size[b]:
             a, b = b, a
+        if shut[a] != shut[b] and not _may_absorb(*((a, b) if shut[a] else (b, a)), size, cell, rotations):
+            sim[a, b] = sim[b, a] = -np.inf  # a whole image does not take a large part that cannot complete it
+            continue
         placed = place_together(cell[a], cell[b], grid, rotations, int(PAIR_OVERLAP_SHARE * size[b]))
         if placed is None:
             sim[a, b] = sim[b, a] = -np.inf
