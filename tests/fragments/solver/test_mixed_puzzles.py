@@ -5,8 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from unshuffle.evaluation.metrics import grouping_scores
-from unshuffle.fragments.solver.estimate import CLOSED_MAX_LINKS, closed_clusters, count_images, join_by_looks
+from unshuffle.fragments.solver.estimate import (
+    CLOSED_MAX_LINKS,
+    KeepApart,
+    closed_clusters,
+    count_images,
+    join_by_looks,
+    may_absorb,
+)
 from unshuffle.fragments.solver.fragment_solver import FragmentSolver
+from unshuffle.fragments.solver.placement import Assembler, Cluster
 
 
 def _block(rows: int, cols: int, r0: int = 0, c0: int = 0) -> np.ndarray:
@@ -48,11 +56,48 @@ def test_two_small_whole_images_fitting_one_frame_are_not_joined():
     assert count_images(sizes, 860, (27, 27), 0.25, shapes=shapes, looks=looks) == 2
     assert count_images(sizes, 860, (27, 27), 0.25, shapes=shapes, looks=looks, closed=np.array([1, 1, 1], bool)) == 3
     assert sorted(join_by_looks(sizes[1:], shapes[1:], looks[1:], (27, 27))) == [374]
-    assert sorted(join_by_looks(sizes[1:], shapes[1:], looks[1:], (27, 27), closed=np.array([1, 1], bool))) == [187, 187]
+    two_closed = np.array([1, 1], bool)
+    assert sorted(join_by_looks(sizes[1:], shapes[1:], looks[1:], (27, 27), closed=two_closed)) == [187, 187]
     # a closed image may still take a part that is not closed (a piece of it cut off along a seam)
     part = _block(11, 6)
     assert join_by_looks([187, 66], [_block(11, 17), part], np.ones((2, 8)), (27, 27), closed=np.array([1, 0], bool)) \
         == [253]
+
+
+def test_a_whole_image_takes_strays_and_bands_only():
+    whole = _block(11, 17)  # 187 cells
+    assert may_absorb(whole, _block(3, 6), False)  # 18 <= 10 % of 187: strays, a corner
+    assert may_absorb(whole, _block(5, 17), False)  # a band along its width (a sky cut off at the horizon)
+    assert may_absorb(whole, _block(11, 6), False)  # ... or along its height
+    assert not may_absorb(whole, _block(15, 13), False)  # another image's part: no side in common
+    ragged = np.array([(r, c) for r, c in _block(12, 17) if (r + c) % 4])  # 17 wide but a fill of 0.75
+    assert not may_absorb(whole, ragged, False)
+    assert not may_absorb(whole, _block(17, 5), False) and may_absorb(whole, _block(17, 5), True)  # turned band
+
+
+def _assembler(blocks: list[np.ndarray]) -> Assembler:
+    """An Assembler whose clusters are the given blocks of cells (fragments numbered block by block)."""
+    asm = Assembler(sum(len(b) for b in blocks), None, False)
+    asm.clusters, f = {}, 0
+    for b in blocks:
+        pos = {f + i: (int(r), int(c), 0) for i, (r, c) in enumerate(b)}
+        asm.clusters[f] = Cluster(pos, {(r, c, ): g for g, (r, c, _) in pos.items()},
+                                  (int(b[:, 0].min()), int(b[:, 0].max()), int(b[:, 1].min()), int(b[:, 1].max())))
+        for g in pos:
+            asm.owner[g] = f
+        f += len(b)
+    return asm
+
+
+def test_keep_apart_follows_whole_images_through_merges():
+    asm = _assembler([_block(11, 17), _block(11, 17), _block(15, 13), _block(2, 3)])  # ids 0, 187, 374, 569
+    apart = KeepApart(asm, [0, 187], False)
+    assert apart(0, 187) and apart(187, 0)  # two whole images
+    assert apart(0, 374) and apart(374, 187)  # a whole image and a large part that cannot complete it
+    assert not apart(0, 569) and not apart(374, 569)  # strays; two parts
+    asm.apply(374, 569, [(f, r + 20, c, t) for f, (r, c, t) in asm.clusters[569].pos.items()], quality=1.0)
+    asm.apply(0, 374, [(f, r + 11, c, t) for f, (r, c, t) in asm.clusters[374].pos.items()], quality=1.0)
+    assert apart(0, 187)  # the whole image is followed to its new cluster, whatever it holds now
 
 
 def _pieces(img: np.ndarray, s: int) -> np.ndarray:

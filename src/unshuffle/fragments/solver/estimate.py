@@ -231,18 +231,45 @@ def place_together(a: np.ndarray, b: np.ndarray, frame: tuple[int, int], rotatio
 
 
 def _may_absorb(whole: int, part: int, size: np.ndarray, cell: list[np.ndarray], rotations: bool) -> bool:
-    """Whether group ``whole`` (holding a closed image) may take group ``part`` when counting: a part
-    of at most ``CLOSED_ABSORB_SHARE`` of its size (strays, a corner), or a band that fills its own
-    core extent along a side of the image's (a flat sky cut off along the horizon): the sides' lengths
-    within one cell of each other (either way round under ``rotations``)."""
-    if size[part] <= CLOSED_ABSORB_SHARE * size[whole]:
+    """``may_absorb`` for groups ``whole`` and ``part`` of :func:`join_parts`."""
+    return may_absorb(cell[whole], cell[part], rotations)
+
+
+def may_absorb(whole: np.ndarray, part: np.ndarray, rotations: bool) -> bool:
+    """Whether a group holding a closed image (cells ``whole``, (k, 2)) may take the group of cells
+    ``part``: a part of at most ``CLOSED_ABSORB_SHARE`` of its size (strays, a corner), or a band that
+    fills its own core extent along a side of the image's (a flat sky cut off along the horizon): the
+    sides' lengths within one cell of each other (either way round under ``rotations``)."""
+    if len(part) <= CLOSED_ABSORB_SHARE * len(whole):
         return True
-    hp, wp = core_extent([tuple(rc) for rc in cell[part]])
-    if size[part] < CLOSED_MIN_FILL * hp * wp:
+    hp, wp = core_extent([tuple(rc) for rc in np.asarray(part)])
+    if len(part) < CLOSED_MIN_FILL * hp * wp:
         return False
-    hw, ww = core_extent([tuple(rc) for rc in cell[whole]])
+    hw, ww = core_extent([tuple(rc) for rc in np.asarray(whole)])
     sides = [(hp, wp), (wp, hp)] if rotations else [(hp, wp)]
     return any(abs(h - hw) <= 1 or abs(w - ww) <= 1 for h, w in sides)
+
+
+class KeepApart:
+    """Which merges of an Assembler's clusters would join two whole images, or give a whole image a part
+    it would not take (:func:`may_absorb`): called as ``apart(host_id, guest_id)`` by the merging
+    steps. Whole images are followed by one fragment each, so they are found again after merges."""
+
+    def __init__(self, asm, closed_ids: list[int], rotations: bool):
+        self.asm, self.rotations = asm, rotations
+        self.marks = [next(iter(asm.clusters[h].pos)) for h in closed_ids]
+
+    def __call__(self, host_id: int, guest_id: int) -> bool:
+        if not self.marks:
+            return False
+        sealed = {self.asm.owner[f] for f in self.marks}
+        if host_id not in sealed and guest_id not in sealed:
+            return False
+        if host_id in sealed and guest_id in sealed:
+            return True
+        whole, part = (host_id, guest_id) if host_id in sealed else (guest_id, host_id)
+        cells = [np.array(list(self.asm.clusters[h].cells)) for h in (whole, part)]
+        return not may_absorb(cells[0], cells[1], self.rotations)
 
 
 def fit_together(a: np.ndarray, b: np.ndarray, frame: tuple[int, int], rotations: bool = False,

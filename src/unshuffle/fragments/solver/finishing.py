@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from unshuffle.fragments.solver.merging import PairScorer
@@ -36,17 +38,20 @@ def union_groups(edges: np.ndarray, m: int, n_images: int | None, max_score: flo
     return group.astype(np.int64)
 
 
-def force_merge(asm: Assembler, target: int, colour: np.ndarray, cells: int) -> None:
+def force_merge(asm: Assembler, target: int, colour: np.ndarray, cells: int,
+                apart: Callable[[int, int], bool] | None = None) -> None:
     """Last resort for clusters that share no seam with anything left (cut off by missing pieces):
     join the smallest cluster to the cluster of most similar colour statistics that still has room
-    for it (any cluster if none has), in free cells of its frame when the guest fits there without
-    collision, else beside its canvas. colour: (M, D) float per-fragment colour statistics."""
+    for it and is not kept ``apart`` from it (any cluster if none is), in free cells of its frame when
+    the guest fits there without collision, else beside its canvas. colour: (M, D) float per-fragment
+    colour statistics."""
     while asm.n_clusters > target:
         ids = sorted(asm.clusters, key=lambda h: (len(asm.clusters[h].pos), h))
         guest_id = ids[0]
         guest = asm.clusters[guest_id]
         g_mean = colour[list(guest.pos)].mean(axis=0)
-        hosts = [h for h in ids[1:] if len(asm.clusters[h].pos) + len(guest.pos) <= cells] or ids[1:]
+        room = [h for h in ids[1:] if len(asm.clusters[h].pos) + len(guest.pos) <= cells]
+        hosts = [h for h in room if apart is None or not apart(h, guest_id)] or room or ids[1:]
         dist = [float(np.linalg.norm(colour[list(asm.clusters[h].pos)].mean(axis=0) - g_mean)) for h in hosts]
         host_id = hosts[int(np.argmin(dist))]
         host = asm.clusters[host_id]

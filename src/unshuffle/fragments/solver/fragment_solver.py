@@ -11,6 +11,7 @@ from unshuffle.fragments.bags.solution import Solution
 from unshuffle.fragments.solver import compatibility as compat
 from unshuffle.fragments.solver import finishing
 from unshuffle.fragments.solver.estimate import (
+    KeepApart,
     closed_clusters,
     core_extent,
     count_images,
@@ -268,15 +269,15 @@ class FragmentSolver(EdgeMeasures):
                                       f"(fragments, times 4 turns under rotations), got {len(owner)}; "
                                       "use placer='greedy' or 'best'")
                 tab = grow_tables(feats, owner, turn_of, self.rotations_)
-                n_img = self._count(tries[0][1], tries[0][0], m, target, hists, edges)
+                n_img = self._count(tries[0][1], tries[0][0], m, target, hists, edges)[0]
                 asm, tried = grow_puzzles(tab, m, n_img, self.rotations_, self._grid_param())
                 grid, extra = asm.layout()[4][0], {"regions": tried}
             else:  # greedy, then for "best" each image regrown
                 tables: list = []  # dense score tables, built once for the refill
                 done = []
                 for k, (grid_k, asm) in enumerate(tries):  # several frames: keep the most good seams
-                    n_img = self._count(asm, grid_k, m, target, hists, edges)
-                    self._finish(asm, grid_k, n_img, edges, scorer, lab, owner, feats, cands, tables)
+                    n_img, apart = self._count(asm, grid_k, m, target, hists, edges)
+                    self._finish(asm, grid_k, n_img, edges, scorer, lab, owner, feats, cands, tables, apart)
                     done.append((self._good_seams(asm, scorer), -k, grid_k, asm, n_img))
                 _, _, grid, asm, n_img = max(done, key=lambda t: t[:2])
                 extra = {"frames_tried": [[list(g), good] for good, _, g, _, _ in done]}
@@ -305,30 +306,33 @@ class FragmentSolver(EdgeMeasures):
 
     # ------------------------------------------------------------------ internals
     def _count(self, asm: Assembler, grid: tuple[int, int], m: int, target: int, hists: np.ndarray | None,
-               edges: np.ndarray) -> int:
+               edges: np.ndarray) -> tuple[int, KeepApart | None]:
         """N: the given one, else estimated from the clusters of ``asm`` under ``grid`` (``count_images``;
         hists: (M, B) colour histogram per fragment, joined per cluster for counting by looks; edges:
-        the candidate seams, which tell whole images of a puzzle bag from parts, ``closed_clusters``)."""
+        the candidate seams, which tell whole images of a puzzle bag from parts, ``closed_clusters``),
+        and with N estimated, the rule that keeps those whole images apart in the merges that follow."""
         if self.n_images is not None:
-            return target
-        found = list(asm.clusters.values())
+            return target, None
+        ids = list(asm.clusters)
+        found = [asm.clusters[h] for h in ids]
         looks = None if hists is None else np.stack([hists[list(c.pos)].sum(axis=0) for c in found])
         shapes = [np.array(list(c.cells)) for c in found]
         closed = closed_clusters([list(c.pos) for c in found], shapes, edges, m)
-        return min(count_images([len(c.pos) for c in found], m, grid, self.count_min_share, shapes=shapes,
-                                rotations=self.rotations_, looks=looks, closed=closed), m)
+        n = min(count_images([len(c.pos) for c in found], m, grid, self.count_min_share, shapes=shapes,
+                             rotations=self.rotations_, looks=looks, closed=closed), m)
+        return n, KeepApart(asm, [h for h, c in zip(ids, closed, strict=True) if c], self.rotations_)
 
     def _finish(self, asm: Assembler, grid: tuple[int, int], n_img: int, edges, scorer, lab, owner, feats, cands,
-                tables: list) -> None:
+                tables: list, apart: KeepApart | None = None) -> None:
         """From the confident clusters to ``n_img`` groups: whole-cluster merges, forced joins, then
         trim and refill (of complete bags, or of large groups cut back to a window of their own piece
-        count when the grid is not given: ``window.window_trim``)."""
+        count when the grid is not given: ``window.window_trim``). ``apart``: merges not to make."""
         m, cells = len(asm.owner), grid[0] * grid[1]
-        cluster_merge(asm, edges, scorer, target=n_img)
-        exhaustive_merge(asm, scorer, target=n_img)
+        cluster_merge(asm, edges, scorer, target=n_img, apart=apart)
+        exhaustive_merge(asm, scorer, target=n_img, apart=apart)
         if asm.n_clusters > n_img:  # pieces cut off by missing neighbours: lift the frame
-            cluster_merge(asm, edges, scorer, target=n_img, frame=False, room=cells)
-        finishing.force_merge(asm, n_img, finishing.colour_stats(lab, owner), cells)
+            cluster_merge(asm, edges, scorer, target=n_img, frame=False, room=cells, apart=apart)
+        finishing.force_merge(asm, n_img, finishing.colour_stats(lab, owner), cells, apart)
         # with fragments missing, free cells are legitimate holes: no refill unless a window was cut
         if self.min_trust > 0 and len(owner) <= DENSE_MAX_PIECES:
             slack = 0.0 if self.n_images is not None else WINDOW_COUNT_SLACK

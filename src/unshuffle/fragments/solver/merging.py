@@ -9,6 +9,7 @@ dissimilarity over all new adjacencies it creates, and the best proposal is appl
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 
 import numpy as np
 
@@ -80,7 +81,8 @@ class PairScorer:
 
 
 def cluster_merge(asm: Assembler, edges: np.ndarray, scorer: PairScorer, target: int,
-                  max_cost: float = np.inf, frame: bool = True, room: int | None = None) -> None:
+                  max_cost: float = np.inf, frame: bool = True, room: int | None = None,
+                  apart: Callable[[int, int], bool] | None = None) -> None:
     """Merge clusters by the best whole-boundary proposal until ``target`` clusters remain or the
     best proposal's mean seam cost exceeds ``max_cost``.
 
@@ -88,7 +90,8 @@ def cluster_merge(asm: Assembler, edges: np.ndarray, scorer: PairScorer, target:
     ``sum(seam score - ADJ_BONUS)`` over all the seams it creates. Proposals sit in a heap and are
     re-planned lazily when one of their clusters has changed since they were ranked.
     edges: (E, 6) rows (score, fa, ka, fb, kb, rel). ``room``: when set, a merge may not make a
-    cluster larger than ``room`` fragments (used when the frame is lifted).
+    cluster larger than ``room`` fragments (used when the frame is lifted). ``apart(host, guest)``:
+    when true, that merge is not made (two whole images of a puzzle bag, ``estimate.KeepApart``).
     """
     cap = room if room is not None else (asm.frame[0] * asm.frame[1] if asm.frame else None)
     fa_all, fb_all = edges[:, 1].astype(np.int64), edges[:, 3].astype(np.int64)
@@ -129,13 +132,15 @@ def cluster_merge(asm: Assembler, edges: np.ndarray, scorer: PairScorer, target:
             continue
         if cost > max_cost:
             return
+        if apart is not None and apart(host_id, guest_id):
+            continue
         plan = asm.plan(*(int(v) for v in edges[n, 1:]), frame)
         asm.apply(*plan, quality=1.0 / (1.0 + cost) if frame else 0.5 / (1.0 + cost))
         version[host_id] = version.get(host_id, 0) + 1
 
 
 def exhaustive_merge(asm: Assembler, scorer: PairScorer, target: int, max_cost: float = np.inf,
-                     max_clusters: int = 24) -> None:
+                     max_clusters: int = 24, apart: Callable[[int, int], bool] | None = None) -> None:
     """Like ``cluster_merge`` but trying every placement of every pair of incomplete clusters that
     fits the frame together (not only those a candidate edge proposes). Meant for the few clusters
     left: it does nothing when more than ``max_clusters`` clusters are incomplete."""
@@ -154,7 +159,7 @@ def exhaustive_merge(asm: Assembler, scorer: PairScorer, target: int, max_cost: 
                 guest = asm.clusters[gi]
                 if gi == hi or len(guest.pos) > len(host.pos) or len(host.pos) + len(guest.pos) > cap:
                     continue
-                if len(guest.pos) == len(host.pos) and gi < hi:
+                if len(guest.pos) == len(host.pos) and gi < hi or apart is not None and apart(hi, gi):
                     continue
                 for rho in (range(4) if asm.rotations else (0,)):
                     base = [(f, *rotate_offset(r, c, rho), (t + rho) % 4) for f, (r, c, t) in guest.pos.items()]
