@@ -203,6 +203,23 @@ def _with_whole_images(whole: list[int], n_fragments: int, min_share: float) -> 
     return len(whole) + max(0, int(np.ceil((n_fragments - sum(whole)) / min(whole) - min_share)))
 
 
+def count_assembled(asm, grid: tuple[int, int], min_share: float, rotations: bool, hists: np.ndarray | None,
+                    edges: np.ndarray) -> tuple[int, KeepApart]:
+    """The image count of an Assembler's clusters under ``grid`` (:func:`count_images`, at most M) and
+    the rule keeping their whole images apart in the merges that follow. hists: (M, B) colour
+    histogram per fragment, summed per cluster for counting by looks (None: by shape only); edges:
+    the candidate seams, which tell whole images of a puzzle bag from parts (:func:`closed_clusters`)."""
+    m = len(asm.owner)
+    ids = list(asm.clusters)
+    found = [asm.clusters[h] for h in ids]
+    looks = None if hists is None else np.stack([hists[list(c.pos)].sum(axis=0) for c in found])
+    shapes = [np.array(list(c.cells)) for c in found]
+    closed = closed_clusters([list(c.pos) for c in found], shapes, edges, m)
+    n = min(count_images([len(c.pos) for c in found], m, grid, min_share, shapes=shapes, rotations=rotations,
+                         looks=looks, closed=closed), m)
+    return n, KeepApart(asm, [h for h, c in zip(ids, closed, strict=True) if c], rotations)
+
+
 def place_together(a: np.ndarray, b: np.ndarray, frame: tuple[int, int], rotations: bool = False,
                    overlap: int = 0) -> np.ndarray | None:
     """Cells of ``b`` ((k, 2) row/col) shifted (and, with ``rotations``, turned by quarter turns; the

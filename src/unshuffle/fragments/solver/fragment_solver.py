@@ -12,9 +12,8 @@ from unshuffle.fragments.solver import compatibility as compat
 from unshuffle.fragments.solver import finishing
 from unshuffle.fragments.solver.estimate import (
     KeepApart,
-    closed_clusters,
     core_extent,
-    count_images,
+    count_assembled,
     estimate_grid,
     frame_candidates,
 )
@@ -313,14 +312,7 @@ class FragmentSolver(EdgeMeasures):
         and with N estimated, the rule that keeps those whole images apart in the merges that follow."""
         if self.n_images is not None:
             return target, None
-        ids = list(asm.clusters)
-        found = [asm.clusters[h] for h in ids]
-        looks = None if hists is None else np.stack([hists[list(c.pos)].sum(axis=0) for c in found])
-        shapes = [np.array(list(c.cells)) for c in found]
-        closed = closed_clusters([list(c.pos) for c in found], shapes, edges, m)
-        n = min(count_images([len(c.pos) for c in found], m, grid, self.count_min_share, shapes=shapes,
-                             rotations=self.rotations_, looks=looks, closed=closed), m)
-        return n, KeepApart(asm, [h for h, c in zip(ids, closed, strict=True) if c], self.rotations_)
+        return count_assembled(asm, grid, self.count_min_share, self.rotations_, hists, edges)
 
     def _finish(self, asm: Assembler, grid: tuple[int, int], n_img: int, edges, scorer, lab, owner, feats, cands,
                 tables: list, apart: KeepApart | None = None) -> None:
