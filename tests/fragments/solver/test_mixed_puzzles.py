@@ -91,10 +91,9 @@ def _assembler(blocks: list[np.ndarray]) -> Assembler:
 
 def test_keep_apart_follows_whole_images_through_merges():
     asm = _assembler([_block(11, 17), _block(11, 17), _block(15, 13), _block(2, 3)])  # ids 0, 187, 374, 569
-    apart = KeepApart(asm, [0, 187], False)
+    apart = KeepApart(asm, [0, 187])
     assert apart(0, 187) and apart(187, 0)  # two whole images
-    assert apart(0, 374) and apart(374, 187)  # a whole image and a large part that cannot complete it
-    assert not apart(0, 569) and not apart(374, 569)  # strays; two parts
+    assert not apart(0, 374) and not apart(374, 187) and not apart(374, 569)  # a whole image and a part; two parts
     asm.apply(374, 569, [(f, r + 20, c, t) for f, (r, c, t) in asm.clusters[569].pos.items()], quality=1.0)
     asm.apply(0, 374, [(f, r + 11, c, t) for f, (r, c, t) in asm.clusters[374].pos.items()], quality=1.0)
     assert apart(0, 187)  # the whole image is followed to its new cluster, whatever it holds now

@@ -217,7 +217,7 @@ def count_assembled(asm, grid: tuple[int, int], min_share: float, rotations: boo
     closed = closed_clusters([list(c.pos) for c in found], shapes, edges, m)
     n = min(count_images([len(c.pos) for c in found], m, grid, min_share, shapes=shapes, rotations=rotations,
                          looks=looks, closed=closed), m)
-    return n, KeepApart(asm, [h for h, c in zip(ids, closed, strict=True) if c], rotations)
+    return n, KeepApart(asm, [h for h, c in zip(ids, closed, strict=True) if c])
 
 
 def place_together(a: np.ndarray, b: np.ndarray, frame: tuple[int, int], rotations: bool = False,
@@ -247,11 +247,6 @@ def place_together(a: np.ndarray, b: np.ndarray, frame: tuple[int, int], rotatio
     return None
 
 
-def _may_absorb(whole: int, part: int, size: np.ndarray, cell: list[np.ndarray], rotations: bool) -> bool:
-    """``may_absorb`` for groups ``whole`` and ``part`` of :func:`join_parts`."""
-    return may_absorb(cell[whole], cell[part], rotations)
-
-
 def may_absorb(whole: np.ndarray, part: np.ndarray, rotations: bool) -> bool:
     """Whether a group holding a closed image (cells ``whole``, (k, 2)) may take the group of cells
     ``part``: a part of at most ``CLOSED_ABSORB_SHARE`` of its size (strays, a corner), or a band that
@@ -268,25 +263,19 @@ def may_absorb(whole: np.ndarray, part: np.ndarray, rotations: bool) -> bool:
 
 
 class KeepApart:
-    """Which merges of an Assembler's clusters would join two whole images, or give a whole image a part
-    it would not take (:func:`may_absorb`): called as ``apart(host_id, guest_id)`` by the merging
-    steps. Whole images are followed by one fragment each, so they are found again after merges."""
+    """Which merges of an Assembler's clusters would join two whole images of a puzzle bag (clusters
+    found closed when counting): called as ``apart(host_id, guest_id)`` by the merging steps. Each
+    whole image is followed by one of its fragments, so it is found again after merges. (Keeping a
+    whole image from large parts too, as :func:`may_absorb` does when counting, fixed one development
+    bag and broke two: not done.)"""
 
-    def __init__(self, asm, closed_ids: list[int], rotations: bool):
-        self.asm, self.rotations = asm, rotations
+    def __init__(self, asm, closed_ids: list[int]):
+        self.asm = asm
         self.marks = [next(iter(asm.clusters[h].pos)) for h in closed_ids]
 
     def __call__(self, host_id: int, guest_id: int) -> bool:
-        if not self.marks:
-            return False
         sealed = {self.asm.owner[f] for f in self.marks}
-        if host_id not in sealed and guest_id not in sealed:
-            return False
-        if host_id in sealed and guest_id in sealed:
-            return True
-        whole, part = (host_id, guest_id) if host_id in sealed else (guest_id, host_id)
-        cells = [np.array(list(self.asm.clusters[h].cells)) for h in (whole, part)]
-        return not may_absorb(cells[0], cells[1], self.rotations)
+        return host_id in sealed and guest_id in sealed
 
 
 def fit_together(a: np.ndarray, b: np.ndarray, frame: tuple[int, int], rotations: bool = False,
@@ -320,7 +309,7 @@ def join_parts(sizes: list[int], shapes: list[np.ndarray], looks: np.ndarray, gr
     ``LOOK_MAX_MISSES`` misfits in a row, which bounds the work on bags of hundreds of parts. Parts
     under ``LOOK_MIN_PART`` fragments, or under 5 % of a frame, are left out. Two groups holding a
     ``closed`` cluster (a whole image, :func:`closed_clusters`) are never joined, and such a group
-    takes another only when it is small or a band along one of its sides (:func:`_may_absorb`).
+    takes another only when it is small or a band along one of its sides (:func:`may_absorb`).
     sizes: (G,) fragments per cluster; shapes: their (k, 2) cells; looks: (G, B) histograms.
     Returns (fragments, holds a closed cluster) per group left."""
     cells = grid[0] * grid[1]
@@ -342,7 +331,7 @@ def join_parts(sizes: list[int], shapes: list[np.ndarray], looks: np.ndarray, gr
             break
         if size[a] < size[b]:
             a, b = b, a
-        if shut[a] != shut[b] and not _may_absorb(*((a, b) if shut[a] else (b, a)), size, cell, rotations):
+        if shut[a] != shut[b] and not may_absorb(*((cell[a], cell[b]) if shut[a] else (cell[b], cell[a])), rotations):
             sim[a, b] = sim[b, a] = -np.inf  # a whole image does not take a large part that cannot complete it
             continue
         placed = place_together(cell[a], cell[b], grid, rotations, int(PAIR_OVERLAP_SHARE * size[b]))
