@@ -64,6 +64,18 @@ def test_two_small_whole_images_fitting_one_frame_are_not_joined():
         == [253]
 
 
+def test_fragments_outside_whole_images_count_by_a_typical_whole_image():
+    """Whole images of 486 and 187 fragments and 187 fragments in other parts (one image cut into a
+    150-piece part that no whole image takes, and strays): 187 / median(486, 187) = 0.56 of an image,
+    over count_min_share 0.4, so one more image; 63 fragments (0.19) would not be."""
+    ragged = np.array([(r, c) for r, c in _block(15, 13) if (r + c) % 4])[:150]  # fill 0.77: not a band
+    sizes, shapes = [486, 187, 150], [_block(18, 27), _block(11, 17), ragged]
+    closed = np.array([1, 1, 0], bool)
+    assert count_images(sizes, 860, (27, 27), 0.4, shapes=shapes, looks=np.ones((3, 8)), closed=closed) == 3
+    assert count_images([486, 187, 63], 736, (27, 27), 0.4, shapes=[*shapes[:2], ragged[:63]], looks=np.ones((3, 8)),
+                        closed=closed) == 2
+
+
 def test_a_whole_image_takes_strays_and_bands_only():
     whole = _block(11, 17)  # 187 cells
     assert may_absorb(whole, _block(3, 6), False)  # 18 <= 10 % of 187: strays, a corner

@@ -196,11 +196,11 @@ def count_images(sizes: list[int], n_fragments: int, grid: tuple[int, int],
 
 def _with_whole_images(whole: list[int], n_fragments: int, min_share: float) -> int:
     """The count implied by whole images of ``whole`` fragments each (0 when there are none): one each,
-    plus one more for every ``min(whole)`` fragments outside them, rounded up from ``min_share``
-    (images of one bag may differ in size: the smallest whole one, not the frame, is the unit)."""
+    plus one more for every ``median(whole)`` fragments outside them, rounded up from ``min_share``
+    (images of one bag may differ in size: a typical whole one, not the frame, is the unit)."""
     if not whole:
         return 0
-    return len(whole) + max(0, int(np.ceil((n_fragments - sum(whole)) / min(whole) - min_share)))
+    return len(whole) + max(0, int(np.ceil((n_fragments - sum(whole)) / float(np.median(whole)) - min_share)))
 
 
 def count_assembled(asm, grid: tuple[int, int], min_share: float, rotations: bool, hists: np.ndarray | None,
