@@ -26,7 +26,7 @@ def register(s: argparse._SubParsersAction) -> None:
     p.add_argument("--blocks", type=int, default=11, help="EfficientNet-Lite0 blocks in the frozen trunk")
     p.add_argument("--hidden", type=int, default=512, help="MLP head width")
     p.add_argument("--crops-per-image", type=int, default=1, help="random crops per image besides the whole image")
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--epochs", type=float, default=3, help="passes over the training samples (may be fractional)")
     p.add_argument("--batch", type=int, default=256, help="samples per step")
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of the head")
     p.add_argument("--tune-from", type=int, default=0, metavar="K",

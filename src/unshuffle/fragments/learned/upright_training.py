@@ -43,7 +43,7 @@ class UprightTrainConfig:
     crops_per_image: int = 1        # random crops per training image, besides the whole image
     min_crop: float = 0.5           # smallest crop area as a share of the image
     hole_prob: float = 0.3          # share of crops that get 1-4 grey cells of a 4x4 grid
-    epochs: int = 3
+    epochs: float = 3               # passes over the training samples (each in its 4 turns); may be fractional
     batch: int = 256
     lr: float = 2e-3
     weight_decay: float = 1e-2
@@ -62,7 +62,9 @@ class UprightTrainConfig:
 
     def validate(self) -> UprightTrainConfig:
         """Raise ConfigError naming the first bad field and its valid range."""
-        for name in ("epochs", "batch", "size", "image_size", "threads", "hidden", "blocks", "large_side"):
+        if not isinstance(self.epochs, (int, float)) or not self.epochs > 0:
+            raise ConfigError(f"epochs must be a number > 0, got {self.epochs!r}")
+        for name in ("batch", "size", "image_size", "threads", "hidden", "blocks", "large_side"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {v!r}")
@@ -218,7 +220,7 @@ def train_upright_model(cfg: UprightTrainConfig, images: np.ndarray | None = Non
     net = nn.Sequential(nn.Flatten(), nn.Dropout(cfg.dropout), nn.Linear(maps[0, 0].size, cfg.hidden), nn.ReLU(),
                         nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, 4))
     n = maps.shape[1]
-    steps = max(1, cfg.epochs * 4 * n // cfg.batch)
+    steps = max(1, int(cfg.epochs * 4 * n) // cfg.batch)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.1)
     mu, sd = torch.from_numpy(mean)[None, :, None, None], torch.from_numpy(std)[None, :, None, None]
