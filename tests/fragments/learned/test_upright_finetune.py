@@ -91,3 +91,15 @@ def test_tune_from_is_checked():
         UprightTrainConfig(train_dir="x", output_dir="y", blocks=11, tune_from=11).validate()
     with pytest.raises(ConfigError, match="trunk_lr must be > 0"):
         UprightTrainConfig(train_dir="x", output_dir="y", tune_from=8, trunk_lr=0.0).validate()
+
+
+def test_a_frozen_trunk_file_without_tuned_arrays_still_loads(tuned):
+    """Files written before fine-tuning existed (no "tuned" in the header) load with the package's trunk."""
+    tmp_path, _, _ = tuned
+    model = load_upright_model(tmp_path / "m.npz")
+    arch = {k: v for k, v in model.arch().items() if k != "tuned"}
+    header = {"format": "unshuffle-upright-model/2", "arch": arch}
+    np.savez(tmp_path / "old.npz", header=np.frombuffer(json.dumps(header).encode(), np.uint8), **model.arrays)
+    old = load_upright_model(tmp_path / "old.npz")
+    assert old.trunk_arrays == {} and old.arch()["tuned"] == {}
+    np.testing.assert_array_equal(old.arrays["out.weight"], model.arrays["out.weight"])

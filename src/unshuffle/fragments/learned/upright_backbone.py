@@ -7,7 +7,9 @@ At solve time it runs in ONNX Runtime on one thread: the graph is exported from 
 file and trunk shape, and kept under ``$UNSHUFFLE_CACHE_DIR/onnx`` (default ``~/.cache/unshuffle/onnx``),
 keyed by the sha256 of the package's weight file, so later processes never import torch. Where that
 folder cannot be written the export stays in memory. An ONNX file holds a graph of standard operators
-and tensors: loading it runs no Python code.
+and tensors: loading it runs no Python code. A fine-tuned model's blocks (float32 arrays named as in the
+trunk's state dict, from the model's ``.npz``) replace the package's weights before the export; the
+sha256 of those arrays joins the cache key.
 """
 
 from __future__ import annotations

@@ -20,10 +20,11 @@ from unshuffle.errors import ConfigError
 
 
 def upper_blocks(blocks: int, tune_from: int):
-    """(lower-trunk-free torch module of blocks ``tune_from .. blocks - 1``, its state-dict prefix names).
+    """Torch module of Lite0's blocks ``tune_from .. blocks - 1`` (package weights, every parameter trainable).
 
-    The module maps (B, C, h, w) maps after block ``tune_from - 1`` to the (B, C', h', w') map after
-    block ``blocks - 1``; BNs in eval mode, every parameter trainable.
+    It maps (B, C, h, w) float32 maps after block ``tune_from - 1`` to the (B, C', h', w') map after block
+    ``blocks - 1``; its state-dict names are ``blocks.i.*`` with i counted from ``tune_from`` (see
+    ``upper_arrays``).
     """
     from torch import nn
 
@@ -41,8 +42,7 @@ def upper_blocks(blocks: int, tune_from: int):
                 x = b(x, drop_connect_rate=0)
             return x
 
-    upper = Upper().requires_grad_(True)
-    return upper
+    return Upper().requires_grad_(True)
 
 
 def upper_arrays(upper, tune_from: int) -> dict[str, np.ndarray]:

@@ -6,6 +6,8 @@ empty cells as in a partly assembled group), squeezed to ``size`` px -> the froz
 each sample in its 4 turns (``upright_backbone.py``, ONNX Runtime; cached as float16 in ``feature_cache``
 so a rerun with other head settings skips it) -> an MLP head trained with AdamW on the 4-way turn class
 -> the held-out whole images' turn accuracy, measured with the exported NumPy model (1 and 4 views).
+With ``tune_from`` k the cached maps are those after block k - 1, and blocks k.. are fine-tuned with the
+head (``upright_finetune.py``); the tuned blocks are exported as arrays beside the head.
 Writes ``config.json``, ``metrics.jsonl`` and ``result.json`` in the run folder and, with ``export``,
 the head as an arrays-only ``.npz``. With ``rule_photos`` (folders of upright photos of any size, outside
 every evaluation set), the large-picture rule (``upright_cues.py``) is then fitted on those photos each
