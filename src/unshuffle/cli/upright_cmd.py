@@ -26,9 +26,13 @@ def register(s: argparse._SubParsersAction) -> None:
     p.add_argument("--blocks", type=int, default=11, help="EfficientNet-Lite0 blocks in the frozen trunk")
     p.add_argument("--hidden", type=int, default=512, help="MLP head width")
     p.add_argument("--crops-per-image", type=int, default=1, help="random crops per image besides the whole image")
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--epochs", type=float, default=3, help="passes over the training samples (may be fractional)")
     p.add_argument("--batch", type=int, default=256, help="samples per step")
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of the head")
+    p.add_argument("--tune-from", type=int, default=0, metavar="K",
+                   help="fine-tune trunk blocks K..blocks-1 with the head (on cached maps of the frozen blocks "
+                        "before K); 0: the trunk stays frozen, only the head trains")
+    p.add_argument("--trunk-lr", type=float, default=3e-4, help="peak learning rate of the fine-tuned blocks")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (trunk and head)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--large-size", type=int, default=128,
@@ -47,7 +51,8 @@ def train_upright_command(args: argparse.Namespace) -> dict:
     cfg = UprightTrainConfig(train_dir=args.train_dir, output_dir=args.out, max_images=args.max_images,
                              image_size=args.image_size, size=args.size, blocks=args.blocks, hidden=args.hidden,
                              crops_per_image=args.crops_per_image, epochs=args.epochs, batch=args.batch,
-                             lr=args.lr, threads=args.threads, seed=args.seed, feature_cache=args.feature_cache,
+                             lr=args.lr, tune_from=args.tune_from, trunk_lr=args.trunk_lr, threads=args.threads,
+                             seed=args.seed, feature_cache=args.feature_cache,
                              export=args.export, large_size=args.large_size,
                              rule_photos=tuple(args.rule_photos), from_head=args.from_head)
     result = train_upright_model(cfg)

@@ -7,7 +7,9 @@ At solve time it runs in ONNX Runtime on one thread: the graph is exported from 
 file and trunk shape, and kept under ``$UNSHUFFLE_CACHE_DIR/onnx`` (default ``~/.cache/unshuffle/onnx``),
 keyed by the sha256 of the package's weight file, so later processes never import torch. Where that
 folder cannot be written the export stays in memory. An ONNX file holds a graph of standard operators
-and tensors: loading it runs no Python code.
+and tensors: loading it runs no Python code. A fine-tuned model's blocks (float32 arrays named as in the
+trunk's state dict, from the model's ``.npz``) replace the package's weights before the export; the
+sha256 of those arrays joins the cache key.
 """
 
 from __future__ import annotations
@@ -55,8 +57,13 @@ def cache_folder() -> Path:
     return Path(os.environ.get("UNSHUFFLE_CACHE_DIR") or Path.home() / ".cache" / "unshuffle") / "onnx"
 
 
-def torch_trunk(blocks: int):
-    """The torch trunk (eval mode, frozen): Lite0's stem and its first ``blocks`` MBConv blocks."""
+def torch_trunk(blocks: int, tuned: dict[str, np.ndarray] | None = None):
+    """The torch trunk (eval mode, frozen): Lite0's stem and its first ``blocks`` MBConv blocks.
+
+    tuned: float32 arrays named as in the trunk's state dict (``blocks.8._expand_conv.weight`` ...) that
+    replace the package's weights (a fine-tuned upper trunk); a name the trunk lacks or a shape that
+    differs raises UnshuffleError.
+    """
     import torch
     from torch import nn
 
@@ -78,10 +85,19 @@ def torch_trunk(blocks: int):
                 x = b(x, drop_connect_rate=0)
             return x
 
-    return LiteTrunk().eval().requires_grad_(False)
+    trunk = LiteTrunk().eval().requires_grad_(False)
+    if tuned:
+        state = trunk.state_dict()
+        for name, arr in tuned.items():
+            if name not in state or tuple(state[name].shape) != tuple(arr.shape):
+                found = tuple(state[name].shape) if name in state else "absent"
+                raise UnshuffleError(f"tuned trunk array {name} {tuple(arr.shape)} does not fit {BACKBONE}'s "
+                                     f"first {blocks} blocks ({found})")
+            state[name].copy_(torch.from_numpy(np.asarray(arr, np.float32)))
+    return trunk
 
 
-def _export(blocks: int, size: int) -> bytes:
+def _export(blocks: int, size: int, tuned: dict[str, np.ndarray] | None = None) -> bytes:
     """The ONNX graph of the trunk for (B, 3, size, size) inputs (dynamic B; size 0: dynamic H, W too), as bytes."""
     import io
     import warnings
@@ -94,22 +110,38 @@ def _export(blocks: int, size: int) -> bytes:
             warnings.simplefilter("ignore", category)
         shape = (2, 3, size, size) if size else (2, 3, 64, 96)
         axes = {0: "batch"} if size else {0: "batch", 2: "height", 3: "width"}
-        torch.onnx.export(torch_trunk(blocks), (torch.zeros(shape),), buf, dynamo=False,
+        torch.onnx.export(torch_trunk(blocks, tuned), (torch.zeros(shape),), buf, dynamo=False,
                           opset_version=OPSET, input_names=["images"], output_names=["map"],
                           dynamic_axes={"images": axes, "map": dict(axes)})
     return buf.getvalue()
 
 
-def onnx_graph(blocks: int, size: int) -> tuple[bytes | str, str]:
-    """(the cached .onnx path, or the graph's bytes where the cache cannot be written; its cache key)."""
+def tuned_digest(tuned: dict[str, np.ndarray] | None) -> str:
+    """sha256 hex of tuned trunk arrays (names, shapes and float32 bytes, in name order); "" for none."""
+    if not tuned:
+        return ""
+    h = hashlib.sha256()
+    for name in sorted(tuned):
+        arr = np.ascontiguousarray(tuned[name], np.float32)
+        h.update(f"{name}|{arr.shape}|".encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def onnx_graph(blocks: int, size: int, tuned: dict[str, np.ndarray] | None = None) -> tuple[bytes | str, str]:
+    """(the cached .onnx path, or the graph's bytes where the cache cannot be written; its cache key).
+
+    tuned: fine-tuned trunk arrays (``torch_trunk``); their digest is part of the cache key.
+    """
     from unshuffle.runs.atomic import atomic_path
 
-    key = hashlib.sha256(f"{file_sha256(weight_file())}|{blocks}|{size}|{OPSET}|{EXPORT_VERSION}".encode())
+    extra = f"|{tuned_digest(tuned)}" if tuned else ""
+    key = hashlib.sha256(f"{file_sha256(weight_file())}|{blocks}|{size}|{OPSET}|{EXPORT_VERSION}{extra}".encode())
     tag = key.hexdigest()[:16]
     path = cache_folder() / f"upright-lite0-b{blocks}-s{size}-{tag}.onnx"
     if path.is_file():
         return str(path), tag
-    graph = _export(blocks, size)
+    graph = _export(blocks, size, tuned)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
@@ -119,16 +151,18 @@ def onnx_graph(blocks: int, size: int) -> tuple[bytes | str, str]:
     return str(path), tag
 
 
-def trunk_engine(blocks: int, size: int, threads: int = 1) -> Callable[[np.ndarray], np.ndarray]:
+def trunk_engine(blocks: int, size: int, threads: int = 1,
+                 tuned: dict[str, np.ndarray] | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """Callable (B, 3, size, size) float32 -> (B, C, h, w) float32 running the trunk in ONNX Runtime.
 
-    size 0: the graph takes any H, W (multiples of 16); exported and cached separately.
+    size 0: the graph takes any H, W (multiples of 16); exported and cached separately. tuned: arrays
+    replacing the package's weights of some blocks (``torch_trunk``).
     """
     try:
         import onnxruntime as ort
     except ModuleNotFoundError as e:
         raise UnshuffleError("the upright model runs in onnxruntime: pip install onnxruntime") from e
-    graph, _ = onnx_graph(blocks, size)
+    graph, _ = onnx_graph(blocks, size, tuned)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1

@@ -15,7 +15,9 @@ of the map (mean log-probabilities), in all 4 turns (summed); with a ``large_rul
 combined with cheap cues (``upright_cues.py``: brightness, blue, texture top vs bottom, landscape prior).
 Weights are an ``.npz`` of arrays plus a JSON header read with ``allow_pickle=False``
 (``runs/weights.py``): loading a model cannot run code. The header records the sha256 of the backbone's
-weight file; a head is refused with another backbone.
+weight file; a head is refused with another backbone. A fine-tuned model (``upright_finetune.py``) also
+carries its tuned upper blocks as arrays ``trunk.<state-dict name>``, loaded over the package's weights
+when the trunk is built.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from unshuffle.fragments.learned.upright_cues import (
 FORMAT = "unshuffle-upright-model/2"
 DEFAULT_MODEL = "upright_model.npz"  # shipped in unshuffle/assets
 LITE_CENTER, LITE_SCALE = 127.0, 128.0  # Lite0's input normalisation of 0..255 pixels
+TRUNK_PREFIX = "trunk."  # npz names of tuned trunk arrays: TRUNK_PREFIX + the trunk's state-dict name
 HEAD_ARRAYS = ("mean", "std", "hidden.weight", "hidden.bias", "out.weight", "out.bias")
 
 
@@ -54,7 +57,8 @@ class UprightModel:
     is at least this many pixels are shown in 4 turns (``turn_log_probs``). large_size: the shorter side
     (multiple of 16) large pictures are resized to, keeping their aspect ratio (0: squeezed to ``size``
     as small ones). large_rule: {"model": w, "cues": {name: w}} combining the large-picture scores with
-    ``upright_cues.CUES`` (None: the model alone).
+    ``upright_cues.CUES`` (None: the model alone). trunk_arrays: {state-dict name: float32 array} replacing
+    the package's weights of the fine-tuned blocks (empty: the trunk is the package's, frozen).
     """
 
     arrays: dict
@@ -66,6 +70,7 @@ class UprightModel:
     meta: dict = field(default_factory=dict)
     large_size: int = 0
     large_rule: dict | None = None
+    trunk_arrays: dict = field(default_factory=dict)
     _engine: Callable | None = field(default=None, repr=False, compare=False)
     _large_engine: Callable | None = field(default=None, repr=False, compare=False)
 
@@ -74,7 +79,8 @@ class UprightModel:
         return {"backbone": "efficientnet-lite0", "blocks": self.blocks, "size": self.size,
                 "map_shape": list(self.map_shape), "hidden": int(self.arrays["hidden.bias"].shape[0]),
                 "backbone_sha256": self.backbone_sha256, "large_side": self.large_side,
-                "large_size": self.large_size, "large_rule": self.large_rule}
+                "large_size": self.large_size, "large_rule": self.large_rule,
+                "tuned": {k: list(v.shape) for k, v in sorted(self.trunk_arrays.items())}}
 
     def trunk(self, any_shape: bool = False) -> Callable[[np.ndarray], np.ndarray]:
         """The ONNX Runtime trunk (built on first use; checks the backbone weight file matches the head).
@@ -88,10 +94,11 @@ class UprightModel:
             if self.backbone_sha256 and found != self.backbone_sha256:
                 raise CheckpointError(f"{weight_file()}: backbone weights (sha256 {found[:12]}) are not those the "
                                       f"upright head was trained on ({self.backbone_sha256[:12]})")
+            tuned = self.trunk_arrays or None
             if any_shape:
-                self._large_engine = trunk_engine(self.blocks, 0)
+                self._large_engine = trunk_engine(self.blocks, 0, tuned=tuned)
             else:
-                self._engine = trunk_engine(self.blocks, self.size)
+                self._engine = trunk_engine(self.blocks, self.size, tuned=tuned)
         return self._large_engine if any_shape else self._engine
 
     def maps(self, small: np.ndarray, any_shape: bool = False) -> np.ndarray:
@@ -226,10 +233,12 @@ def resize_all(pictures: list[np.ndarray], size: int) -> np.ndarray:
 
 
 def save_upright_model(model: UprightModel, path: str | Path) -> None:
-    """Write the head as an ``.npz`` of arrays only (atomically), its architecture in the JSON header."""
+    """Write the head (and tuned trunk blocks) as an ``.npz`` of arrays only (atomically), its architecture
+    in the JSON header."""
     from unshuffle.runs.weights import save_arrays
 
     arrays = {k: np.asarray(model.arrays[k], np.float32) for k in HEAD_ARRAYS}
+    arrays.update({TRUNK_PREFIX + k: np.asarray(v, np.float32) for k, v in model.trunk_arrays.items()})
     save_arrays(path, arrays, {"format": FORMAT, "arch": model.arch(), "meta": model.meta})
 
 
@@ -248,8 +257,14 @@ def load_upright_model(path: str | Path | None = None) -> UprightModel:
     path = Path(path)
     header, arrays = load_arrays(path, FORMAT, "upright model")
     arrays = {k: v.astype(np.float32) for k, v in arrays.items()}
+    tuned = {k[len(TRUNK_PREFIX):]: arrays.pop(k) for k in sorted(arrays) if k.startswith(TRUNK_PREFIX)}
     try:
         arch = header["arch"]
+        want_tuned = {str(k): tuple(int(d) for d in v) for k, v in arch.get("tuned", {}).items()}
+        got_tuned = {k: v.shape for k, v in tuned.items()}
+        if got_tuned != want_tuned:
+            raise ValueError(f"tuned trunk arrays {sorted(got_tuned)} do not match the header's {sorted(want_tuned)}"
+                             " (names or shapes)")
         c, h, w = (int(v) for v in arch["map_shape"])
         hidden = int(arch["hidden"])
         want = {"mean": (c,), "std": (c,), "hidden.weight": (hidden, c * h * w), "hidden.bias": (hidden,),
@@ -261,7 +276,7 @@ def load_upright_model(path: str | Path | None = None) -> UprightModel:
                 raise ValueError(f"{k}: shape {arrays[k].shape}, expected {shape}")
         model = UprightModel(arrays, int(arch["size"]), int(arch["blocks"]), (c, h, w), str(arch["backbone_sha256"]),
                              int(arch["large_side"]), header.get("meta", {}), int(arch.get("large_size", 0)),
-                             _rule(arch.get("large_rule")))
+                             _rule(arch.get("large_rule")), tuned)
         if model.large_size % 16 or model.large_size < 0:
             raise ValueError(f"large_size must be 0 or a multiple of 16, got {model.large_size}")
     except (KeyError, TypeError, ValueError) as e:

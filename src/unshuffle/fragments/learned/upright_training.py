@@ -6,6 +6,8 @@ empty cells as in a partly assembled group), squeezed to ``size`` px -> the froz
 each sample in its 4 turns (``upright_backbone.py``, ONNX Runtime; cached as float16 in ``feature_cache``
 so a rerun with other head settings skips it) -> an MLP head trained with AdamW on the 4-way turn class
 -> the held-out whole images' turn accuracy, measured with the exported NumPy model (1 and 4 views).
+With ``tune_from`` k the cached maps are those after block k - 1, and blocks k.. are fine-tuned with the
+head (``upright_finetune.py``); the tuned blocks are exported as arrays beside the head.
 Writes ``config.json``, ``metrics.jsonl`` and ``result.json`` in the run folder and, with ``export``,
 the head as an arrays-only ``.npz``. With ``rule_photos`` (folders of upright photos of any size, outside
 every evaluation set), the large-picture rule (``upright_cues.py``) is then fitted on those photos each
@@ -43,11 +45,13 @@ class UprightTrainConfig:
     crops_per_image: int = 1        # random crops per training image, besides the whole image
     min_crop: float = 0.5           # smallest crop area as a share of the image
     hole_prob: float = 0.3          # share of crops that get 1-4 grey cells of a 4x4 grid
-    epochs: int = 3
+    epochs: float = 3               # passes over the training samples (each in its 4 turns); may be fractional
     batch: int = 256
     lr: float = 2e-3
     weight_decay: float = 1e-2
     dropout: float = 0.2
+    tune_from: int = 0              # 0: frozen trunk, head only; k: blocks k..blocks-1 fine-tuned with the head
+    trunk_lr: float = 3e-4          # peak learning rate of the fine-tuned blocks
     large_side: int = 128           # pictures with a side >= this are shown in 4 turns at solve time
     large_size: int = 128           # their shorter side in the trunk, aspect kept (0: squeezed to ``size``)
     rule_photos: tuple = ()         # folders of upright photos to fit the large-picture rule on
@@ -60,7 +64,9 @@ class UprightTrainConfig:
 
     def validate(self) -> UprightTrainConfig:
         """Raise ConfigError naming the first bad field and its valid range."""
-        for name in ("epochs", "batch", "size", "image_size", "threads", "hidden", "blocks", "large_side"):
+        if not isinstance(self.epochs, (int, float)) or not self.epochs > 0:
+            raise ConfigError(f"epochs must be a number > 0, got {self.epochs!r}")
+        for name in ("batch", "size", "image_size", "threads", "hidden", "blocks", "large_side"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {v!r}")
@@ -84,6 +90,11 @@ class UprightTrainConfig:
             raise ConfigError(f"hole_prob must be in [0, 1], got {self.hole_prob}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not isinstance(self.tune_from, int) or not (self.tune_from == 0 or 1 <= self.tune_from < self.blocks):
+            raise ConfigError(f"tune_from must be 0 or an integer in [1, blocks - 1 = {self.blocks - 1}], "
+                              f"got {self.tune_from!r}")
+        if not self.trunk_lr > 0.0:
+            raise ConfigError(f"trunk_lr must be > 0, got {self.trunk_lr}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         return self
@@ -114,15 +125,18 @@ def crop_batch(images: np.ndarray, cfg: UprightTrainConfig, rng: np.random.Gener
     return x
 
 
-def turned_maps(model: UprightModel, small: np.ndarray, chunk: int = 256) -> np.ndarray:
-    """(4, B, C, h, w) float16: trunk maps of ``np.rot90(small, r)`` for r = 0..3. small: (B, size, size, 3)."""
-    out = None
+def turned_maps(model: UprightModel, small: np.ndarray, chunk: int = 256, out: np.ndarray | None = None,
+                 at: int = 0) -> np.ndarray:
+    """(4, B, C, h, w) float16: trunk maps of ``np.rot90(small, r)`` for r = 0..3. small: (B, size, size, 3).
+
+    out: write them into ``out[:, at:at + B]`` instead (and return ``out``).
+    """
     for a in range(0, len(small), chunk):
         for r in range(4):
             m = model.maps(np.rot90(small[a:a + chunk], r, axes=(1, 2)))
             if out is None:
                 out = np.zeros((4, len(small), *m.shape[1:]), np.float16)
-            out[r, a:a + chunk] = m
+            out[r, at + a:at + a + len(m)] = m
     return out
 
 
@@ -137,19 +151,29 @@ def _load_images(cfg: UprightTrainConfig) -> np.ndarray:
 
 
 def _samples_and_maps(cfg: UprightTrainConfig, model: UprightModel, train: np.ndarray) -> np.ndarray:
-    """(4, N, C, h, w) float16 maps of the training samples, read from or written to ``feature_cache``."""
+    """(4, N, C, h, w) float16 maps of the training samples, read from or written to ``feature_cache``.
+
+    Samples: the whole images, then ``crops_per_image`` rounds of one crop per image (sample k * N + i is
+    round k of image i); made 256 images at a time (the whole images, then each round's crops), so only
+    the maps are held (``model``'s trunk: to block ``blocks - 1``, or ``tune_from - 1``).
+    """
     key = {k: getattr(cfg, k) for k in ("size", "blocks", "crops_per_image", "min_crop", "hole_prob", "seed")}
+    if cfg.tune_from:
+        key["blocks"] = cfg.tune_from  # the lower trunk's maps
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode() + model.backbone_sha256.encode()
                             + train.tobytes()).hexdigest()[:16]
     path = Path(cfg.feature_cache) / f"upright-maps-{digest}.npy" if cfg.feature_cache else None
     if path is not None and path.is_file():
-        return np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False, mmap_mode="r")
     rng = np.random.default_rng([cfg.seed, 1])
-    parts = [area_resize(train, cfg.size)]
-    for _ in range(cfg.crops_per_image):
-        for a in range(0, len(train), 256):
-            parts.append(crop_batch(train[a:a + 256].copy(), cfg, rng))
-    maps = turned_maps(model, np.concatenate(parts))
+    n, maps = len(train), None
+    for a in range(0, n, 256):
+        for k in range(1 + cfg.crops_per_image):
+            part = area_resize(train[a:a + 256], cfg.size) if k == 0 else crop_batch(train[a:a + 256].copy(), cfg, rng)
+            if maps is None:
+                first = turned_maps(model, part[:1])
+                maps = np.zeros((4, n * (1 + cfg.crops_per_image), *first.shape[2:]), np.float16)
+            turned_maps(model, part, out=maps, at=k * n + a)
     if path is not None:
         from unshuffle.runs.atomic import atomic_path
 
@@ -190,13 +214,15 @@ def train_upright_model(cfg: UprightTrainConfig, images: np.ndarray | None = Non
     model._engine = _threaded_trunk(cfg)
     maps = _samples_and_maps(cfg, model, train)
     t_maps = time.time() - t0
+    if cfg.tune_from:
+        return _finish(cfg, out, *_tuned(cfg, out, model, maps, val, t0, t_maps))
     mean, std = channel_stats(maps)
     # ---------------------------------------------------------------- head and optimiser
     torch.manual_seed(cfg.seed)  # here, not earlier: building the trunk for its export draws from torch's RNG
     net = nn.Sequential(nn.Flatten(), nn.Dropout(cfg.dropout), nn.Linear(maps[0, 0].size, cfg.hidden), nn.ReLU(),
                         nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, 4))
     n = maps.shape[1]
-    steps = max(1, cfg.epochs * 4 * n // cfg.batch)
+    steps = max(1, int(cfg.epochs * 4 * n) // cfg.batch)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.1)
     mu, sd = torch.from_numpy(mean)[None, :, None, None], torch.from_numpy(std)[None, :, None, None]
@@ -231,6 +257,25 @@ def train_upright_model(cfg: UprightTrainConfig, images: np.ndarray | None = Non
               "train_images": int(len(train)), "train_samples": int(n), "val_images": int(len(val)),
               **val_accuracy(model, val)}
     return _finish(cfg, out, model, result)
+
+
+def _tuned(cfg: UprightTrainConfig, out: Path, lower: UprightModel, maps: np.ndarray, val: np.ndarray,
+           t0: float, t_maps: float) -> tuple[UprightModel, dict]:
+    """Fine-tune blocks ``tune_from..`` and the head on the lower trunk's ``maps``; the exported model and
+    its metrics (held-out accuracy measured through ONNX Runtime with the tuned trunk)."""
+    from unshuffle.fragments.learned.upright_finetune import finetune
+
+    val_maps = turned_maps(lower, area_resize(val, cfg.size))
+    with open(out / "metrics.jsonl", "w") as fh:
+        head, trunk, metrics = finetune(maps, val_maps, cfg, fh)
+    model = UprightModel(head, cfg.size, cfg.blocks, tuple(metrics.pop("map_shape")), lower.backbone_sha256,
+                         cfg.large_side, trunk_arrays=trunk)
+    model._engine = _threaded_trunk(cfg, trunk)
+    result = {"epochs": cfg.epochs, "seconds": time.time() - t0, "seconds_trunk_maps": t_maps,
+              "train_images": int(len(maps[0]) // (1 + cfg.crops_per_image)), "train_samples": int(maps.shape[1]),
+              "val_images": int(len(val)), **metrics, **val_accuracy(model, val)}
+    model._engine = None  # the solve-time engine (one thread) is built on first use
+    return model, result
 
 
 def _finish(cfg: UprightTrainConfig, out: Path, model: UprightModel, result: dict) -> dict:
@@ -294,10 +339,13 @@ def channel_stats(maps: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.n
     return mean.astype(np.float32), std.astype(np.float32)
 
 
-def _threaded_trunk(cfg: UprightTrainConfig):
+def _threaded_trunk(cfg: UprightTrainConfig, tuned: dict | None = None):
+    """The training-time trunk (``cfg.threads`` threads): to block ``tune_from - 1`` when fine-tuning
+    (the frozen lower part), else to ``blocks - 1``; with ``tuned``, the whole tuned trunk."""
     from unshuffle.fragments.learned.upright_backbone import trunk_engine
 
-    return trunk_engine(cfg.blocks, cfg.size, threads=cfg.threads)
+    blocks = cfg.tune_from if cfg.tune_from and tuned is None else cfg.blocks
+    return trunk_engine(blocks, cfg.size, threads=cfg.threads, tuned=tuned)
 
 
 def val_accuracy(model: UprightModel, images: np.ndarray) -> dict:
