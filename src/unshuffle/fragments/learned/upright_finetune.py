@@ -19,6 +19,19 @@ import numpy as np
 from unshuffle.errors import ConfigError
 
 
+def channel_stats(maps: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std (+1e-3) (C,) float32 of maps (4, N, C, h, w), accumulated in float64 chunks."""
+    s1 = np.zeros(maps.shape[2]), np.zeros(maps.shape[2])
+    for a in range(0, maps.shape[1], chunk):
+        x = maps[:, a:a + chunk].astype(np.float64)
+        s1[0][:] += x.sum(axis=(0, 1, 3, 4))
+        s1[1][:] += (x * x).sum(axis=(0, 1, 3, 4))
+    count = maps.size / maps.shape[2]
+    mean = s1[0] / count
+    std = np.sqrt(np.maximum(s1[1] / count - mean * mean, 0.0)) + 1e-3
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
 def upper_blocks(blocks: int, tune_from: int):
     """Torch module of Lite0's blocks ``tune_from .. blocks - 1`` (package weights, every parameter trainable).
 
@@ -70,7 +83,6 @@ def finetune(maps: np.ndarray, val_maps: np.ndarray, cfg, log_fh=None) -> tuple[
     import torch
     from torch import nn
 
-    from unshuffle.fragments.learned.upright_training import channel_stats
 
     # ---------------------------------------------------------------- model
     torch.manual_seed(cfg.seed)

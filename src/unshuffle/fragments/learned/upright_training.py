@@ -27,6 +27,7 @@ import numpy as np
 
 from unshuffle.errors import ConfigError
 from unshuffle.fragments.bags.solution import EMPTY_GREY
+from unshuffle.fragments.learned.upright_finetune import channel_stats
 from unshuffle.fragments.learned.upright_model import HEAD_ARRAYS, UprightModel, area_resize, save_upright_model
 
 
@@ -324,19 +325,6 @@ def fit_large_rule(model: UprightModel, photo_sets: list[list[np.ndarray]], cues
     rule["fit_turn_accuracy"] = float(np.mean(np.argmax(rule_scores(scores, cue, rule), axis=1) == 0))
     rule["photos_too_small"] = len(given) - len(photos)
     return rule
-
-
-def channel_stats(maps: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and std (+1e-3) (C,) float32 of maps (4, N, C, h, w), accumulated in float64 chunks."""
-    s1 = np.zeros(maps.shape[2]), np.zeros(maps.shape[2])
-    for a in range(0, maps.shape[1], chunk):
-        x = maps[:, a:a + chunk].astype(np.float64)
-        s1[0][:] += x.sum(axis=(0, 1, 3, 4))
-        s1[1][:] += (x * x).sum(axis=(0, 1, 3, 4))
-    count = maps.size / maps.shape[2]
-    mean = s1[0] / count
-    std = np.sqrt(np.maximum(s1[1] / count - mean * mean, 0.0)) + 1e-3
-    return mean.astype(np.float32), std.astype(np.float32)
 
 
 def _threaded_trunk(cfg: UprightTrainConfig, tuned: dict | None = None):
