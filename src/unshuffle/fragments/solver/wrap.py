@@ -40,7 +40,8 @@ def _best_split(tab: PieceTables, g: np.ndarray, across: int, down: int) -> tupl
     """The best relayout of ``g`` (H, W) cut at an internal column seam: (gain, j, d, r, n), the gain in
     summed compatibility and the pairs of the seam it opens (H for a column seam, W for a row seam):
     columns ``j + 1 ..`` (B) first, then columns ``.. j`` (A) with its rows turned down by d, then every
-    row turned up by r; j = -1 is no cut (only r). ``across`` / ``down``: the sides (``grow.SIDES``)
+    row turned up by r; j = -1 is no cut (only r, never 0: the best is always a change, so a solved
+    layout's gain is negative). ``across`` / ``down``: the sides (``grow.SIDES``)
     of a grid column's right neighbour and a grid row's lower neighbour (1, 3; or 3, 1 on a transposed
     grid)."""
     h, w = g.shape
@@ -56,7 +57,7 @@ def _best_split(tab: PieceTables, g: np.ndarray, across: int, down: int) -> tupl
     join = pair[np.arange(h)[:, None], idx].sum(axis=0)  # (H,) over d
     r = np.arange(h)
     base = inner_h.sum() + ver_all - ver_row[-1, -1]  # the layout as it is: the last row seam open
-    k = int(np.argmin(ver_row[:, -1]))  # no cut: the rows turned so that the worst row seam is open
+    k = int(np.argmin(ver_row[:-1, -1]))  # no cut: the rows turned so that the worst other row seam is open
     best = (float(ver_row[-1, -1] - ver_row[k, -1]), -1, 0, (k + 1) % h, w)
     for j in range(w - 1):
         va, vb = ver_row[:, j], ver_row[:, -1] - ver_row[:, j]  # per row seam, over A's and B's columns
@@ -79,7 +80,8 @@ def wrap_region(tab: PieceTables, region: Cells, margin: float | None = None) ->
     """A layout filling its bounding box, relaid by the best cyclic cut (``_best_split`` over columns and
     rows) while that gains more than ``margin`` (default ``MARGIN``) per pair of the opened seam; other
     layouts are returned unchanged. Returns (layout, {"moves": [[axis ("cols" or "rows"), j, d, r, gain
-    per pair]], "before", "after": (best-buddy seams, mean compatibility)})."""
+    per pair]], "rejected": the best relayout left out (same form; absent after ``MAX_ROUNDS`` moves),
+    "before", "after": (best-buddy seams, mean compatibility)})."""
     margin = MARGIN if margin is None else margin
     rows = [r for r, _ in region]
     cols = [c for _, c in region]
@@ -98,7 +100,8 @@ def wrap_region(tab: PieceTables, region: Cells, margin: float | None = None) ->
         by_rows = _best_split(tab, g.T, 3, 1)
         k = int(by_rows[0] > by_cols[0])  # the larger gain in summed compatibility
         gain, j, d, r, n = by_cols if k == 0 else by_rows
-        if gain <= margin * n:
+        if gain <= margin * n:  # recorded: how far the best relayout was from the margin
+            info["rejected"] = ["cols" if k == 0 else "rows", j, d, r, round(gain / n, 4)]
             break
         g = _relayout(g, j, d, r) if k == 0 else _relayout(g.T, j, d, r).T
         info["moves"].append(["cols" if k == 0 else "rows", j, d, r, round(gain / n, 4)])
