@@ -80,3 +80,26 @@ def test_a_layout_with_a_hole_is_left_alone(chelsea):
     del holed[(4, 4)]
     out, info = wrap.wrap_region(tab, holed)
     assert out == holed and info["moves"] == []
+
+
+def test_regrow_groups_runs_the_correction_and_records_it(chelsea, monkeypatch):
+    """Through ``regrow_groups``: a merging-placer cluster holding the picture with its columns rolled 5,
+    the growth made to return the same layout and the polish switched off, so that only the correction
+    can put it right: the image comes back as the picture, the record showing the move (j = 4)."""
+    from unshuffle.fragments.solver import regrow
+    from unshuffle.fragments.solver.placement import Assembler, Cluster
+
+    tab, truth = chelsea
+    m = truth.size
+    rolled = np.roll(truth, 5, axis=1)
+    pos = {int(rolled[y, x]): (y, x, 0) for y in range(ROWS) for x in range(COLS)}
+    asm = Assembler(m, None, False)
+    asm.clusters = {0: Cluster(pos, {(y, x): f for f, (y, x, _) in pos.items()}, (0, ROWS - 1, 0, COLS - 1))}
+    asm.owner = [0] * m
+    monkeypatch.setattr(regrow, "grow_region", lambda tab, avail, frames: (_cells(rolled), avail, {}))
+    monkeypatch.setattr(regrow, "POLISH", False)
+    out, kept = regrow.regrow_groups(tab, asm, False)
+    _, row, col, _, shapes = out.layout()
+    assert shapes == [(ROWS, COLS)] and (row == np.arange(m) // COLS).all() and (col == np.arange(m) % COLS).all()
+    record = kept[0]["wrap"]
+    assert [mv[:4] for mv in record["moves"]] == [["cols", 4, 0, 0]] and record["after"] > record["before"]
