@@ -114,3 +114,47 @@ def wrap_region(tab: PieceTables, region: Cells, margin: float | None = None) ->
     key = buddy_seams(tab, out)
     info["after"] = [key[0], round(key[1], 4)]
     return out, info
+
+
+SEARCH_SEAMS = 2  # roll_search: rolls tried per axis per round, those opening the worst internal seams
+SEARCH_ROUNDS = 2
+
+
+def roll_search(tab: PieceTables, region: Cells, seams: int | None = None) -> tuple[Cells, dict]:
+    """A full layout's rows (columns) turned so that one of its ``seams`` worst internal row (column)
+    seams becomes the border, then polished (``polish.polish_region``); the best candidate by
+    ``grow.buddy_seams`` replaces the layout when it beats it, up to ``SEARCH_ROUNDS`` rounds. For
+    wraps a rigid relayout cannot undo (bands rolled by different amounts, scattered edge pieces):
+    the polish that follows the roll refills them. Returns (layout, {"moves": [[axis, shift]],
+    "before", "after"})."""
+    from unshuffle.fragments.solver.polish import polish_region
+
+    seams = SEARCH_SEAMS if seams is None else seams
+    rows = [r for r, _ in region]
+    cols = [c for _, c in region]
+    r0, c0 = min(rows), min(cols)
+    h, w = max(rows) - r0 + 1, max(cols) - c0 + 1
+    key = buddy_seams(tab, region)
+    info = {"moves": [], "before": [key[0], round(key[1], 4)]}
+    if len(region) == h * w and min(h, w) >= 3:
+        for _ in range(SEARCH_ROUNDS):
+            g = np.empty((h, w), np.int64)
+            for (r, c), p in region.items():
+                g[r - r0, c - c0] = p
+            best = None
+            for axis, side in ((0, 3), (1, 1)):  # row seams (a piece below), column seams (a piece right)
+                a, b = (g[:-1], g[1:]) if axis == 0 else (g[:, :-1], g[:, 1:])
+                per_seam = _comp(tab, side, a, b).mean(axis=1 - axis)
+                for j in np.argsort(per_seam, kind="stable")[:seams]:
+                    rolled = np.roll(g, -(int(j) + 1), axis=axis)
+                    cand = {(r0 + r, c0 + c): int(rolled[r, c]) for r in range(h) for c in range(w)}
+                    cand, _ = polish_region(tab, cand)
+                    got = buddy_seams(tab, cand)
+                    if best is None or got > best[0]:
+                        best = (got, cand, ["rows" if axis == 0 else "cols", int(j) + 1])
+            if best is None or best[0] <= key:
+                break
+            key, region = best[0], best[1]
+            info["moves"].append(best[2])
+    info["after"] = [key[0], round(key[1], 4)]
+    return region, info
