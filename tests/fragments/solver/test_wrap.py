@@ -103,3 +103,13 @@ def test_regrow_groups_runs_the_correction_and_records_it(chelsea, monkeypatch):
     assert shapes == [(ROWS, COLS)] and (row == np.arange(m) // COLS).all() and (col == np.arange(m) % COLS).all()
     record = kept[0]["wrap"]
     assert [mv[:4] for mv in record["moves"]] == [["cols", 4, 0, 0]] and record["after"] > record["before"]
+
+
+def test_roll_search_rolls_polishes_and_keeps_a_solved_layout(chelsea):
+    """``roll_search``: the columns rolled 5 come back by the roll opening the worst column seam (5
+    columns), then polished (nothing left to do); a solved layout is kept (no roll adds best-buddy seams)."""
+    tab, truth = chelsea
+    out, info = wrap.roll_search(tab, _cells(np.roll(truth, 5, axis=1)))
+    assert out == _cells(truth) and info["moves"][0] == ["cols", 5] and info["after"] > info["before"]
+    out, info = wrap.roll_search(tab, _cells(truth))
+    assert out == _cells(truth) and info["moves"] == []
