@@ -52,8 +52,9 @@ def regrow_groups(tab: PieceTables, asm: Assembler, rotations: bool, grid: tuple
                         region, got["wrap"]["polish"] = polish_region(tab, region)
                 if WRAP_SEARCH:
                     region, got["wrap"]["search"] = roll_search(tab, region)
-                    if got["wrap"]["search"]["moves"]:
+                    if got["wrap"]["search"]["moves"]:  # the border put back at the worst seams
                         out.trust[list(cl.pos)] = 1.0
+                        region, got["wrap"]["search"]["wrap"] = wrap_region(tab, region)
         info.append(got)
         add_region(out, tab, region)
     return out, info
