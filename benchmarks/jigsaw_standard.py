@@ -5,7 +5,8 @@ each piece turned at random), seeded by the image's position. Single puzzles are
 count given (``n_images=1``) and the dimensions not given; mixed bags (``--mix K``) draw K images
 without replacement from all folders with a fixed seed and give nothing. Every puzzle runs in a child
 process with one BLAS thread and a wall-clock limit (``--timeout``; a puzzle over it scores 0); CPU
-seconds and peak memory are the child's. Prints the table beside the published rows and writes JSON.
+seconds and peak memory are the child's. Under Type 2 strict D, shiftable D and N each take their own best quarter
+turn of the group's canvas (``evaluation.puzzles``). Prints the table beside the published rows and writes JSON.
 
     python benchmarks/jigsaw_standard.py /path/to/mit_432 /path/to/mcgill_540 --type 1 --out t1.json
     python benchmarks/jigsaw_standard.py /path/to/mit_432 /path/to/mcgill_540 --mix 3 --bags 20 --out mix3.json
@@ -25,6 +26,14 @@ PUBLISHED = {  # (set, type): (method, D %, N %, perfect / 20), from the sets' R
     ("mit_432", 1): ("Andalo et al. 2017 (PSQP), dimensions given", 96.0, 95.6, 13),
     ("mcgill_540", 1): ("Sholomon et al. 2013, dimensions given", 91.6, 95.4, 8),
     ("mit_432", 2): ("Gallagher 2012 (MGC)", 82.2, 90.4, 9),
+}
+
+
+PROTOCOL = {  # printed with the table
+    False: "Type 1 (orientation known); strict D = pieces at their true cell from the group's top-left; shiftable D "
+           "after the one best shift; N = true right/below pairs kept.",
+    True: "Type 2 (unknown turns); strict D, shiftable D and N each after their own best quarter turn of the "
+          "group's canvas (shiftable D: its best turn and shift), so the three may use different turns.",
 }
 
 
@@ -130,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{b}: {names[0] if len(names) == 1 else names} D {np.mean([q['direct'] for q in per]):.3f} "
               f"shiftable {np.mean([q['shiftable'] for q in per]):.3f} "
               f"N {np.mean([q['neighbour'] for q in per]):.3f} {how}", flush=True)
+    print(f"\nProtocol: {PROTOCOL[rotations]}")
     print("\n| set | type | images | strict D | shiftable D | N | perfect | median CPU s | max CPU s | timeouts |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     summary = {}

@@ -56,3 +56,23 @@ def test_image_split_in_two_groups_is_scored_in_its_largest():
     s = score(ROW, COL, group=group, shapes=((2, 3), (2, 3)))
     assert s["group"] == 0 and s["direct"] == pytest.approx(4 / 6)
     assert summarise([s, {**s, "perfect": True}])["perfect"] == 1
+
+
+def test_each_measure_takes_its_own_best_turn():
+    # a 4x4 image placed one column to the right in a 4x5 canvas (strict 0, shiftable 1, N 1 at turn 0),
+    # then piece (0, 0) moved to cell (0, 4) turned 3, where a quarter turn of the canvas ((r, c) ->
+    # (4 - c, r)) puts it at its true cell upright, and the piece it displaced (true (0, 3)) to the
+    # free cell (0, 0). One measure's turn for all three (the old scorer) gave strict 1/16, shiftable
+    # 1/16 and N 0 (the quarter turn); each its own: strict 1/16 (quarter turn), shiftable 14/16 and N
+    # 20/24 (no turn: the two moved pieces break the pairs (0,0)-(0,1), (0,0)-(1,0), (0,2)-(0,3), (0,3)-(1,3)).
+    row, col = np.divmod(np.arange(16), 4)
+    prow, pcol, pturn = row.copy(), col + 1, np.zeros(16, np.int64)
+    pcol[0], pturn[0] = 4, 3  # true (0, 0)
+    pcol[3] = 0  # true (0, 3), was at (0, 4)
+    z = np.zeros(16, np.int64)
+    s = puzzle_scores(z, row, col, z, z, prow, pcol, pturn, [(4, 5)], rotations=True)[0]
+    assert s["direct"] == pytest.approx(1 / 16) and s["shiftable"] == pytest.approx(14 / 16)
+    assert s["neighbour"] == pytest.approx(20 / 24) and s["turns"] == [1, 0, 0] and not s["perfect"]
+    # orientation known: the canvas is not turned, strict D 0
+    s = puzzle_scores(z, row, col, z, z, prow, pcol, pturn, [(4, 5)], rotations=False)[0]
+    assert s["direct"] == 0.0 and s["shiftable"] == pytest.approx(14 / 16) and s["turns"] == [0, 0, 0]

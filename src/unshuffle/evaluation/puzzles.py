@@ -10,6 +10,11 @@ Each true image is scored in the group holding most of its pieces (ties: the low
   image's group, side by side on the matching side, both with the right turn.
 - ``perfect``: strict D is 1.
 
+With ``rotations`` each measure takes its own best quarter turn of the group's canvas (strict D the
+turn with most pieces at their true cell, shiftable D its best turn and shift, N the turn with most
+true pairs kept), so one piece that lands on its true cell under a wrong turn cannot pull shiftable
+D and N to that turn; ``turns`` records the three turns.
+
 Pieces are identified by index, not by pixels (no credit for look-alike pieces). Higher is better.
 Turns follow the package's convention: ``np.rot90(given, k=turn)`` is the piece upright.
 """
@@ -38,7 +43,8 @@ def puzzle_scores(source: np.ndarray, row: np.ndarray, col: np.ndarray, turn: np
                   group: np.ndarray, prow: np.ndarray, pcol: np.ndarray, pturn: np.ndarray,
                   shapes: list[tuple[int, int]], rotations: bool) -> list[dict]:
     """Per true image (in increasing source id): {"image", "pieces", "group", "direct", "shiftable",
-    "neighbour", "perfect"}.
+    "neighbour", "perfect", "turns"} (``turns``: the quarter turns of the canvas that strict D, shiftable D
+    and N took, each its own best; all 0 without ``rotations``).
 
     source, row, col, turn: (M,) int64 truth; group, prow, pcol, pturn: (M,) int64 the solution's
     group, cell and turn of each piece; shapes: (rows, cols) of each group's canvas. rotations: the
@@ -55,20 +61,18 @@ def puzzle_scores(source: np.ndarray, row: np.ndarray, col: np.ndarray, turn: np
         mine = np.flatnonzero(source == s)
         g = int(np.bincount(group[mine]).argmax())
         inside = mine[group[mine] == g]
-        best_direct = best_shift = 0
-        best_q = 0
+        direct, shift, pairs = [], [], []  # per quarter turn of the canvas
         for q in qs:
             r2, c2 = _turn_canvas(prow[inside], pcol[inside], shapes[g], q)
             upright = (pturn[inside] + q) % 4 == turn[inside]
-            direct = int((upright & (r2 == row[inside]) & (c2 == col[inside])).sum())
+            direct.append(int((upright & (r2 == row[inside]) & (c2 == col[inside])).sum()))
             offsets = np.stack([row[inside] - r2, col[inside] - c2], axis=1)[upright]
-            shift = int(np.unique(offsets, axis=0, return_counts=True)[1].max()) if len(offsets) else 0
-            if (direct, shift) > (best_direct, best_shift):
-                best_direct, best_shift, best_q = direct, shift, q
-        out.append({"image": int(s), "pieces": int(len(mine)), "group": g, "direct": best_direct / len(mine),
-                    "shiftable": best_shift / len(mine),
-                    "neighbour": _neighbours(mine, row, col, turn, group, prow, pcol, pturn, shapes, g, best_q),
-                    "perfect": best_direct == len(mine)})
+            shift.append(int(np.unique(offsets, axis=0, return_counts=True)[1].max()) if len(offsets) else 0)
+            pairs.append(_neighbours(mine, row, col, turn, group, prow, pcol, pturn, shapes, g, q))
+        best = [int(np.argmax(v)) for v in (direct, shift, pairs)]  # ties: the first turn
+        out.append({"image": int(s), "pieces": int(len(mine)), "group": g, "direct": direct[best[0]] / len(mine),
+                    "shiftable": shift[best[1]] / len(mine), "neighbour": pairs[best[2]],
+                    "perfect": direct[best[0]] == len(mine), "turns": [qs[b] for b in best]})
     return out
 
 

@@ -95,7 +95,7 @@ class FragmentSolver(EdgeMeasures):
             "greedy" = constrained cluster merging with placement (the full solver); "buddies" =
             ablation: grouping only (best-buddy unions until N groups, rows/cols -1); "grow" = Paikin &
             Tal's one-piece-at-a-time placer under the piece count's frames (``grow.py``); "best" =
-            greedy, then each image regrown by grow, segments shifted (``polish.py``), better one kept.
+            greedy, each image regrown by grow, better one kept, polished (``polish.py``), wrap fixed (``wrap.py``).
         edge_max_score: the edge-by-edge phase merges only along edges whose normalised
             dissimilarity (d / second best) is at most this; the rest is joined cluster by cluster,
             scored over every shared boundary.

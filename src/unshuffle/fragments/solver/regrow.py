@@ -1,5 +1,5 @@
-"""placer="best": each image the merging placer found, grown again by the growing placer and polished;
-the better layout kept per image."""
+"""placer="best": each image the merging placer found, grown again by the growing placer, the better layout
+kept per image, polished and its cyclic wrap corrected."""
 
 from __future__ import annotations
 
@@ -8,9 +8,13 @@ import numpy as np
 from unshuffle.fragments.solver.grow import PieceTables, add_region, frames_for, grow_region, region_seams
 from unshuffle.fragments.solver.placement import Assembler
 from unshuffle.fragments.solver.polish import polish_region
+from unshuffle.fragments.solver.wrap import roll_search, wrap_region
 
 POLISH = True  # regrow_groups: shift the kept layout's best-buddy segments inside its frame (``polish.py``;
 # polishing both layouts before comparing them: dev strict D +0.001, twice the time)
+WRAP = True  # regrow_groups: then relay a full layout cut in the wrong place at its worst seams (``wrap.py``),
+# polished again when it moved
+WRAP_SEARCH = False  # then try rolls opening its worst seams, each polished (``wrap.roll_search``; dev only so far)
 
 
 def regrow_groups(tab: PieceTables, asm: Assembler, rotations: bool, grid: tuple[int, int] | None = None
@@ -40,6 +44,17 @@ def regrow_groups(tab: PieceTables, asm: Assembler, rotations: bool, grid: tuple
                 region, got["polish"] = polish_region(tab, region)
                 if got["polish"]["moves"]:
                     out.trust[list(cl.pos)] = 1.0
+            if WRAP:
+                region, got["wrap"] = wrap_region(tab, region)
+                if got["wrap"]["moves"]:
+                    out.trust[list(cl.pos)] = 1.0
+                    if POLISH:
+                        region, got["wrap"]["polish"] = polish_region(tab, region)
+                if WRAP_SEARCH:
+                    region, got["wrap"]["search"] = roll_search(tab, region)
+                    if got["wrap"]["search"]["moves"]:  # the border put back at the worst seams
+                        out.trust[list(cl.pos)] = 1.0
+                        region, got["wrap"]["search"]["wrap"] = wrap_region(tab, region)
         info.append(got)
         add_region(out, tab, region)
     return out, info
