@@ -32,6 +32,19 @@ def channel_stats(maps: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.n
     return mean.astype(np.float32), std.astype(np.float32)
 
 
+def head_arrays(head, mean: np.ndarray, std: np.ndarray) -> dict[str, np.ndarray]:
+    """The upright model's head arrays (``upright_model.HEAD_ARRAYS``, float32) from the torch MLP head
+    (its layers 2 and 5 the linear ones) and the input's channel mean and std."""
+    import torch
+
+    lin1, lin2 = head[2], head[5]
+    with torch.no_grad():
+        arrays = {"mean": mean, "std": std, "hidden.weight": lin1.weight.numpy().copy(),
+                  "hidden.bias": lin1.bias.numpy().copy(), "out.weight": lin2.weight.numpy().copy(),
+                  "out.bias": lin2.bias.numpy().copy()}
+    return {k: np.asarray(v, np.float32) for k, v in arrays.items()}
+
+
 def upper_blocks(blocks: int, tune_from: int):
     """Torch module of Lite0's blocks ``tune_from .. blocks - 1`` (package weights, every parameter trainable).
 
@@ -142,15 +155,11 @@ def finetune(maps: np.ndarray, val_maps: np.ndarray, cfg, log_fh=None) -> tuple[
             log_fh.flush()
             log = []
     # ---------------------------------------------------------------- export
-    lin1, lin2 = head[2], head[5]
-    with torch.no_grad():
-        arrays = {"mean": mean, "std": std, "hidden.weight": lin1.weight.numpy().copy(),
-                  "hidden.bias": lin1.bias.numpy().copy(), "out.weight": lin2.weight.numpy().copy(),
-                  "out.bias": lin2.bias.numpy().copy()}
+    arrays = head_arrays(head, mean, std)
     metrics = {"steps": steps, "samples_per_step": per_step, "seconds_finetune": time.time() - t0,
                "map_shape": [int(v) for v in out0.shape[2:]],
                "val_turn_accuracy_torch": torch_accuracy(forward, upper, head, val_maps)}
-    return ({k: v.astype(np.float32) for k, v in arrays.items()}, upper_arrays(upper, cfg.tune_from), metrics)
+    return arrays, upper_arrays(upper, cfg.tune_from), metrics
 
 
 def torch_accuracy(forward, upper, head, val_maps: np.ndarray, chunk: int = 512) -> float:

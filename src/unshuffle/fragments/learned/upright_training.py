@@ -27,7 +27,7 @@ import numpy as np
 
 from unshuffle.errors import ConfigError
 from unshuffle.fragments.bags.solution import EMPTY_GREY
-from unshuffle.fragments.learned.upright_finetune import channel_stats
+from unshuffle.fragments.learned.upright_finetune import channel_stats, head_arrays
 from unshuffle.fragments.learned.upright_model import HEAD_ARRAYS, UprightModel, area_resize, save_upright_model
 
 
@@ -247,12 +247,8 @@ def train_upright_model(cfg: UprightTrainConfig, images: np.ndarray | None = Non
                 fh.flush()
                 log = []
     # ---------------------------------------------------------------- export and held-out accuracy
-    lin1, lin2 = net[2], net[5]
-    with torch.no_grad():
-        arrays = {"mean": mean, "std": std, "hidden.weight": lin1.weight.numpy().copy(),
-                  "hidden.bias": lin1.bias.numpy().copy(), "out.weight": lin2.weight.numpy().copy(),
-                  "out.bias": lin2.bias.numpy().copy()}
-    model = dataclasses.replace(model, arrays={k: arrays[k].astype(np.float32) for k in HEAD_ARRAYS},
+    arrays = head_arrays(net, mean, std)
+    model = dataclasses.replace(model, arrays={k: arrays[k] for k in HEAD_ARRAYS},
                                 map_shape=tuple(int(v) for v in maps.shape[2:]))
     result = {"epochs": cfg.epochs, "steps": steps, "seconds": time.time() - t0, "seconds_trunk_maps": t_maps,
               "train_images": int(len(train)), "train_samples": int(n), "val_images": int(len(val)),

@@ -78,6 +78,14 @@ def _relayout(g: np.ndarray, j: int, d: int, r: int) -> np.ndarray:
     return np.roll(out, -r, axis=0)
 
 
+def _box(region: Cells) -> tuple[int, int, int, int]:
+    """(top row, left column, rows, cols) of the layout's bounding box."""
+    rows = [r for r, _ in region]
+    cols = [c for _, c in region]
+    r0, c0 = min(rows), min(cols)
+    return r0, c0, max(rows) - r0 + 1, max(cols) - c0 + 1
+
+
 def wrap_region(tab: PieceTables, region: Cells, margin: float | None = None) -> tuple[Cells, dict]:
     """A layout filling its bounding box, relaid by the best cyclic cut (``_best_split`` over columns and
     rows) while that gains more than ``margin`` (default ``MARGIN``) per pair of the opened seam; other
@@ -85,10 +93,7 @@ def wrap_region(tab: PieceTables, region: Cells, margin: float | None = None) ->
     per pair]], "rejected": the best relayout left out (same form; absent after ``MAX_ROUNDS`` moves),
     "before", "after": (best-buddy seams, mean compatibility)})."""
     margin = MARGIN if margin is None else margin
-    rows = [r for r, _ in region]
-    cols = [c for _, c in region]
-    r0, c0 = min(rows), min(cols)
-    h, w = max(rows) - r0 + 1, max(cols) - c0 + 1
+    r0, c0, h, w = _box(region)
     key = buddy_seams(tab, region)
     info = {"moves": [], "before": [key[0], round(key[1], 4)]}
     if len(region) != h * w or min(h, w) < 2:
@@ -130,10 +135,7 @@ def roll_search(tab: PieceTables, region: Cells, seams: int | None = None) -> tu
     from unshuffle.fragments.solver.polish import polish_region
 
     seams = SEARCH_SEAMS if seams is None else seams
-    rows = [r for r, _ in region]
-    cols = [c for _, c in region]
-    r0, c0 = min(rows), min(cols)
-    h, w = max(rows) - r0 + 1, max(cols) - c0 + 1
+    r0, c0, h, w = _box(region)
     key = buddy_seams(tab, region)
     info = {"moves": [], "before": [key[0], round(key[1], 4)]}
     if len(region) == h * w and min(h, w) >= 3:
