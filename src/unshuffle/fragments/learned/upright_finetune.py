@@ -32,6 +32,18 @@ def channel_stats(maps: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.n
     return mean.astype(np.float32), std.astype(np.float32)
 
 
+def optimizer_step(loss, opt, sched, log: list[float], where: str) -> None:
+    """One step of ``opt`` and ``sched`` on ``loss``, its value appended to ``log``; a loss that is not
+    finite raises ConfigError naming ``where`` (the step and what to lower)."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    sched.step()
+    log.append(float(loss.detach()))
+    if not np.isfinite(log[-1]):
+        raise ConfigError(f"loss is {log[-1]} in {where}")
+
+
 def head_arrays(head, mean: np.ndarray, std: np.ndarray) -> dict[str, np.ndarray]:
     """The upright model's head arrays (``upright_model.HEAD_ARRAYS``, float32) from the torch MLP head
     (its layers 2 and 5 the linear ones) and the input's channel mean and std."""
@@ -139,14 +151,8 @@ def finetune(maps: np.ndarray, val_maps: np.ndarray, cfg, log_fh=None) -> tuple[
                 m.eval()
         head.train()
         loss = nn.functional.cross_entropy(forward(x), labels)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        log.append(float(loss.detach()))
-        if not np.isfinite(log[-1]):
-            raise ConfigError(f"upright fine-tuning: loss is {log[-1]} at step {step}; lower lr ({cfg.lr}) "
-                              f"or trunk_lr ({cfg.trunk_lr})")
+        optimizer_step(loss, opt, sched, log, f"upright fine-tuning, step {step}: lower lr ({cfg.lr}) or trunk_lr "
+                       f"({cfg.trunk_lr})")
         if log_fh is not None and (step % 100 == 0 or step == steps):
             rec = {"step": step, "of": steps, "loss": float(np.mean(log)), "seconds": time.time() - t0}
             if step % 1000 == 0 or step == steps:

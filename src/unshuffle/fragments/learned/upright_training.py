@@ -27,7 +27,7 @@ import numpy as np
 
 from unshuffle.errors import ConfigError
 from unshuffle.fragments.bags.solution import EMPTY_GREY
-from unshuffle.fragments.learned.upright_finetune import channel_stats, head_arrays
+from unshuffle.fragments.learned.upright_finetune import channel_stats, head_arrays, optimizer_step
 from unshuffle.fragments.learned.upright_model import HEAD_ARRAYS, UprightModel, area_resize, save_upright_model
 
 
@@ -235,13 +235,7 @@ def train_upright_model(cfg: UprightTrainConfig, images: np.ndarray | None = Non
             r, i = rng.integers(0, 4, cfg.batch), rng.integers(0, n, cfg.batch)
             x = (torch.from_numpy(maps[r, i].astype(np.float32)) - mu) / sd
             loss = nn.functional.cross_entropy(net(x), torch.from_numpy(r))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            log.append(float(loss.detach()))
-            if not np.isfinite(log[-1]):
-                raise ConfigError(f"upright training: loss is {log[-1]} at step {step}; lower lr ({cfg.lr})")
+            optimizer_step(loss, opt, sched, log, f"upright training, step {step}: lower lr ({cfg.lr})")
             if step % 200 == 0 or step == steps:
                 fh.write(json.dumps({"step": step, "loss": float(np.mean(log)), "seconds": time.time() - t0}) + "\n")
                 fh.flush()
