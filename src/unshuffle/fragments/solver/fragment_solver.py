@@ -211,6 +211,7 @@ class FragmentSolver(EdgeMeasures):
         self._validate(fragments)
         m = fragments.shape[0]
         cache: dict = {}
+        self._free = None  # the frame-free clusters, built once per fit (``_free_clusters``)
         self.rotations_, self.turn_evidence_ = self.rotations, None
         if self.rotations == "auto":
             self.rotations_, self.turn_evidence_ = decide_turns(self, fragments, cache)
@@ -297,6 +298,7 @@ class FragmentSolver(EdgeMeasures):
                 sol, info = make_upright(fragments, sol, upright_model(self.upright_model))
                 sol.settings.update(info)
         self.n_images_, self.grid_, self.solution_ = n_img, grid, sol
+        self._free = None
         return self
 
     def solve(self, fragments: np.ndarray) -> Solution:
@@ -384,11 +386,13 @@ class FragmentSolver(EdgeMeasures):
         return asm
 
     def _free_clusters(self, edges, scorer, m: int) -> Assembler:
-        """Clusters grown along the confident edges without any frame (their extents bound the grid)."""
-        free = Assembler(m, None, self.rotations_)
-        greedy_merge(free, edges, target=1, max_score=self.edge_max_score, check=scorer.adjacency_cost,
-                     max_seam=self.max_seam)
-        return free
+        """Clusters grown along the confident edges without any frame (their extents bound the grid);
+        built once per ``fit`` and only read afterwards."""
+        if self._free is None:
+            self._free = Assembler(m, None, self.rotations_)
+            greedy_merge(self._free, edges, target=1, max_score=self.edge_max_score, check=scorer.adjacency_cost,
+                         max_seam=self.max_seam)
+        return self._free
 
     def _frame_from_count(self, edges, scorer, m: int, n_img: int) -> list[tuple[int, int]]:
         """Unknown grid, N given: frames of ceil(M / N) cells shaped after the core of the largest free
