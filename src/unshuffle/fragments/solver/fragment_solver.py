@@ -10,19 +10,11 @@ from unshuffle.errors import ConfigError
 from unshuffle.fragments.bags.solution import Solution
 from unshuffle.fragments.solver import compatibility as compat
 from unshuffle.fragments.solver import finishing
-from unshuffle.fragments.solver.estimate import (
-    KeepApart,
-    core_extent,
-    count_assembled,
-    estimate_grid,
-    frame_candidates,
-)
+from unshuffle.fragments.solver.estimate import KeepApart, count_assembled
+from unshuffle.fragments.solver.frames import FrameSearch, good_seams
 from unshuffle.fragments.solver.grow import MAX_PIECES as GROW_MAX_PIECES
 from unshuffle.fragments.solver.grow import grow_puzzles
 from unshuffle.fragments.solver.grow import piece_tables as grow_tables
-from unshuffle.fragments.solver.loops import (
-    merge_loops,
-)
 from unshuffle.fragments.solver.measures import (  # noqa: F401  (EPS_CHOICES etc. are part of the API)
     AUTO_EPS_SUBSET,
     AUTO_LEARNED_BELOW,
@@ -36,7 +28,7 @@ from unshuffle.fragments.solver.measures import (  # noqa: F401  (EPS_CHOICES et
     EdgeMeasures,
 )
 from unshuffle.fragments.solver.merging import PairScorer, cluster_merge, exhaustive_merge
-from unshuffle.fragments.solver.placement import Assembler, greedy_merge
+from unshuffle.fragments.solver.placement import Assembler
 from unshuffle.fragments.solver.refine import dense_scores, trim_and_fill
 from unshuffle.fragments.solver.regrow import regrow_groups, regrow_summary
 from unshuffle.fragments.solver.turns import decide_turns
@@ -47,9 +39,6 @@ PLACERS = ("auto", "greedy", "buddies", "grow", "best")
 AUTO_BEST_MIN_CELLS = 100  # placer="auto": "best" for images of at least this many pieces (puzzles), else "greedy"
 DENSE_MAX_PIECES = 4608  # trim-and-fill uses dense (P, P) score tables up to this many pieces (4,200: McGill at 10 px)
 FREE_MIN_PIECES = 100  # N not given: a frame-free cluster this large also proposes the frame (its square)
-GRID_SEARCH_SPAN = 4  # unknown grid: at most this many sizes above the loop-cluster extent are tried
-GRID_GOOD_SEAM = 0.9  # a seam this good (normalised dissimilarity) counts as evidence for a grid size
-GRID_SEAM_SLACK = 0.1  # ... and the smallest within this share of M good seams of the best is kept
 HINT_SEAM_MARGIN = 0.1  # a given grid is reported as conflicting with the bag when the bag's own
 # estimate closes this many more good seams per fragment
 
@@ -211,7 +200,6 @@ class FragmentSolver(EdgeMeasures):
         self._validate(fragments)
         m = fragments.shape[0]
         cache: dict = {}
-        self._free = None  # the frame-free clusters, built once per fit (``_free_clusters``)
         self.rotations_, self.turn_evidence_ = self.rotations, None
         if self.rotations == "auto":
             self.rotations_, self.turn_evidence_ = decide_turns(self, fragments, cache)
@@ -230,22 +218,22 @@ class FragmentSolver(EdgeMeasures):
         grid = self._grid_param()
         self.warnings_: list[str] = []
         self.placer_ = self.placer
+        frames = FrameSearch(self, loops, loop_score, edges, scorer, owner, turn_of, m, target)
         if self.placer == "grow" and self.n_images is not None:  # no frame from the merges needed
             tries = [(grid, None)]
         elif grid is None and self.n_images is not None:  # N given: a frame of M / N pieces
-            shape = self._frame_from_count(edges, scorer, m, target)[0]
-            tries = [(shape, self._confident(shape, loops, loop_score, edges, scorer, owner, turn_of, m, target))]
+            shape = frames.frame_from_count(target)[0]
+            tries = [(shape, frames.confident(shape))]
         elif grid is None:  # N not given: the loops' square, and the square of the largest free cluster
-            tries = [self._choose_grid(loops, loop_score, edges, scorer, owner, turn_of, m, target)]
-            big = max(self._free_clusters(edges, scorer, m).clusters.values(), key=lambda c: len(c.pos))
+            tries = [frames.choose_grid()]
+            big = max(frames.free_clusters().clusters.values(), key=lambda c: len(c.pos))
             side = max(big.box[1] - big.box[0], big.box[3] - big.box[2]) + 1
             if side > tries[0][0][0] and len(big.pos) >= FREE_MIN_PIECES:
-                tries.append(((side, side), self._confident((side, side), loops, loop_score, edges, scorer, owner,
-                                                            turn_of, m, target)))
+                tries.append(((side, side), frames.confident((side, side))))
         else:
-            tries = [(grid, self._confident(grid, loops, loop_score, edges, scorer, owner, turn_of, m, target))]
-            own, own_asm = self._choose_grid(loops, loop_score, edges, scorer, owner, turn_of, m, target)
-            hint, mine = self._good_seams(tries[0][1], scorer), self._good_seams(own_asm, scorer)
+            tries = [(grid, frames.confident(grid))]
+            own, own_asm = frames.choose_grid()
+            hint, mine = good_seams(tries[0][1], scorer), good_seams(own_asm, scorer)
             if own != grid and mine - hint > HINT_SEAM_MARGIN * m:
                 self._warn(f"grid={self.grid!r}: its seams look wrong ({hint} good seams against {mine} for the "
                            f"bag's own estimate {own[0]}x{own[1]}; margin {HINT_SEAM_MARGIN} per fragment)")
@@ -278,7 +266,7 @@ class FragmentSolver(EdgeMeasures):
                 for k, (grid_k, asm) in enumerate(tries):  # several frames: keep the most good seams
                     n_img, apart = self._count(asm, grid_k, m, target, hists, edges)
                     self._finish(asm, grid_k, n_img, edges, scorer, lab, owner, feats, cands, tables, apart)
-                    done.append((self._good_seams(asm, scorer), -k, grid_k, asm, n_img))
+                    done.append((good_seams(asm, scorer), -k, grid_k, asm, n_img))
                 _, _, grid, asm, n_img = max(done, key=lambda t: t[:2])
                 extra = {"frames_tried": [[list(g), good] for good, _, g, _, _ in done]}
                 if self.placer == "auto" and grid[0] * grid[1] >= AUTO_BEST_MIN_CELLS:
@@ -298,7 +286,6 @@ class FragmentSolver(EdgeMeasures):
                 sol, info = make_upright(fragments, sol, upright_model(self.upright_model))
                 sol.settings.update(info)
         self.n_images_, self.grid_, self.solution_ = n_img, grid, sol
-        self._free = None
         return self
 
     def solve(self, fragments: np.ndarray) -> Solution:
@@ -359,11 +346,6 @@ class FragmentSolver(EdgeMeasures):
         self.warnings_.append(message)
         warnings.warn(message, UserWarning, stacklevel=3)
 
-    @staticmethod
-    def _good_seams(asm: Assembler, scorer: PairScorer) -> int:
-        """How many placed seams of ``asm`` are good (normalised dissimilarity <= GRID_GOOD_SEAM)."""
-        return int((scorer.placed_scores(finishing.seams(asm)) <= GRID_GOOD_SEAM).sum())
-
     def _pieces(self, fragments: np.ndarray, rotations: bool | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Pieces (P, s, s, 3), their fragment (P,) and turn (P,): the 4 turns of each under rotation."""
@@ -372,54 +354,6 @@ class FragmentSolver(EdgeMeasures):
             return fragments, np.arange(m), np.zeros(m, np.int64)
         pieces = np.stack([np.rot90(fragments, k, axes=(1, 2)) for k in range(4)], axis=1)
         return pieces.reshape(4 * m, *fragments.shape[1:]), np.repeat(np.arange(m), 4), np.tile(np.arange(4), m)
-
-    def _confident(self, grid, loops, loop_score, edges, scorer, owner, turn_of, m, target) -> Assembler:
-        """Clusters from the confident phases: loops, checked single edges, and (when N is unknown)
-        whole-cluster merges whose seams average at most ``max_seam``."""
-        asm = Assembler(m, grid, self.rotations_)
-        if self.loops:
-            merge_loops(asm, loops, loop_score, owner, turn_of, target, LOOP_MAX_SCORE)
-        greedy_merge(asm, edges, target=target, max_score=self.edge_max_score,
-                     check=scorer.adjacency_cost, max_seam=self.max_seam)
-        if self.n_images is None:
-            cluster_merge(asm, edges, scorer, target=1, max_cost=self.count_max_cost)
-        return asm
-
-    def _free_clusters(self, edges, scorer, m: int) -> Assembler:
-        """Clusters grown along the confident edges without any frame (their extents bound the grid);
-        built once per ``fit`` and only read afterwards."""
-        if self._free is None:
-            self._free = Assembler(m, None, self.rotations_)
-            greedy_merge(self._free, edges, target=1, max_score=self.edge_max_score, check=scorer.adjacency_cost,
-                         max_seam=self.max_seam)
-        return self._free
-
-    def _frame_from_count(self, edges, scorer, m: int, n_img: int) -> list[tuple[int, int]]:
-        """Unknown grid, N given: frames of ceil(M / N) cells shaped after the core of the largest free
-        cluster (``estimate.core_extent``), best first (``estimate.frame_candidates``)."""
-        big = max(self._free_clusters(edges, scorer, m).clusters.values(), key=lambda c: len(c.pos))
-        h, w = core_extent(list(big.cells))
-        if self.rotations_:
-            h, w = min(h, w), max(h, w)
-        return frame_candidates(-(-m // n_img), (h, w))
-
-    def _choose_grid(self, loops, loop_score, edges, scorer, owner, turn_of, m, target):
-        """Unknown grid: try every g between the extent of loop-only clusters and that of clusters
-        grown without a frame, and keep the smallest g that closes (nearly) the most good seams
-        (a frame too small cuts images, one too large closes no more good seams)."""
-        lo = estimate_grid(loops, loop_score, owner, turn_of, m, self.rotations_, LOOP_MAX_SCORE)[0]
-        free = self._free_clusters(edges, scorer, m)
-        hi = max(max(c.box[1] - c.box[0], c.box[3] - c.box[2]) + 1 for c in free.clusters.values())
-        hi = min(max(hi, lo), lo + GRID_SEARCH_SPAN)
-        tried = []
-        for g in range(max(lo, 1), hi + 1):
-            asm = self._confident((g, g), loops, loop_score, edges, scorer, owner, turn_of, m, target)
-            tried.append((self._good_seams(asm, scorer), g, asm))
-        most = max(t[0] for t in tried)
-        for good, g, asm in tried:
-            if good >= most - GRID_SEAM_SLACK * m:
-                return (g, g), asm
-        raise AssertionError("unreachable: the best grid always qualifies")
 
 
 __all__ = ["FragmentSolver", "MEASURES", "PLACERS"]

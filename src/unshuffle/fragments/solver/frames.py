@@ -1,0 +1,84 @@
+"""The merging placer's frames: confident clusters under a frame, frame-free clusters, and the square
+grid or the frame of M / N cells chosen from the bag when the grid is not given."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from unshuffle.fragments.solver import finishing
+from unshuffle.fragments.solver.estimate import core_extent, estimate_grid, frame_candidates
+from unshuffle.fragments.solver.loops import merge_loops
+from unshuffle.fragments.solver.measures import LOOP_MAX_SCORE
+from unshuffle.fragments.solver.merging import PairScorer, cluster_merge
+from unshuffle.fragments.solver.placement import Assembler, greedy_merge
+
+GRID_SEARCH_SPAN = 4  # unknown grid: at most this many sizes above the loop-cluster extent are tried
+GRID_GOOD_SEAM = 0.9  # a seam this good (normalised dissimilarity) counts as evidence for a grid size
+GRID_SEAM_SLACK = 0.1  # ... and the smallest within this share of M good seams of the best is kept
+
+
+def good_seams(asm: Assembler, scorer: PairScorer) -> int:
+    """How many placed seams of ``asm`` are good (normalised dissimilarity <= GRID_GOOD_SEAM)."""
+    return int((scorer.placed_scores(finishing.seams(asm)) <= GRID_GOOD_SEAM).sum())
+
+
+class FrameSearch:
+    """The frame search of one ``FragmentSolver.fit``: the solver's settings (``rotations_``, ``loops``,
+    ``edge_max_score``, ``max_seam``, ``n_images``, ``count_max_cost``) and the bag's tables (2x2 loops
+    and their scores, candidate edges, the seam scorer, each piece's fragment and turn, M fragments, the
+    target count). The frame-free clusters are built once and only read afterwards."""
+
+    def __init__(self, solver, loops: np.ndarray, loop_score: np.ndarray, edges: np.ndarray, scorer: PairScorer,
+                 owner: np.ndarray, turn_of: np.ndarray, m: int, target: int):
+        self.solver, self.loops, self.loop_score, self.edges, self.scorer = solver, loops, loop_score, edges, scorer
+        self.owner, self.turn_of, self.m, self.target = owner, turn_of, m, target
+        self._free: Assembler | None = None
+
+    def confident(self, grid: tuple[int, int] | None) -> Assembler:
+        """Clusters from the confident phases: loops, checked single edges, and (when N is unknown)
+        whole-cluster merges whose seams average at most ``max_seam``."""
+        sv = self.solver
+        asm = Assembler(self.m, grid, sv.rotations_)
+        if sv.loops:
+            merge_loops(asm, self.loops, self.loop_score, self.owner, self.turn_of, self.target, LOOP_MAX_SCORE)
+        greedy_merge(asm, self.edges, target=self.target, max_score=sv.edge_max_score,
+                     check=self.scorer.adjacency_cost, max_seam=sv.max_seam)
+        if sv.n_images is None:
+            cluster_merge(asm, self.edges, self.scorer, target=1, max_cost=sv.count_max_cost)
+        return asm
+
+    def free_clusters(self) -> Assembler:
+        """Clusters grown along the confident edges without any frame (their extents bound the grid)."""
+        if self._free is None:
+            sv = self.solver
+            self._free = Assembler(self.m, None, sv.rotations_)
+            greedy_merge(self._free, self.edges, target=1, max_score=sv.edge_max_score,
+                         check=self.scorer.adjacency_cost, max_seam=sv.max_seam)
+        return self._free
+
+    def frame_from_count(self, n_img: int) -> list[tuple[int, int]]:
+        """Unknown grid, N given: frames of ceil(M / N) cells shaped after the core of the largest free
+        cluster (``estimate.core_extent``), best first (``estimate.frame_candidates``)."""
+        big = max(self.free_clusters().clusters.values(), key=lambda c: len(c.pos))
+        h, w = core_extent(list(big.cells))
+        if self.solver.rotations_:
+            h, w = min(h, w), max(h, w)
+        return frame_candidates(-(-self.m // n_img), (h, w))
+
+    def choose_grid(self) -> tuple[tuple[int, int], Assembler]:
+        """Unknown grid: try every g between the extent of loop-only clusters and that of clusters
+        grown without a frame, and keep the smallest g that closes (nearly) the most good seams
+        (a frame too small cuts images, one too large closes no more good seams)."""
+        lo = estimate_grid(self.loops, self.loop_score, self.owner, self.turn_of, self.m, self.solver.rotations_,
+                           LOOP_MAX_SCORE)[0]
+        hi = max(max(c.box[1] - c.box[0], c.box[3] - c.box[2]) + 1 for c in self.free_clusters().clusters.values())
+        hi = min(max(hi, lo), lo + GRID_SEARCH_SPAN)
+        tried = []
+        for g in range(max(lo, 1), hi + 1):
+            asm = self.confident((g, g))
+            tried.append((good_seams(asm, self.scorer), g, asm))
+        most = max(t[0] for t in tried)
+        for good, g, asm in tried:
+            if good >= most - GRID_SEAM_SLACK * self.m:
+                return (g, g), asm
+        raise AssertionError("unreachable: the best grid always qualifies")
