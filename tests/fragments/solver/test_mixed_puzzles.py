@@ -111,6 +111,16 @@ def test_keep_apart_follows_whole_images_through_merges():
     assert apart(0, 187)  # the whole image is followed to its new cluster, whatever it holds now
 
 
+def test_a_frame_must_hold_every_whole_image_found():
+    asm = _assembler([_block(18, 27), _block(11, 17), _block(15, 13)])  # two whole images and a part
+    apart = KeepApart(asm, [0, 486])
+    assert apart.extents == [(18, 26), (11, 17)]  # core extents (95 % of the cells along each axis)
+    assert apart.holds((27, 27), False) and apart.holds((18, 27), False)
+    assert not apart.holds((18, 18), False)  # cuts the 18 x 27 image
+    assert not apart.holds((27, 18), False) and apart.holds((27, 18), True)  # the frame turned under rotations
+    assert KeepApart(asm, []).holds((1, 1), False)  # no whole image: any frame
+
+
 def _pieces(img: np.ndarray, s: int) -> np.ndarray:
     r, c = img.shape[0] // s, img.shape[1] // s
     return img[:r * s, :c * s].reshape(r, s, c, s, 3).transpose(0, 2, 1, 3, 4).reshape(-1, s, s, 3)

@@ -272,6 +272,12 @@ class KeepApart:
     def __init__(self, asm, closed_ids: list[int]):
         self.asm = asm
         self.marks = [next(iter(asm.clusters[h].pos)) for h in closed_ids]
+        self.extents = [core_extent(list(asm.clusters[h].cells)) for h in closed_ids]  # (rows, cols) when found
+
+    def holds(self, frame: tuple[int, int], rotations: bool) -> bool:
+        """Whether ``frame`` holds every whole image found (either way round under ``rotations``)."""
+        return all((h <= frame[0] and w <= frame[1]) or (rotations and h <= frame[1] and w <= frame[0])
+                   for h, w in self.extents)
 
     def __call__(self, host_id: int, guest_id: int) -> bool:
         sealed = {self.asm.owner[f] for f in self.marks}

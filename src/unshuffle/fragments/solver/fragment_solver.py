@@ -263,12 +263,17 @@ class FragmentSolver(EdgeMeasures):
             else:  # greedy, then for "best" each image regrown
                 tables: list = []  # dense score tables, built once for the refill
                 done = []
+                wholes = []  # the whole images each frame's count found (KeepApart)
                 for k, (grid_k, asm) in enumerate(tries):  # several frames: keep the most good seams
                     n_img, apart = self._count(asm, grid_k, m, target, hists, edges)
                     self._finish(asm, grid_k, n_img, edges, scorer, lab, owner, feats, cands, tables, apart)
                     done.append((good_seams(asm, scorer), -k, grid_k, asm, n_img))
-                _, _, grid, asm, n_img = max(done, key=lambda t: t[:2])
-                extra = {"frames_tried": [[list(g), good] for good, _, g, _, _ in done]}
+                    wholes.append(apart)
+                # a frame too small for a whole image found under another frame cuts that image: not kept
+                cut = [t[2] for t in done if not all(w is None or w.holds(t[2], self.rotations_) for w in wholes)]
+                _, _, grid, asm, n_img = max([t for t in done if t[2] not in cut] or done, key=lambda t: t[:2])
+                extra = {"frames_tried": [[list(g), good] for good, _, g, _, _ in done],
+                         "frames_too_small": [list(g) for g in cut]}
                 if self.placer == "auto" and grid[0] * grid[1] >= AUTO_BEST_MIN_CELLS:
                     self.placer_ = "best"
                 if self.placer_ == "best" and len(owner) > GROW_MAX_PIECES:  # too large for the dense tables
