@@ -28,7 +28,7 @@ import numpy as np
 from unshuffle.errors import ConfigError
 from unshuffle.fragments.bags.solution import EMPTY_GREY
 from unshuffle.fragments.learned.upright_finetune import channel_stats, head_arrays, optimizer_step
-from unshuffle.fragments.learned.upright_model import HEAD_ARRAYS, UprightModel, area_resize, save_upright_model
+from unshuffle.fragments.learned.upright_model import UprightModel, area_resize, save_upright_model
 
 
 @dataclass(frozen=True)
@@ -242,7 +242,7 @@ def train_upright_model(cfg: UprightTrainConfig, images: np.ndarray | None = Non
                 log = []
     # ---------------------------------------------------------------- export and held-out accuracy
     arrays = head_arrays(net, mean, std)
-    model = dataclasses.replace(model, arrays={k: arrays[k] for k in HEAD_ARRAYS},
+    model = dataclasses.replace(model, arrays=arrays,
                                 map_shape=tuple(int(v) for v in maps.shape[2:]))
     result = {"epochs": cfg.epochs, "steps": steps, "seconds": time.time() - t0, "seconds_trunk_maps": t_maps,
               "train_images": int(len(train)), "train_samples": int(n), "val_images": int(len(val)),

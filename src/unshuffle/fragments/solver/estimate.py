@@ -85,9 +85,10 @@ def frame_candidates(cells: int, extent: tuple[int, int]) -> list[tuple[int, int
     return [min((rc for rc in wider if rc[0] * rc[1] == least), key=key)]
 
 
-def core_extent(cells: list[tuple[int, int]], share: float = CORE_SHARE) -> tuple[int, int]:
+def core_extent(cells: list[tuple[int, int]] | np.ndarray, share: float = CORE_SHARE) -> tuple[int, int]:
     """(rows, cols) of a cluster's core: along each axis the shortest run of rows (columns) holding
-    at least ``share`` of its cells, so that a thin arm grown by a wrong merge does not stretch it."""
+    at least ``share`` of its cells, so that a thin arm grown by a wrong merge does not stretch it.
+    cells: (row, col) pairs, as a list or a (k, 2) array."""
     rc = np.array(cells, np.int64).reshape(-1, 2)
     out = []
     for axis in (0, 1):
@@ -115,8 +116,11 @@ def closed_clusters(members: list[list[int]], shapes: list[np.ndarray], edges: n
 
     members: fragment ids per cluster; shapes: their (k, 2) cells; edges: (E, >= 4) rows (score,
     fragment a, turn a, fragment b, ...) of candidate seams."""
-    which = np.full(n_fragments, -1, dtype=np.int64)
     size = np.array([len(mem) for mem in members], dtype=np.int64)
+    out = np.zeros(len(members), dtype=bool)
+    if not (size >= CLOSED_MIN_PIECES).any():  # no puzzle-sized cluster (64-px bags): nothing to test
+        return out
+    which = np.full(n_fragments, -1, dtype=np.int64)
     for g, mem in enumerate(members):
         which[np.asarray(mem, dtype=np.int64)] = g
     e = np.asarray(edges)
@@ -129,11 +133,10 @@ def closed_clusters(members: list[list[int]], shapes: list[np.ndarray], edges: n
         out_of[out_of] = size[h[out_of]] >= CLOSED_MIN_PARTNER
         linked[f[out_of]] = True
     links = np.bincount(which[linked], minlength=len(members))
-    out = np.zeros(len(members), dtype=bool)
     for g, (mem, sh) in enumerate(zip(members, shapes, strict=True)):
         if len(mem) < CLOSED_MIN_PIECES:
             continue
-        h, w = core_extent([tuple(rc) for rc in np.asarray(sh)])  # a few pieces stuck on its side do not count
+        h, w = core_extent(sh)  # a few pieces stuck on its side do not count
         out[g] = len(mem) >= CLOSED_MIN_FILL * h * w and links[g] <= CLOSED_MAX_LINKS * 2 * (h + w)
     return out
 
@@ -254,10 +257,10 @@ def may_absorb(whole: np.ndarray, part: np.ndarray, rotations: bool) -> bool:
     sides' lengths within one cell of each other (either way round under ``rotations``)."""
     if len(part) <= CLOSED_ABSORB_SHARE * len(whole):
         return True
-    hp, wp = core_extent([tuple(rc) for rc in np.asarray(part)])
+    hp, wp = core_extent(part)
     if len(part) < CLOSED_MIN_FILL * hp * wp:
         return False
-    hw, ww = core_extent([tuple(rc) for rc in np.asarray(whole)])
+    hw, ww = core_extent(whole)
     sides = [(hp, wp), (wp, hp)] if rotations else [(hp, wp)]
     return any(abs(h - hw) <= 1 or abs(w - ww) <= 1 for h, w in sides)
 
@@ -280,6 +283,8 @@ class KeepApart:
                    for h, w in self.extents)
 
     def __call__(self, host_id: int, guest_id: int) -> bool:
+        if len(self.marks) < 2:  # called on every merge: nothing to keep apart is the common case
+            return False
         sealed = {self.asm.owner[f] for f in self.marks}
         return host_id in sealed and guest_id in sealed
 

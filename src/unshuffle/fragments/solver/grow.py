@@ -71,6 +71,10 @@ class PieceTables:
         """(P,) ``1 - cost[s, a] / second[s, a]`` of every piece on side s of placed piece a."""
         return 1.0 - self.cost[s, a] / max(self.second[s, a], FLOOR)
 
+    def compatibility_of(self, s: int, a: int, x: int) -> np.float32:
+        """``compatibility(s, a)[x]`` alone (one division, not a row of P)."""
+        return 1.0 - self.cost[s, a, x] / max(self.second[s, a], FLOOR)
+
 
 def piece_tables(feats: list[tuple[np.ndarray, np.ndarray]], owner: np.ndarray, turn: np.ndarray,
                  rotations: bool) -> PieceTables:
@@ -158,7 +162,6 @@ def grow(tab: PieceTables, cells: dict[tuple[int, int], int], avail: np.ndarray,
     The box never gets larger than ``frame`` (rows, cols), and no cell leaves ``window`` (rmin, rmax,
     cmin, cmax); ``buddies_only`` stops at the first placement that is not a best buddy of all its
     placed neighbours. ``avail`` (P,) bool is updated in place (placed fragments leave it)."""
-    by_frag: dict[int, np.ndarray] = {}
     cells = dict(cells)
     rows = [r for r, _ in cells]
     cols = [c for _, c in cells]
@@ -192,10 +195,7 @@ def grow(tab: PieceTables, cells: dict[tuple[int, int], int], avail: np.ndarray,
         if buddies_only and buddy:
             break
         cells[(r, c)] = x
-        f = int(tab.owner[x])
-        if f not in by_frag:
-            by_frag[f] = np.flatnonzero(tab.owner == f)
-        avail[by_frag[f]] = False
+        avail[tab.owner == tab.owner[x]] = False  # every turn of its fragment
         box = [min(box[0], r), max(box[1], r), min(box[2], c), max(box[3], c)]
         for dr, dc in SIDES:
             nb = (r + dr, c + dc)
@@ -262,7 +262,7 @@ def buddy_seams(tab: PieceTables, cells: dict[tuple[int, int], int]) -> tuple[in
                 continue
             n += 1
             bud += int(tab.best[s, a] == x and tab.best[OPPOSITE[s], x] == a)
-            comp += 0.5 * max(float(tab.compatibility(s, a)[x] + tab.compatibility(OPPOSITE[s], x)[a]), -SEAM_CAP)
+            comp += 0.5 * max(float(tab.compatibility_of(s, a, x) + tab.compatibility_of(OPPOSITE[s], x, a)), -SEAM_CAP)
     return bud, comp / max(n, 1)
 
 
@@ -297,7 +297,7 @@ def grow_region(tab: PieceTables, avail: np.ndarray, frames: list, start: str = 
     roll = ROLL if roll is None else roll
     core = {(0, 0): seed_piece(tab, avail)}
     if start == "core" and frames[0] is not None:
-        core = grow(tab, core, _taken(tab, avail.copy(), core), buddies_only=True)
+        core = grow(tab, core, taken(tab, avail.copy(), core), buddies_only=True)
     best, scores = None, []
     for frame in frames:
         start_cells, window = core, None
@@ -305,7 +305,7 @@ def grow_region(tab: PieceTables, avail: np.ndarray, frames: list, start: str = 
             window = place_window(core, frame)
             start_cells = {rc: p for rc, p in core.items()
                            if window[0] <= rc[0] <= window[1] and window[2] <= rc[1] <= window[3]}
-        left = _taken(tab, avail.copy(), start_cells)
+        left = taken(tab, avail.copy(), start_cells)
         region = grow(tab, start_cells, left, frame=frame, window=window if FIXED_WINDOW else None)
         if frame is not None and roll:
             region = roll_to_worst_seams(tab, region, frame)
@@ -344,7 +344,7 @@ def grow_puzzles(tab: PieceTables, n_fragments: int, n_images: int, rotations: b
     return asm, tried
 
 
-def _taken(tab: PieceTables, avail: np.ndarray, cells: dict[tuple[int, int], int]) -> np.ndarray:
+def taken(tab: PieceTables, avail: np.ndarray, cells: dict[tuple[int, int], int]) -> np.ndarray:
     """``avail`` with every piece of the fragments placed in ``cells`` set False (in place)."""
     avail[np.isin(tab.owner, tab.owner[list(cells.values())])] = False
     return avail

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from unshuffle.fragments.solver.grow import FLOOR, OPPOSITE, SIDES, PieceTables, buddy_seams, grow
+from unshuffle.fragments.solver.grow import FLOOR, OPPOSITE, SIDES, PieceTables, buddy_seams, grow, taken
 
 MIN_SEGMENT = 4  # pieces: smaller best-buddy components are loose, refilled every try
 MAX_SEGMENTS = 4  # segments moved per round, largest first after the anchor
@@ -88,8 +88,7 @@ def _offsets(tab: PieceTables, region: Cells, seg: list, larger: Cells, box: tup
 def _refill(tab: PieceTables, fixed: Cells, n_cells: int, box: tuple[int, int, int, int]) -> Cells | None:
     """``fixed`` completed inside ``box`` by the growing placer from the fragments it lacks (None when
     the growth leaves cells empty)."""
-    avail = np.ones(len(tab.owner), bool)
-    avail[np.isin(tab.owner, tab.owner[list(fixed.values())])] = False
+    avail = taken(tab, np.ones(len(tab.owner), bool), fixed)
     out = grow(tab, fixed, avail, frame=(box[1] - box[0] + 1, box[3] - box[2] + 1), window=box)
     return out if len(out) == n_cells else None
 

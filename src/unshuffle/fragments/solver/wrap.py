@@ -58,14 +58,15 @@ def _best_split(tab: PieceTables, g: np.ndarray, across: int, down: int) -> tupl
     idx = (np.arange(h)[:, None] - np.arange(h)[None, :]) % h  # [i, d] -> A's row
     join = pair[np.arange(h)[:, None], idx].sum(axis=0)  # (H,) over d
     r = np.arange(h)
-    base = inner_h.sum() + ver_all - ver_row[-1, -1]  # the layout as it is: the last row seam open
+    inner = inner_h.sum()
+    base = inner + ver_all - ver_row[-1, -1]  # the layout as it is: the last row seam open
     k = int(np.argmin(ver_row[:-1, -1]))  # no cut: the rows turned so that the worst other row seam is open
     best = (float(ver_row[-1, -1] - ver_row[k, -1]), -1, 0, (k + 1) % h, w)
     for j in range(w - 1):
         va, vb = ver_row[:, j], ver_row[:, -1] - ver_row[:, j]  # per row seam, over A's and B's columns
         # rows turned up by rr: the row seam rr - 1 (in B's rows; in A's, rr - 1 - d) is opened
         cut = vb[(r[None, :] - 1) % h] + va[(r[None, :] - 1 - r[:, None]) % h]  # [d, rr]
-        tot = inner_h.sum() - inner_h[j] + join[:, None] + ver_all - cut
+        tot = inner - inner_h[j] + join[:, None] + ver_all - cut
         d, rr = np.unravel_index(int(np.argmax(tot)), tot.shape)
         if tot[d, rr] - base > best[0]:
             best = (float(tot[d, rr] - base), j, int(d), int(rr), h)
