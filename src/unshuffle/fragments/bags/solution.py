@@ -90,24 +90,29 @@ def assemble_group(fragments: np.ndarray, solution: Solution, group: int, gap: i
     members = np.flatnonzero(solution.group == group)
     s = fragments.shape[1]
     if solution.placed:
-        rows, cols = solution.shapes[group]
-        cells = [(int(solution.row[i]), int(solution.col[i])) for i in members]
+        rows, cols = (int(v) for v in solution.shapes[group])
+        r, c = solution.row[members].astype(np.int64), solution.col[members].astype(np.int64)
         turns = solution.turn[members]
     else:
         cols = max(1, int(np.ceil(np.sqrt(len(members)))))
         rows = max(1, int(np.ceil(len(members) / cols)))
-        cells = [divmod(k, cols) for k in range(len(members))]
+        r, c = np.divmod(np.arange(len(members), dtype=np.int64), cols)
         turns = np.zeros(len(members), dtype=np.int64)
     step = s + gap
-    canvas = np.full((rows * step - gap, cols * step - gap, 3), EMPTY_GREY, dtype=np.uint8)
-    width = max(1, s // 16)
-    for i, (r, c), t in zip(members, cells, turns, strict=True):
-        cell = canvas[r * step : r * step + s, c * step : c * step + s]
-        cell[:] = np.rot90(fragments[i], k=int(t))
-        if marked is not None and marked[i]:
-            for edge in (cell[:width], cell[-width:], cell[:, :width], cell[:, -width:]):
-                edge[:] = MARK_RED
-    return canvas
+    grid = np.full((rows, cols, step, step, 3), EMPTY_GREY, dtype=np.uint8)  # one padded cell per (row, col)
+    turns = np.asarray(turns, np.int64) % 4
+    for t in np.unique(turns):  # fragments of one turn rotate together
+        k = turns == t
+        grid[r[k], c[k], :s, :s] = np.rot90(fragments[members[k]], k=int(t), axes=(1, 2))
+    if marked is not None:
+        width = max(1, s // 16)
+        m = np.asarray(marked, bool)[members]
+        rm, cm = r[m], c[m]
+        for rows_sl, cols_sl in ((slice(0, width), slice(0, s)), (slice(s - width, s), slice(0, s)),
+                                 (slice(0, s), slice(0, width)), (slice(0, s), slice(s - width, s))):
+            grid[rm, cm, rows_sl, cols_sl] = MARK_RED
+    canvas = grid.transpose(0, 2, 1, 3, 4).reshape(rows * step, cols * step, 3)
+    return np.ascontiguousarray(canvas[: rows * step - gap, : cols * step - gap])
 
 
 def doubtful(solution: Solution) -> np.ndarray:

@@ -216,6 +216,8 @@ def area_resize(img: np.ndarray, size: int) -> np.ndarray:
     """(..., H, W, 3) uint8 or float -> (..., size, size, 3) float32 by area averaging (aspect ratio squeezed)."""
     h, w = img.shape[-3:-1]
     lead = img.shape[:-3]
+    if h == size and w == size:  # already the size: the same numbers as the mean of 1x1 blocks
+        return np.asarray(img, np.float32)
     if h % size == 0 and w % size == 0:  # whole blocks: a plain mean (the same numbers, faster)
         return img.reshape(*lead, size, h // size, size, w // size, 3).mean(axis=(-4, -2), dtype=np.float32)
     return rect_resize(img, size, size)
