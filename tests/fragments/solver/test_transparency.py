@@ -57,6 +57,12 @@ def test_a_count_the_fragments_cannot_fit_is_warned(bag):
         FragmentSolver(n_images=2, grid=4).solve(bag.fragments)
 
 
+def test_a_grid_far_larger_than_the_bag_is_warned(bag):
+    with pytest.warns(UserWarning, match=r"grid=64: one image of 64x64 fragments has 4096 cells, but the bag has "
+                                         r"only 64 fragments \(2% of one image"):
+        FragmentSolver(grid=64).solve(bag.fragments)
+
+
 def test_right_hints_give_no_warning(bag, recwarn):
     FragmentSolver(n_images=4, grid=4).solve(bag.fragments)
     assert not [w for w in recwarn if issubclass(w.category, UserWarning)]

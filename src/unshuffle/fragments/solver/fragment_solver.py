@@ -41,6 +41,7 @@ DENSE_MAX_PIECES = 4608  # trim-and-fill uses dense (P, P) score tables up to th
 FREE_MIN_PIECES = 100  # N not given: a frame-free cluster this large also proposes the frame (its square)
 HINT_SEAM_MARGIN = 0.1  # a given grid is reported as conflicting with the bag when the bag's own
 # estimate closes this many more good seams per fragment
+HINT_MIN_FILL = 0.25  # ... or when the whole bag fills less than this share of one image of that grid
 
 
 class FragmentSolver(EdgeMeasures):
@@ -238,6 +239,10 @@ class FragmentSolver(EdgeMeasures):
                 self._warn(f"grid={self.grid!r}: its seams look wrong ({hint} good seams against {mine} for the "
                            f"bag's own estimate {own[0]}x{own[1]}; margin {HINT_SEAM_MARGIN} per fragment)")
             cells = grid[0] * grid[1]
+            if m < HINT_MIN_FILL * cells:
+                self._warn(f"grid={self.grid!r}: one image of {grid[0]}x{grid[1]} fragments has {cells} cells, but the "
+                           f"bag has only {m} fragments ({m / cells:.0%} of one image; warned below "
+                           f"{HINT_MIN_FILL:.0%})")
             if self.n_images is not None and m > self.n_images * cells:  # both hints
                 self._warn(f"n_images={self.n_images}: {self.n_images} images of {grid[0]}x{grid[1]} fragments hold "
                            f"at most {self.n_images * cells} fragments, but the bag has {m}")
