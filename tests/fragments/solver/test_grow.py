@@ -69,6 +69,30 @@ def test_count_frames_and_window():
     assert grow.place_window(cells, (2, 3)) == (0, 1, 0, 2)
 
 
+def test_aspect_distance_by_hand():
+    assert grow.aspect_distance((18, 24)) == pytest.approx(0.0, abs=1e-12)  # 4:3
+    assert grow.aspect_distance((24, 16)) == pytest.approx(0.0, abs=1e-12)  # 3:2, portrait
+    assert grow.aspect_distance((5, 5)) == pytest.approx(0.0, abs=1e-12)  # square
+    assert grow.aspect_distance((12, 32)) == pytest.approx(np.log(32 / 12) - np.log(1.5))  # 8:3, nearest 3:2
+    assert grow.aspect_distance(None) == 0.0
+
+
+def test_near_tied_frames_go_to_the_usual_photo_aspect(monkeypatch):
+    # (key = (best-buddy seams, compatibility, -index), frame, region, left), as grow_region builds them
+    grown = [((286, -0.70, 0), (16, 24), "a", None), ((266, -0.78, -1), (24, 16), "b", None),
+             ((297, -0.66, -2), (12, 32), "c", None), ((201, -0.96, -3), (32, 12), "d", None)]
+    # 286 >= 0.95 * 297: a near-tie, and 16 x 24 (3:2) is a usual aspect where 12 x 32 (8:3) is not
+    assert grow.choose_frame(grown)[1] == (16, 24)
+    # the two 3:2 frames are equally usual: the one with more seams wins
+    assert grow.choose_frame([grown[1], grown[0], grown[2]])[1] == (16, 24)
+    # a clear winner (more than 5 % more seams) keeps its frame whatever its aspect
+    clear = [((270, -0.70, 0), (16, 24), "a", None), ((297, -0.66, -2), (12, 32), "c", None)]
+    assert grow.choose_frame(clear)[1] == (12, 32)
+    monkeypatch.setattr(grow, "FRAME_PRIOR", False)
+    assert grow.choose_frame(grown)[1] == (12, 32)  # without the prior: the most seams
+    assert grow.choose_frame([((5, 0.0, 0), None, "x", None)])[1] is None
+
+
 def _puzzle(name: str, piece: int, turned: bool, seed: int):
     """Shuffled (and for Type 2 turned) pieces of a scikit-image photo and their truth (row, col, turn)."""
     import skimage.data

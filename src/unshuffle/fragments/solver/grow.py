@@ -37,6 +37,9 @@ MUTUAL = True  # compatibility averaged with the candidate's own normalisation (
 ROLL = True  # grow_region's default for ``roll`` (dev photos: no change; Kodak 16 px strict D 0.14 -> 0.19)
 FIXED_WINDOW = False  # after the core, grow inside the frame's window (dev: False, only the frame's size bounds it)
 TABLE_CHUNK = 512  # rows per block when finding each side's best and second best
+FRAME_PRIOR = True  # near-ties between frames go to the more usual photo aspect (``choose_frame``)
+FRAME_PRIOR_SLACK = 0.05  # ... frames within this share of the most best-buddy seams count as near-ties
+PHOTO_ASPECTS = (1.0, 4 / 3, 3 / 2)  # usual still-photo aspects: square, 4:3 (compact, phone), 3:2 (film, DSLR)
 MAX_PIECES = 8704  # dense tables of 4 P^2 float32: 1.2 GB at this many pieces (Type 2: 2,176 fragments)
 SEAM_CAP = 10.0  # a seam pair's normalised dissimilarity counts at most this when finding the border
 
@@ -298,7 +301,7 @@ def grow_region(tab: PieceTables, avail: np.ndarray, frames: list, start: str = 
     core = {(0, 0): seed_piece(tab, avail)}
     if start == "core" and frames[0] is not None:
         core = grow(tab, core, taken(tab, avail.copy(), core), buddies_only=True)
-    best, scores = None, []
+    scores, grown = [], []
     for frame in frames:
         start_cells, window = core, None
         if start == "core" and frame is not None:
@@ -311,12 +314,31 @@ def grow_region(tab: PieceTables, avail: np.ndarray, frames: list, start: str = 
             region = roll_to_worst_seams(tab, region, frame)
         key = (*buddy_seams(tab, region), -frames.index(frame))
         scores.append([None if frame is None else list(frame), key[0], round(key[1], 4)])
-        if best is None or key > best[0]:
-            best = (key, frame, region, left)
-    key, frame, region, left = best
+        grown.append((key, frame, region, left))
+    key, frame, region, left = choose_frame(grown)
     return region, left, {"frame": None if frame is None else list(frame), "buddy_seams": key[0],
                           "compatibility": round(key[1], 4), "pieces": len(region), "core": len(core),
                           "frames": scores}
+
+
+def aspect_distance(frame: tuple[int, int] | None) -> float:
+    """|log aspect| distance of a frame (rows, cols) to the nearest of ``PHOTO_ASPECTS`` either way round."""
+    if frame is None:
+        return 0.0
+    a = abs(np.log(frame[1] / frame[0]))
+    return float(min(abs(a - np.log(t)) for t in PHOTO_ASPECTS))
+
+
+def choose_frame(grown: list[tuple]) -> tuple:
+    """The kept (key, frame, region, left) of one region grown under several frames: the most best-buddy
+    seams (then mean compatibility, then the earlier frame), unless frames within ``FRAME_PRIOR_SLACK`` of
+    that many seams include one of a more usual photo aspect (``aspect_distance``): then the most usual
+    of those. Flat images give many frames nearly as many seams; the camera's aspect breaks the tie."""
+    best = max(grown, key=lambda g: g[0])
+    if not FRAME_PRIOR or best[1] is None:
+        return best
+    close = [g for g in grown if g[1] is not None and g[0][0] >= (1.0 - FRAME_PRIOR_SLACK) * best[0][0]]
+    return min(close, key=lambda g: (round(aspect_distance(g[1]), 6), tuple(-v for v in g[0])))
 
 
 def frames_for(cells: int, grid: tuple[int, int] | None, rotations: bool) -> list[tuple[int, int]]:
