@@ -88,7 +88,9 @@ def cut_command(args: argparse.Namespace) -> str:
     from unshuffle.data import open_images
     from unshuffle.fragments.bags.folders import write_bag
     from unshuffle.fragments.bags.sampling import FragmentSampler
+    from unshuffle.runs.atomic import check_apart
 
+    check_apart(args.data, args.out)
     images = open_images(args.data, split=args.split, size=args.image_size)
     bag = FragmentSampler(images, args.images_per_sample, args.grid, args.seed).sample(args.index)
     out = write_bag(bag, args.out, seed=args.seed * 1_000_003 + args.index, overwrite=args.overwrite)
