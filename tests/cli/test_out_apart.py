@@ -35,6 +35,8 @@ def test_check_apart_cases(tmp_path):
         check_apart(tmp_path / "a" / "b", tmp_path / "a")
     with pytest.raises(ConfigError, match="inside the input"):
         check_apart(tmp_path / "a", tmp_path / "a" / "b" / "solved")
+    (tmp_path / "loop").symlink_to("loop")  # a link loop is left for the reader to name
+    check_apart(tmp_path / "loop", tmp_path / "out")
 
 
 @pytest.mark.parametrize("out", ["bag", ".", "bag/solved"])

@@ -136,7 +136,7 @@ def check_apart(source: str | Path, out: str | Path) -> None:
     """
     from unshuffle.errors import ConfigError
 
-    src, dst = Path(source).resolve(), Path(out).resolve()
+    src, dst = Path(os.path.realpath(source)), Path(os.path.realpath(out))  # realpath: no error on link loops
     if dst == src or dst in src.parents:
         raise ConfigError(f"output folder {out} {'is' if dst == src else 'holds'} the input {source}; "
                           "writing it would replace the input: choose another output folder")
