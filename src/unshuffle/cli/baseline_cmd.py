@@ -86,17 +86,38 @@ def _sample_args(p: argparse.ArgumentParser, index: bool = True) -> None:
 
 def cut_command(args: argparse.Namespace) -> str:
     from unshuffle.data import open_images
+    from unshuffle.errors import ConfigError, DataFormatError
     from unshuffle.fragments.bags.folders import write_bag
     from unshuffle.fragments.bags.sampling import FragmentSampler
     from unshuffle.runs.atomic import check_apart
 
     check_apart(args.data, args.out)
-    images = open_images(args.data, split=args.split, size=args.image_size)
-    bag = FragmentSampler(images, args.images_per_sample, args.grid, args.seed).sample(args.index)
+    try:  # the library names its parameters; say which flag that is
+        images = open_images(args.data, split=args.split, size=args.image_size)
+        bag = FragmentSampler(images, args.images_per_sample, args.grid, args.seed).sample(args.index)
+    except ConfigError as e:
+        raise ConfigError(_cut_flags(str(e))) from None
+    except DataFormatError as e:
+        raise type(e)(e.path, _cut_flags(e.problem)) from None
     out = write_bag(bag, args.out, seed=args.seed * 1_000_003 + args.index, overwrite=args.overwrite)
     print(f"wrote {len(bag)} fragments of {bag.fragment_size} px from {bag.n_images} images to {out} "
           f"(truth in {out}/truth.json)")
     return str(out)
+
+
+_CUT_FLAGS = (("images_per_sample=", "--images-per-sample "), ("images_per_sample", "--images-per-sample"),
+              ("grid=", "--grid "), ("grid must", "--grid must"), ("seed must", "--seed must"),
+              ("sample index", "--index"),
+              ("open it with size=S to resize them", "pass --image-size S to centre-crop and resize them"),
+              ("or resize the images", "or centre-crop and resize them with --image-size S"))
+
+
+def _cut_flags(message: str) -> str:
+    for param, flag in _CUT_FLAGS:
+        message = message.replace(param, flag)
+    if "must be square" in message:
+        message += "; pass --image-size S to centre-crop and resize them"
+    return message
 
 
 def train_command(args: argparse.Namespace) -> dict:
