@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -40,3 +42,31 @@ def test_cut_with_image_size_works_on_the_same_photos(photos, tmp_path):
     assert main(["fragments", "cut", str(photos), "--out", str(tmp_path / "bag"), "--images-per-sample", "2",
                  "--grid", "4", "--image-size", "32"]) == 0
     assert len(list((tmp_path / "bag").glob("*.png"))) == 32
+
+
+def test_cut_with_damage_turns_and_drops_fragments_and_records_them(tmp_path):
+    photos = tmp_path / "sq"
+    photos.mkdir()
+    rng = np.random.default_rng(1)
+    originals = [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(2)]
+    for i, img in enumerate(originals):
+        Image.fromarray(img).save(photos / f"p{i}.png")
+    out = tmp_path / "bag"
+    assert main(["fragments", "cut", str(photos), "--out", str(out), "--images-per-sample", "2", "--grid", "4",
+                 "--damage", "rotation+missing=0.25"]) == 0
+    truth = json.loads((out / "truth.json").read_text())
+    assert truth["damage"] == "rotation+missing=0.25" and truth["image_ids"] == [0, 1]
+    assert len(truth["files"]) == len(list(out.glob("*.png"))) == 24  # 32 fragments, 8 dropped
+    turns = [t["turn"] for t in truth["files"].values()]
+    assert set(turns) == {0, 1, 2, 3}
+    for name, t in truth["files"].items():  # np.rot90(stored, turn) is the original piece
+        stored = np.asarray(Image.open(out / name))
+        r, c = t["row"], t["col"]
+        assert np.array_equal(np.rot90(stored, t["turn"]), originals[t["source"]][8 * r:8 * r + 8, 8 * c:8 * c + 8])
+
+
+def test_cut_refuses_a_bench_only_or_unknown_damage(photos, tmp_path, capsys):
+    for spec, says in (("unknown-n", "bench setting"), ("spin", "unknown condition 'spin'")):
+        assert main(["fragments", "cut", str(photos), "--out", str(tmp_path / "bag"), "--images-per-sample", "2",
+                     "--image-size", "32", "--damage", spec]) == 1
+        assert says in capsys.readouterr().err and not (tmp_path / "bag").exists()
