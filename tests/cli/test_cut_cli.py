@@ -70,3 +70,16 @@ def test_cut_refuses_a_bench_only_or_unknown_damage(photos, tmp_path, capsys):
         assert main(["fragments", "cut", str(photos), "--out", str(tmp_path / "bag"), "--images-per-sample", "2",
                      "--image-size", "32", "--damage", spec]) == 1
         assert says in capsys.readouterr().err and not (tmp_path / "bag").exists()
+
+
+def test_solve_says_one_group_and_one_skipped_file_in_the_singular(tmp_path, capsys):
+    photos = tmp_path / "one"
+    photos.mkdir()
+    yy, xx = np.mgrid[0:32, 0:32]
+    img = np.stack([yy * 8, xx * 8, (yy + xx) * 4], axis=-1).astype(np.uint8)  # one smooth image
+    Image.fromarray(img).save(photos / "p.png")
+    assert main(["fragments", "cut", str(photos), "--out", str(tmp_path / "bag"), "--images-per-sample", "1",
+                 "--grid", "2"]) == 0
+    capsys.readouterr()
+    assert main(["fragments", "solve", str(tmp_path / "bag"), "--out", str(tmp_path / "sol"), "--n-images", "1"]) == 0
+    assert "4 fragments (1 non-image file skipped) -> 1 group in " in capsys.readouterr().out
