@@ -64,3 +64,18 @@ def test_cut_refuses_out_that_is_the_photo_folder(tmp_path, capsys):
                  "--images-per-sample", "2", "--grid", "2"]) == 1
     assert "would replace the input" in capsys.readouterr().err
     assert _listing(photos) == ["p0.png", "p1.png"]
+
+
+@pytest.mark.parametrize("out, clusters", [(".", "2"), ("run", "2"), ("run", "auto"), ("", "2")])
+def test_cluster_refuses_a_run_folder_in_or_around_the_data(tmp_path, capsys, out, clusters):
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(data / f"p{i}.png")
+    where = {".": data, "run": data / "run", "": tmp_path}[out]
+    for cmd in ("all", "train"):
+        assert main(["cluster", cmd, str(data), "--clusters", clusters, "--backbone", "efficientnet-lite0",
+                     "--out", str(where), "--cache-dir", str(tmp_path / "cache"), "--no-progress"]) == 1
+        assert "input" in capsys.readouterr().err
+        assert _listing(data) == [f"p{i}.png" for i in range(4)]  # before: run files (and plots/*.png) in the data
