@@ -124,7 +124,8 @@ def solve_command(args: argparse.Namespace) -> dict:
 def _with_flags(message: str) -> str:
     for param, flag in _SOLVE_FLAGS.items():
         if message.startswith((f"{param} ", f"{param}=")):
-            return f"{flag}{message[len(param):]}"
+            return f"{flag}{message[len(param):]}".replace(" must be None, ", " must be left out, ").replace(
+                " must be None or ", " must be left out or ")  # None is the library's absent value
         message = message.replace(f"pass {param}", f"pass {flag}")
     return message
 

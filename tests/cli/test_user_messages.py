@@ -1,4 +1,4 @@
-"""`unshuffle fragments cut` on a user's photos: refusals name the command's flags, not the library's parameters."""
+"""What a user reads: `fragments cut` and `solve` refusals name the command's flags in its words; --damage; plurals."""
 
 from __future__ import annotations
 
@@ -83,3 +83,12 @@ def test_solve_says_one_group_and_one_skipped_file_in_the_singular(tmp_path, cap
     capsys.readouterr()
     assert main(["fragments", "solve", str(tmp_path / "bag"), "--out", str(tmp_path / "sol"), "--n-images", "1"]) == 0
     assert "4 fragments (1 non-image file skipped) -> 1 group in " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flags, says", [(["--n-images", "0"], "--n-images must be left out or an int >= 1, got 0"),
+                                         (["--grid", "0"], "--grid must be left out, an int >= 1 or (rows, cols)")])
+def test_solve_refusals_say_left_out_not_none(tmp_path, capsys, flags, says):
+    (tmp_path / "bag").mkdir()
+    assert main(["fragments", "solve", str(tmp_path / "bag"), "--out", str(tmp_path / "sol"), *flags]) == 1
+    err = capsys.readouterr().err
+    assert says in err and "None" not in err
