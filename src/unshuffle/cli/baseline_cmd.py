@@ -14,7 +14,11 @@ def register(s: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="folder to write (refused if it exists, unless --overwrite)")
     _sample_args(p)
     p.add_argument("--index", type=int, default=0, help="which bag of the seeded stream (default 0)")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--damage", default="clean", metavar="SPEC",
+                   help="damage applied as in `fragments bench`, '+' to combine: clean (default), rotation "
+                        "(each fragment turned by a random quarter turn, recorded in truth.json), missing[=share], "
+                        "noise[=sigma], jpeg[=quality], eroded[=px]; e.g. rotation+missing=0.1")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     p.set_defaults(handler=cut_command)
 
     p = s.add_parser("train", help="train the case-study autoencoder (PyTorch Lightning)")
@@ -86,15 +90,46 @@ def _sample_args(p: argparse.ArgumentParser, index: bool = True) -> None:
 
 def cut_command(args: argparse.Namespace) -> str:
     from unshuffle.data import open_images
+    from unshuffle.errors import ConfigError, DataFormatError
+    from unshuffle.fragments.bags.damage import apply_damage, parse_condition
     from unshuffle.fragments.bags.folders import write_bag
     from unshuffle.fragments.bags.sampling import FragmentSampler
+    from unshuffle.runs.atomic import check_apart
 
-    images = open_images(args.data, split=args.split, size=args.image_size)
-    bag = FragmentSampler(images, args.images_per_sample, args.grid, args.seed).sample(args.index)
-    out = write_bag(bag, args.out, seed=args.seed * 1_000_003 + args.index, overwrite=args.overwrite)
-    print(f"wrote {len(bag)} fragments of {bag.fragment_size} px from {bag.n_images} images to {out} "
+    check_apart(args.data, args.out)
+    condition = parse_condition(args.damage)
+    if condition.unknown_n:
+        raise ConfigError("--damage unknown-n is a bench setting (whether the method is told N and the grid); "
+                          "a cut bag never tells the solver either: leave it out")
+    try:  # the library names its parameters; say which flag that is
+        images = open_images(args.data, split=args.split, size=args.image_size)
+        bag = FragmentSampler(images, args.images_per_sample, args.grid, args.seed).sample(args.index)
+        bag = apply_damage(bag, condition, args.seed, args.index)
+    except ConfigError as e:
+        raise ConfigError(_cut_flags(str(e))) from None
+    except DataFormatError as e:
+        raise type(e)(e.path, _cut_flags(e.problem)) from None
+    out = write_bag(bag, args.out, seed=args.seed * 1_000_003 + args.index, overwrite=args.overwrite,
+                    damage=condition.name)
+    damaged = "" if condition.name == "clean" else f", damage {condition.name}"
+    print(f"wrote {len(bag)} fragments of {bag.fragment_size} px from {bag.n_images} images to {out}{damaged} "
           f"(truth in {out}/truth.json)")
     return str(out)
+
+
+_CUT_FLAGS = (("images_per_sample=", "--images-per-sample "), ("images_per_sample", "--images-per-sample"),
+              ("grid=", "--grid "), ("grid must", "--grid must"), ("seed must", "--seed must"),
+              ("sample index", "--index"),
+              ("open it with size=S to resize them", "pass --image-size S to centre-crop and resize them"),
+              ("or resize the images", "or centre-crop and resize them with --image-size S"))
+
+
+def _cut_flags(message: str) -> str:
+    for param, flag in _CUT_FLAGS:
+        message = message.replace(param, flag)
+    if "must be square" in message:
+        message += "; pass --image-size S to centre-crop and resize them"
+    return message
 
 
 def train_command(args: argparse.Namespace) -> dict:

@@ -113,8 +113,9 @@ def solve_command(args: argparse.Namespace) -> dict:
     for w in caught:
         if issubclass(w.category, UserWarning):
             print(f"warning: {_with_flags(str(w.message))}", file=sys.stderr)
-    skipped = f" ({summary['skipped']} non-image files skipped)" if summary["skipped"] else ""
-    print(f"{summary['fragments']} fragments{skipped} -> {summary['groups']} groups in {summary['out']}")
+    n_skip, n_groups = summary["skipped"], summary["groups"]
+    skipped = f" ({n_skip} non-image file{'s' * (n_skip != 1)} skipped)" if n_skip else ""
+    print(f"{summary['fragments']} fragments{skipped} -> {n_groups} group{'s' * (n_groups != 1)} in {summary['out']}")
     print("\n".join(describe_solution(summary)))
     print(f"report: {summary['report']}")
     return summary
@@ -123,7 +124,8 @@ def solve_command(args: argparse.Namespace) -> dict:
 def _with_flags(message: str) -> str:
     for param, flag in _SOLVE_FLAGS.items():
         if message.startswith((f"{param} ", f"{param}=")):
-            return f"{flag}{message[len(param):]}"
+            return f"{flag}{message[len(param):]}".replace(" must be None, ", " must be left out, ").replace(
+                " must be None or ", " must be left out or ")  # None is the library's absent value
         message = message.replace(f"pass {param}", f"pass {flag}")
     return message
 

@@ -24,7 +24,8 @@ def kmeans_labels(feats: np.ndarray, n_clusters: int, *, seed: int = 0, n_init: 
     import faiss
 
     km = faiss.Kmeans(x.shape[1], n_clusters, niter=n_iter, nredo=n_init, seed=int(seed), verbose=False,
-                      max_points_per_centroid=max(256, x.shape[0] // n_clusters + 1))
+                      max_points_per_centroid=max(256, x.shape[0] // n_clusters + 1),
+                      min_points_per_centroid=1)  # only faiss's stderr warning on small sets hangs on it
     km.train(x)
     _, assign = km.index.search(x, 1)
     return assign[:, 0].astype(np.int64)

@@ -112,10 +112,12 @@ def train_on_images(data: str | Path, cfg: TemiConfig | None, out: str | Path, *
     custom backbone is rebuilt (on a feature-cache miss) only when ``backbone`` names it
     (see :func:`recorded_backbone`). Settings and the cluster count are checked before any feature
     is extracted; third-party log lines and warnings go to RUN/third_party.log, not the terminal.
-    Returns the training summary.
+    ``out`` may not be, hold or lie inside ``data`` (ConfigError). Returns the training summary.
     """
+    from unshuffle.runs.atomic import check_apart
     from unshuffle.runs.console import third_party_to_run_log
 
+    check_apart(data, out)  # a run folder in (or holding) the data is read back as images next time
     with third_party_to_run_log(out):
         return _train(data, cfg, out, backbone=backbone, split=split, cache_dir=cache_dir, force=force,
                       resume=resume, overwrite=overwrite, progress=progress, recipe=recipe)[0]
@@ -216,8 +218,10 @@ def cluster_all(data: str | Path, cfg: TemiConfig | None, out: str | Path, *, ba
     """extract -> neighbours -> train -> evaluate -> plots; returns {"train": ..., "report": ...}.
     The features held after training are passed to the evaluation (the data is not reopened).
     Checks and logging as in :func:`train_on_images`."""
+    from unshuffle.runs.atomic import check_apart
     from unshuffle.runs.console import third_party_to_run_log
 
+    check_apart(data, out)
     with third_party_to_run_log(out):
         summary, images, feats = _train(data, cfg, out, backbone=backbone, split=split, cache_dir=cache_dir,
                                         force=force, resume=resume, overwrite=overwrite, progress=progress,
@@ -235,8 +239,9 @@ def estimate_clusters(data: str | Path, backbone: str | None, out: str | Path, *
     import time
 
     from unshuffle.clustering.choose_k import estimate_k, plot_k_evidence
-    from unshuffle.runs.atomic import atomic_write_json
+    from unshuffle.runs.atomic import atomic_write_json, check_apart
 
+    check_apart(data, out)
     if backbone is None:
         raise ConfigError("--clusters auto needs a backbone (--backbone) to compute the features it reads")
     _, feats, _ = features_for(data, backbone, split=split, cache_dir=cache_dir, force=force, progress=progress,

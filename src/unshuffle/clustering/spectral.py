@@ -118,6 +118,7 @@ def spectral_labels(feats: np.ndarray | list[np.ndarray], n_clusters: int, *, kn
     u = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
     u = np.ascontiguousarray(u.astype(np.float32))
     km = faiss.Kmeans(n_clusters, n_clusters, niter=100, nredo=n_init, seed=int(seed), verbose=False,
-                      max_points_per_centroid=max(256, x.shape[0] // n_clusters + 1))
+                      max_points_per_centroid=max(256, x.shape[0] // n_clusters + 1),
+                      min_points_per_centroid=1)  # only faiss's stderr warning on small sets hangs on it
     km.train(u)
     return km.index.search(u, 1)[1][:, 0].astype(np.int64)

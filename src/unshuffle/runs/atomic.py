@@ -128,6 +128,23 @@ def atomic_write_json(path: str | Path, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def check_apart(source: str | Path, out: str | Path) -> None:
+    """Refuse (ConfigError) an output folder ``out`` that is the input ``source``, holds it or lies inside it.
+
+    Replacing ``out`` (``--overwrite``) would delete the input, and outputs written inside an input folder
+    are read back as input the next time the folder is read.
+    """
+    from unshuffle.errors import ConfigError
+
+    src, dst = Path(os.path.realpath(source)), Path(os.path.realpath(out))  # realpath: no error on link loops
+    if dst == src or dst in src.parents:
+        raise ConfigError(f"output folder {out} {'is' if dst == src else 'holds'} the input {source}; "
+                          "writing it would replace the input: choose another output folder")
+    if src in dst.parents:
+        raise ConfigError(f"output folder {out} is inside the input {source}: its files would be read as input "
+                          "next time; choose a folder outside it")
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a fresh temporary folder next to ``path``; on success it is renamed to ``path``.

@@ -18,12 +18,13 @@ TRUTH_FILE = "truth.json"
 
 
 def write_bag(bag: FragmentBag, out_dir: str | Path, *, seed: int | None = None,
-              overwrite: bool = False) -> Path:
+              overwrite: bool = False, damage: str | None = None) -> Path:
     """Write each fragment as ``<random name>.png`` plus ``truth.json``, atomically, into ``out_dir``.
 
     The names are meaningless random hex strings (from ``seed``; None = fresh entropy), so the
     folder gives away nothing but pixels. ``truth.json`` = ``{"files": {"<name>.png": {"source",
-    "row", "col", "turn"}}, "grid": [g, g], "n_images": N, "image_ids": [...]}``. The folder is built
+    "row", "col", "turn"}}, "grid": [g, g], "n_images": N, "image_ids": [...]}``, plus ``"damage"``
+    (the condition's name, e.g. ``"rotation+missing=0.1"``) when given. The folder is built
     as a temporary sibling and renamed into place; an existing ``out_dir`` is refused unless
     ``overwrite``. Returns ``out_dir``.
     """
@@ -42,6 +43,8 @@ def write_bag(bag: FragmentBag, out_dir: str | Path, *, seed: int | None = None,
         "n_images": bag.n_images,
         "image_ids": [int(x) for x in bag.image_ids],
     }
+    if damage is not None:
+        truth["damage"] = damage
     out_dir = Path(out_dir)
     with atomic_dir(out_dir, overwrite=overwrite) as tmp:
         for f, frag in zip(files, bag.fragments, strict=True):

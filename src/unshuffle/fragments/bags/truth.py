@@ -98,18 +98,25 @@ def score_solution_folder(solution: str | Path, truth: str | Path, fragments: st
     """Score a ``solve`` output folder (or its groups.json) against a ``truth.json``.
 
     fragments: folder/archive holding the fragment images (for the pixel-identical rule); None = the
-    truth file's folder. rotations: None = what the solution records (``settings["rotations_used"]``,
-    the solver's decision, else ``settings["rotations"]`` when a boolean), else whether any true turn
-    is non-zero. Returns the metrics of
+    truth file's folder (a failure to read or match it then says so). rotations: None = what the solution
+    records (``settings["rotations_used"]``, the solver's decision, else ``settings["rotations"]`` when a
+    boolean), else whether any true turn is non-zero. Returns the metrics of
     :func:`unshuffle.evaluation.placement.score_solution` plus the paths and the rotations used.
     """
     from unshuffle.evaluation.placement import score_solution  # scikit-learn: only when scoring
 
     files, sol = read_solution_folder(solution)
     truth_files, *_ = read_truth(truth)
-    folder = read_fragment_folder(fragments if fragments is not None else Path(truth).parent)
-    pixels = {k: folder.fragments[i]
-              for i, k in enumerate(match_to_truth(folder.files, truth_files, folder.source))}
+    try:
+        folder = read_fragment_folder(fragments if fragments is not None else Path(truth).parent)
+        pixels = {k: folder.fragments[i]
+                  for i, k in enumerate(match_to_truth(folder.files, truth_files, folder.source))}
+    except DataFormatError as e:
+        if fragments is not None:
+            raise
+        raise type(e)(e.path, f"{e.problem} (by default the fragment images are read from the truth file's "
+                              f"folder, {Path(truth).parent}; when they lie elsewhere pass fragments=BAG, "
+                              "--fragments BAG)") from None
     keys = match_to_truth(files, truth_files, truth)
     missing = [f for f, k in zip(files, keys, strict=True) if k not in pixels]
     if missing:

@@ -10,6 +10,7 @@ from unshuffle.fragments.bags.solution import group_confidence
 from unshuffle.fragments.bags.solution_io import json_ready, write_solution_folder
 from unshuffle.fragments.bags.solution_report import REPORT_FILE, decision_lines
 from unshuffle.fragments.solver.fragment_solver import FragmentSolver
+from unshuffle.runs.atomic import check_apart
 
 
 def solve_fragment_folder(input_path: str | Path, out_dir: str | Path, solver=None, *,
@@ -19,11 +20,13 @@ def solve_fragment_folder(input_path: str | Path, out_dir: str | Path, solver=No
 
     solver: the configured FragmentSolver (None = the defaults; its parameters are checked before
     anything is read), or any object with ``solve(fragments) -> Solution``. ``out_dir`` is refused
-    when it exists, unless ``overwrite``. Returns a summary dict (out, fragments, skipped, groups, settings).
+    when it exists, unless ``overwrite``, and when it is, holds or lies inside ``input_path``. Returns a
+    summary dict (out, fragments, skipped, groups, settings).
     """
     solver = FragmentSolver() if solver is None else solver
     if isinstance(solver, FragmentSolver):
         solver.validate_params()
+    check_apart(input_path, out_dir)
     if Path(out_dir).exists() and not overwrite:
         raise ConfigError(f"out_dir {out_dir} already exists; pass overwrite=True to replace it")
     folder = read_fragment_folder(input_path)

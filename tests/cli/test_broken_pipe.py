@@ -1,0 +1,26 @@
+"""A reader that closes stdout early (`unshuffle ... | head -1`) ends the command quietly, without a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize("argv", [["data", "inspect", "{folder}"], ["--help"]])
+def test_closed_stdout_ends_quietly(tmp_path, argv):
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    read, write = os.pipe()
+    os.close(read)  # no reader at all: the first write to stdout fails with EPIPE
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    args = [a.replace("{folder}", str(tmp_path)) for a in argv]
+    run = subprocess.run([sys.executable, "-c", "import sys; from unshuffle.cli.main import main; "
+                          "sys.exit(main(sys.argv[1:]))", *args], stdout=write, stderr=subprocess.PIPE,
+                         env=env, text=True, timeout=120)
+    os.close(write)
+    assert "Traceback" not in run.stderr and "BrokenPipeError" not in run.stderr, run.stderr
+    assert run.returncode == (0 if argv == ["--help"] else 141)  # argparse's help ignores a failed write
