@@ -72,6 +72,13 @@ def test_cut_refuses_a_bench_only_or_unknown_damage(photos, tmp_path, capsys):
         assert says in capsys.readouterr().err and not (tmp_path / "bag").exists()
 
 
+def test_cut_refuses_damage_that_leaves_fewer_than_two_fragments(photos, tmp_path, capsys):
+    assert main(["fragments", "cut", str(photos / "b.png"), "--out", str(tmp_path / "bag"), "--images-per-sample", "1",
+                 "--grid", "2", "--damage", "missing=0.9"]) == 1
+    err = capsys.readouterr().err
+    assert "--damage missing=0.9 leaves 0 fragment(s)" in err and not (tmp_path / "bag").exists()
+
+
 def test_solve_says_one_group_and_one_skipped_file_in_the_singular(tmp_path, capsys):
     photos = tmp_path / "one"
     photos.mkdir()

@@ -94,3 +94,17 @@ def test_digits_demo_runs_end_to_end_on_a_tiny_setting(tmp_path, write_backbone,
     for png in ("gallery.png", "sizes.png", "curves.png"):
         assert (tmp_path / "demo" / "run" / "plots" / png).is_file()
     assert len((tmp_path / "demo" / "run" / "assignments.csv").read_text().splitlines()) == 1798
+
+
+def test_export_into_the_data_folder_is_refused(tmp_path):
+    data = tmp_path / "photos"
+    data.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(data / f"{i}.png")
+    from unshuffle.data import open_images
+
+    run = _fake_run(tmp_path, data, open_images(data).names, [0, 1, 0], 2)
+    with pytest.raises(ConfigError, match="inside the input"):
+        export_clusters(run, data / "by_cluster")
+    assert sorted(p.name for p in data.iterdir()) == ["0.png", "1.png", "2.png"]  # nothing written there
+    assert export_clusters(run, tmp_path / "by_cluster")["images"] == 3  # beside the data: fine

@@ -105,6 +105,9 @@ def cut_command(args: argparse.Namespace) -> str:
         images = open_images(args.data, split=args.split, size=args.image_size)
         bag = FragmentSampler(images, args.images_per_sample, args.grid, args.seed).sample(args.index)
         bag = apply_damage(bag, condition, args.seed, args.index)
+        if len(bag) < 2:
+            raise ConfigError(f"--damage {condition.name} leaves {len(bag)} fragment(s), and a bag needs at least 2: "
+                              "use a smaller missing share or more fragments (--grid, --images-per-sample)")
     except ConfigError as e:
         raise ConfigError(_cut_flags(str(e))) from None
     except DataFormatError as e:

@@ -30,13 +30,31 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script. Returns the process exit code (141 when stdout's reader went away)."""
     try:
-        return _run(argv)
-    except BrokenPipeError:  # `unshuffle ... | head`: stop quietly, as other command-line tools do
+        try:
+            return _run(argv)
+        finally:  # a piped stdout is block-buffered: a closed reader shows here (also after --help), not at exit
+            sys.stdout.flush()
+    except BrokenPipeError as e:  # `unshuffle ... | head`: stop quietly, as other command-line tools do
+        if not _stdout_reader_gone():  # some other pipe broke (a worker, a subprocess): a real error
+            print(f"unshuffle: error: {e}", file=sys.stderr)
+            return 1
         try:  # the interpreter flushes stdout once more at exit: point it at /dev/null first
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         except (OSError, ValueError, AttributeError):
             pass  # no real stdout (stdout replaced in-process): nothing left to flush
         return 141  # 128 + SIGPIPE, what a shell reports for a writer killed by a closed pipe
+
+
+def _stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe or socket whose reading end is closed (poll reports an error on it)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no real stdout (replaced in-process) or no poll
+        return False
 
 
 def _run(argv: Sequence[str] | None) -> int:

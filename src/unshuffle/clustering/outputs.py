@@ -103,11 +103,12 @@ def export_clusters(run_dir: str | Path, out: str | Path, *, copy: bool = False,
     from PIL import Image
 
     from unshuffle.data import open_images
-    from unshuffle.runs.atomic import atomic_dir
+    from unshuffle.runs.atomic import atomic_dir, check_apart
     from unshuffle.runs.layout import RunDir
 
     run = RunDir(Path(run_dir))
     saved = run.read_config()["config"]
+    check_apart(saved["data"]["path"], out)  # cluster folders inside the data would be read back as images
     table = read_assignments_csv(run.path / CSV_NAME)
     images = open_images(saved["data"]["path"], split=saved["data"].get("split"))
     if list(images.names) != table["file"]:

@@ -61,6 +61,8 @@ def test_a_grid_far_larger_than_the_bag_is_warned(bag):
     with pytest.warns(UserWarning, match=r"grid=64: one image of 64x64 fragments has 4096 cells, but the bag has "
                                          r"only 64 fragments \(2% of one image"):
         FragmentSolver(grid=64).solve(bag.fragments)
+    with pytest.warns(UserWarning, match=r"grid=64: one image of 64x64"):  # the growing placer checks it too
+        FragmentSolver(grid=64, n_images=1, placer="grow").solve(bag.fragments)
 
 
 def test_right_hints_give_no_warning(bag, recwarn):

@@ -238,14 +238,8 @@ class FragmentSolver(EdgeMeasures):
             if own != grid and mine - hint > HINT_SEAM_MARGIN * m:
                 self._warn(f"grid={self.grid!r}: its seams look wrong ({hint} good seams against {mine} for the "
                            f"bag's own estimate {own[0]}x{own[1]}; margin {HINT_SEAM_MARGIN} per fragment)")
-            cells = grid[0] * grid[1]
-            if m < HINT_MIN_FILL * cells:
-                self._warn(f"grid={self.grid!r}: one image of {grid[0]}x{grid[1]} fragments has {cells} cells, but the "
-                           f"bag has only {m} fragments ({m / cells:.0%} of one image; warned below "
-                           f"{HINT_MIN_FILL:.0%})")
-            if self.n_images is not None and m > self.n_images * cells:  # both hints
-                self._warn(f"n_images={self.n_images}: {self.n_images} images of {grid[0]}x{grid[1]} fragments hold "
-                           f"at most {self.n_images * cells} fragments, but the bag has {m}")
+        if grid is not None:  # a given grid the bag cannot fit, whatever the placer
+            self._check_grid_hint(grid, m)
         if self.placer == "auto":  # greedy first; "best" once the frame it kept is known to be large
             self.placer_ = "greedy"
         if self.placer_ == "buddies":
@@ -297,6 +291,17 @@ class FragmentSolver(EdgeMeasures):
                 sol.settings.update(info)
         self.n_images_, self.grid_, self.solution_ = n_img, grid, sol
         return self
+
+    def _check_grid_hint(self, grid: tuple[int, int], m: int) -> None:
+        """Warn when the whole bag of ``m`` fragments fills under ``HINT_MIN_FILL`` of one image of ``grid``,
+        or when ``n_images`` such images cannot hold it."""
+        cells = grid[0] * grid[1]
+        if m < HINT_MIN_FILL * cells:
+            self._warn(f"grid={self.grid!r}: one image of {grid[0]}x{grid[1]} fragments has {cells} cells, but the "
+                       f"bag has only {m} fragments ({m / cells:.0%} of one image; warned below {HINT_MIN_FILL:.0%})")
+        if self.n_images is not None and m > self.n_images * cells:  # both hints
+            self._warn(f"n_images={self.n_images}: {self.n_images} images of {grid[0]}x{grid[1]} fragments hold "
+                       f"at most {self.n_images * cells} fragments, but the bag has {m}")
 
     def solve(self, fragments: np.ndarray) -> Solution:
         """Solve the bag and return the Solution (see ``fit``)."""

@@ -13,7 +13,8 @@ edges have low compatibility, so they go last, into the cells the confident part
 The dimensions are not given: the seed first grows without bound while every placement is a best
 buddy (the core); then every factor pair rows x cols of the piece count (at most
 ``FRAME_MAX_ASPECT`` elongated, both ways round) is laid over the core, the growth goes on bounded
-by that frame's size, and the region with the most best-buddy seams is kept (``grow_region``).
+by that frame's size, and the region with the most best-buddy seams is kept, near-ties going to the frame
+of the more usual photo aspect (``grow_region``, ``choose_frame``).
 ``grow_puzzles`` places whole bags this way (``regrow.py`` regrows each image found by the merging
 placer). Under unknown turns a piece is a (fragment,
 quarter turn) pair, and placing one takes all four turns of its fragment out of play.
@@ -290,8 +291,9 @@ def count_frames(cells: int) -> list[tuple[int, int]]:
 def grow_region(tab: PieceTables, avail: np.ndarray, frames: list, start: str = "core", roll: bool | None = None
                 ) -> tuple[dict[tuple[int, int], int], np.ndarray, dict]:
     """One region from the best seed among ``avail`` (P,) bool, grown under each of ``frames`` ((rows,
-    cols), or [None] for no bound) and kept by most best-buddy seams, then mean compatibility, then
-    the earlier frame. Returns (cell -> piece, the pieces still available, what was tried).
+    cols), or [None] for no bound) and kept by ``choose_frame`` (most best-buddy seams, then mean
+    compatibility, then the earlier frame; near-ties within ``FRAME_PRIOR_SLACK`` to the usual photo aspect).
+    Returns (cell -> piece, the pieces still available, what was tried).
 
     start: "core" grows the seed without bound while every placement is a best buddy of all its
     neighbours, puts each frame where it holds most of that core (``place_window``) and grows on
@@ -333,7 +335,8 @@ def choose_frame(grown: list[tuple]) -> tuple:
     """The kept (key, frame, region, left) of one region grown under several frames: the most best-buddy
     seams (then mean compatibility, then the earlier frame), unless frames within ``FRAME_PRIOR_SLACK`` of
     that many seams include one of a more usual photo aspect (``aspect_distance``): then the most usual
-    of those. Flat images give many frames nearly as many seams; the camera's aspect breaks the tie."""
+    of those. Flat images give many frames nearly as many seams; the camera's aspect breaks the tie (when
+    the best region closes no best-buddy seam at all, every frame is a near-tie and the aspect decides)."""
     best = max(grown, key=lambda g: g[0])
     if not FRAME_PRIOR or best[1] is None:
         return best
