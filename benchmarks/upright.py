@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     cached = any(cache_folder().glob("upright-lite0-*.onnx")) if cache_folder().is_dir() else False
     t0 = time.perf_counter()
     model = upright_model(args.model)
-    model.trunk()
+    model.logits(np.zeros((1, model.size, model.size, 3), np.float32))  # the trunk with its head (small groups)
+    model.trunk(any_shape=True)  # and the any-shape trunk (large groups)
     load = {"load_wall_s": time.perf_counter() - t0, "onnx_cached": cached}
     print(f"model load + trunk build: {load['load_wall_s']:.2f} s wall (ONNX export cached before: {cached})")
     if args.whole and not args.puzzles:

@@ -32,6 +32,7 @@ def _model(seed: int = 0, hidden: int = 5) -> UprightModel:
               "out.bias": rng.normal(size=4).astype(np.float32)}
     model = UprightModel(arrays, size=16, blocks=11, map_shape=(3, 4, 4), backbone_sha256="", large_side=32)
     model._engine = _pool_trunk
+    model._logit_engine = lambda x: model.head_logits(_pool_trunk(x))  # the fused graph's stand-in
     return model
 
 
@@ -45,6 +46,14 @@ def test_head_logits_is_standardise_then_relu_mlp():
         h = np.maximum(a["hidden.weight"] @ z + a["hidden.bias"], 0)
         expected.append(a["out.weight"] @ h + a["out.bias"])
     np.testing.assert_allclose(model.head_logits(maps), np.array(expected), rtol=1e-5, atol=1e-5)
+
+
+def test_folded_head_equals_standardise_then_mlp():
+    model = _model(5)
+    maps = np.random.default_rng(5).normal(size=(3, 3, 4, 4)).astype(np.float32)
+    f = model.folded_head()
+    h = np.maximum(maps.reshape(3, -1) @ f["W1"].T + f["b1"], 0)
+    np.testing.assert_allclose(h @ f["W2"].T + f["b2"], model.head_logits(maps), rtol=1e-4, atol=1e-4)
 
 
 def test_turn_scores_follow_the_picture_turn():
@@ -168,7 +177,7 @@ def test_save_load_round_trip_and_refusals(tmp_path):
 
 def test_a_head_for_other_backbone_weights_is_refused():
     model = _model(5)
-    model._engine = None
+    model._engine = model._logit_engine = None
     model.backbone_sha256 = "0" * 64
     with pytest.raises(CheckpointError, match="not those the upright head was trained on"):
         model.turn_log_probs([np.zeros((16, 16, 3), np.uint8)])
@@ -188,6 +197,33 @@ def test_onnx_trunk_equals_torch_and_is_cached(tmp_path, monkeypatch):
     cached = list((tmp_path / "onnx").glob("upright-lite0-b4-s32-*.onnx"))
     assert len(cached) == 1
     np.testing.assert_array_equal(ub.trunk_engine(4, 32)(x), got)  # from the cache, bit for bit
+
+
+def test_onnx_trunk_with_its_head_equals_torch_trunk_then_numpy_head(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    from unshuffle.fragments.learned import upright_backbone as ub
+
+    monkeypatch.setenv("UNSHUFFLE_CACHE_DIR", str(tmp_path))
+    rng = np.random.default_rng(1)
+    head = {"W1": rng.normal(size=(6, 40 * 4 * 4)).astype(np.float32) / 10, "b1": rng.normal(size=6).astype(np.float32),
+            "W2": rng.normal(size=(4, 6)).astype(np.float32), "b2": rng.normal(size=4).astype(np.float32)}
+    x = rng.normal(size=(3, 3, 32, 32)).astype(np.float32)
+    got = ub.trunk_engine(4, 32, head=head)(x)  # 4 blocks at 32 px: a (40, 4, 4) map
+    with torch.no_grad():
+        maps = ub.torch_trunk(4)(torch.from_numpy(x)).numpy().reshape(3, -1)
+    want = np.maximum(maps @ head["W1"].T + head["b1"], 0) @ head["W2"].T + head["b2"]
+    assert got.shape == (3, 4)
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    assert len(list((tmp_path / "onnx").glob("upright-lite0-b4-s32-head-*.onnx"))) == 1
+    other = {**head, "b2": head["b2"] + 1}  # another head: another export, not the cached one
+    np.testing.assert_allclose(ub.trunk_engine(4, 32, head=other)(x), want + 1, atol=1e-4)
+    assert len(list((tmp_path / "onnx").glob("upright-lite0-b4-s32-head-*.onnx"))) == 2
+
+
+def test_shipped_model_fused_logits_equal_trunk_maps_then_head():
+    model = load_upright_model()
+    pics = np.random.default_rng(7).integers(0, 256, (5, 64, 64, 3)).astype(np.float32)
+    np.testing.assert_allclose(model.logits(pics), model.head_logits(model.maps(pics)), atol=1e-4)
 
 
 def test_shipped_model_loads_and_is_deterministic():

@@ -9,7 +9,9 @@ keyed by the sha256 of the package's weight file, so later processes never impor
 folder cannot be written the export stays in memory. An ONNX file holds a graph of standard operators
 and tensors: loading it runs no Python code. A fine-tuned model's blocks (float32 arrays named as in the
 trunk's state dict, from the model's ``.npz``) replace the package's weights before the export; the
-sha256 of those arrays joins the cache key.
+sha256 of those arrays joins the cache key. With ``head`` (the upright model's MLP, its input
+standardisation folded into the first layer) the graph ends in the head and returns the 4 turn logits,
+so a 64-px picture costs one ONNX Runtime call; the head's arrays join the cache key too.
 """
 
 from __future__ import annotations
@@ -97,8 +99,24 @@ def torch_trunk(blocks: int, tuned: dict[str, np.ndarray] | None = None):
     return trunk
 
 
-def _export(blocks: int, size: int, tuned: dict[str, np.ndarray] | None = None) -> bytes:
-    """The ONNX graph of the trunk for (B, 3, size, size) inputs (dynamic B; size 0: dynamic H, W too), as bytes."""
+def _with_head(trunk, head: dict[str, np.ndarray]):
+    """``trunk`` followed by the MLP head: flatten, ``W1 x + b1``, ReLU, ``W2 h + b2`` (arrays (H, D), (H,), (4, H),
+    (4,)), as one torch module returning (B, 4) logits."""
+    import torch
+    from torch import nn
+
+    hidden, out = nn.Linear(*head["W1"].shape[::-1]), nn.Linear(*head["W2"].shape[::-1])
+    with torch.no_grad():
+        for layer, w, b in ((hidden, "W1", "b1"), (out, "W2", "b2")):
+            layer.weight.copy_(torch.from_numpy(np.asarray(head[w], np.float32)))
+            layer.bias.copy_(torch.from_numpy(np.asarray(head[b], np.float32)))
+    return nn.Sequential(trunk, nn.Flatten(), hidden, nn.ReLU(), out).eval().requires_grad_(False)
+
+
+def _export(blocks: int, size: int, tuned: dict[str, np.ndarray] | None = None,
+            head: dict[str, np.ndarray] | None = None) -> bytes:
+    """The ONNX graph of the trunk for (B, 3, size, size) inputs (dynamic B; size 0: dynamic H, W too), as bytes;
+    with ``head`` (a fixed ``size`` only) the graph returns the head's (B, 4) logits instead of the map."""
     import io
     import warnings
 
@@ -110,9 +128,14 @@ def _export(blocks: int, size: int, tuned: dict[str, np.ndarray] | None = None) 
             warnings.simplefilter("ignore", category)
         shape = (2, 3, size, size) if size else (2, 3, 64, 96)
         axes = {0: "batch"} if size else {0: "batch", 2: "height", 3: "width"}
-        torch.onnx.export(torch_trunk(blocks, tuned), (torch.zeros(shape),), buf, dynamo=False,
-                          opset_version=OPSET, input_names=["images"], output_names=["map"],
-                          dynamic_axes={"images": axes, "map": dict(axes)})
+        net, out = torch_trunk(blocks, tuned), "map"
+        if head:
+            if not size:
+                raise UnshuffleError("a trunk with its head needs a fixed input size")
+            net, out, axes_out = _with_head(net, head), "logits", {0: "batch"}
+        torch.onnx.export(net, (torch.zeros(shape),), buf, dynamo=False,
+                          opset_version=OPSET, input_names=["images"], output_names=[out],
+                          dynamic_axes={"images": axes, out: axes_out if head else dict(axes)})
     return buf.getvalue()
 
 
@@ -128,20 +151,23 @@ def tuned_digest(tuned: dict[str, np.ndarray] | None) -> str:
     return h.hexdigest()
 
 
-def onnx_graph(blocks: int, size: int, tuned: dict[str, np.ndarray] | None = None) -> tuple[bytes | str, str]:
+def onnx_graph(blocks: int, size: int, tuned: dict[str, np.ndarray] | None = None,
+               head: dict[str, np.ndarray] | None = None) -> tuple[bytes | str, str]:
     """(the cached .onnx path, or the graph's bytes where the cache cannot be written; its cache key).
 
-    tuned: fine-tuned trunk arrays (``torch_trunk``); their digest is part of the cache key.
+    tuned: fine-tuned trunk arrays (``torch_trunk``); head: the MLP head's arrays (``_with_head``); their
+    digests are part of the cache key.
     """
     from unshuffle.runs.atomic import atomic_path
 
     extra = f"|{tuned_digest(tuned)}" if tuned else ""
+    extra += f"|head:{tuned_digest(head)}" if head else ""
     key = hashlib.sha256(f"{file_sha256(weight_file())}|{blocks}|{size}|{OPSET}|{EXPORT_VERSION}{extra}".encode())
     tag = key.hexdigest()[:16]
-    path = cache_folder() / f"upright-lite0-b{blocks}-s{size}-{tag}.onnx"
+    path = cache_folder() / f"upright-lite0-b{blocks}-s{size}{'-head' if head else ''}-{tag}.onnx"
     if path.is_file():
         return str(path), tag
-    graph = _export(blocks, size, tuned)
+    graph = _export(blocks, size, tuned, head)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
@@ -151,18 +177,19 @@ def onnx_graph(blocks: int, size: int, tuned: dict[str, np.ndarray] | None = Non
     return str(path), tag
 
 
-def trunk_engine(blocks: int, size: int, threads: int = 1,
-                 tuned: dict[str, np.ndarray] | None = None) -> Callable[[np.ndarray], np.ndarray]:
+def trunk_engine(blocks: int, size: int, threads: int = 1, tuned: dict[str, np.ndarray] | None = None,
+                 head: dict[str, np.ndarray] | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """Callable (B, 3, size, size) float32 -> (B, C, h, w) float32 running the trunk in ONNX Runtime.
 
     size 0: the graph takes any H, W (multiples of 16); exported and cached separately. tuned: arrays
-    replacing the package's weights of some blocks (``torch_trunk``).
+    replacing the package's weights of some blocks (``torch_trunk``). head: the graph ends in this MLP
+    head (``_with_head``) and the callable returns (B, 4) logits.
     """
     try:
         import onnxruntime as ort
     except ModuleNotFoundError as e:
         raise UnshuffleError("the upright model runs in onnxruntime: pip install onnxruntime") from e
-    graph, _ = onnx_graph(blocks, size, tuned)
+    graph, _ = onnx_graph(blocks, size, tuned, head)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1

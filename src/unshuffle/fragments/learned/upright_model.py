@@ -73,6 +73,7 @@ class UprightModel:
     trunk_arrays: dict = field(default_factory=dict)
     _engine: Callable | None = field(default=None, repr=False, compare=False)
     _large_engine: Callable | None = field(default=None, repr=False, compare=False)
+    _logit_engine: Callable | None = field(default=None, repr=False, compare=False)
 
     def arch(self) -> dict:
         """What the header records: everything needed to rebuild the model around the arrays."""
@@ -88,18 +89,48 @@ class UprightModel:
         any_shape: the graph that takes any (B, 3, H, W) with H, W multiples of 16 (large pictures).
         """
         if (self._large_engine if any_shape else self._engine) is None:
-            from unshuffle.fragments.learned.upright_backbone import file_sha256, trunk_engine, weight_file
+            from unshuffle.fragments.learned.upright_backbone import trunk_engine
 
-            found = file_sha256(weight_file())
-            if self.backbone_sha256 and found != self.backbone_sha256:
-                raise CheckpointError(f"{weight_file()}: backbone weights (sha256 {found[:12]}) are not those the "
-                                      f"upright head was trained on ({self.backbone_sha256[:12]})")
+            self._check_backbone()
             tuned = self.trunk_arrays or None
             if any_shape:
                 self._large_engine = trunk_engine(self.blocks, 0, tuned=tuned)
             else:
                 self._engine = trunk_engine(self.blocks, self.size, tuned=tuned)
         return self._large_engine if any_shape else self._engine
+
+    def _check_backbone(self) -> None:
+        """Refuse (CheckpointError) a backbone weight file other than the one the head was trained on."""
+        from unshuffle.fragments.learned.upright_backbone import file_sha256, weight_file
+
+        found = file_sha256(weight_file())
+        if self.backbone_sha256 and found != self.backbone_sha256:
+            raise CheckpointError(f"{weight_file()}: backbone weights (sha256 {found[:12]}) are not those the "
+                                  f"upright head was trained on ({self.backbone_sha256[:12]})")
+
+    def folded_head(self) -> dict[str, np.ndarray]:
+        """The head as plain layers: "W1" (H, D), "b1", "W2" (4, H), "b2" float32, the per-channel
+        standardisation folded into the first layer (``W1 = hidden.weight / std``, ``b1 = hidden.bias -
+        W1 @ mean``, std and mean repeated over the map's h * w cells, channel-major)."""
+        a = self.arrays
+        _, h, w = self.map_shape
+        std = np.repeat(a["std"].astype(np.float64), h * w)
+        mean = np.repeat(a["mean"].astype(np.float64), h * w)
+        w1 = a["hidden.weight"].astype(np.float64) / std[None, :]
+        return {"W1": w1.astype(np.float32), "b1": (a["hidden.bias"] - w1 @ mean).astype(np.float32),
+                "W2": a["out.weight"].astype(np.float32), "b2": a["out.bias"].astype(np.float32)}
+
+    def logits(self, small: np.ndarray) -> np.ndarray:
+        """small: (B, size, size, 3) float 0..255 pictures -> (B, 4) float32 head logits, trunk and head in one
+        ONNX Runtime call (the same numbers as ``head_logits(maps(small))`` up to float rounding)."""
+        if self._logit_engine is None:
+            from unshuffle.fragments.learned.upright_backbone import trunk_engine
+
+            self._check_backbone()
+            self._logit_engine = trunk_engine(self.blocks, self.size, tuned=self.trunk_arrays or None,
+                                              head=self.folded_head())
+        x = (np.asarray(small, np.float32) - np.float32(LITE_CENTER)) / np.float32(LITE_SCALE)
+        return self._logit_engine(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
 
     def maps(self, small: np.ndarray, any_shape: bool = False) -> np.ndarray:
         """small: (B, size, size, 3) float 0..255 pictures (any_shape: (B, H, W, 3), H and W multiples of 16)
@@ -188,7 +219,7 @@ class UprightModel:
             if len(idx) == 0:
                 continue
             batch = np.concatenate([np.rot90(small[idx], j, axes=(1, 2)) for j in vs], axis=0)
-            logp = _log_softmax(self.head_logits(self.maps(batch)).astype(np.float64))
+            logp = _log_softmax(self.logits(batch).astype(np.float64))
             logp = logp.reshape(len(vs), len(idx), 4)  # (view, picture, class)
             score_r = sum(logp[k][:, (r + j) % 4] for k, j in enumerate(vs))  # (n, 4) over r
             out[idx] = score_r[:, (-r) % 4]  # column q holds r = -q mod 4
