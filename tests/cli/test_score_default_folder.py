@@ -54,3 +54,15 @@ def test_with_fragments_or_beside_the_bag_it_scores(work, capsys):
     assert main(["fragments", "score", str(work / "sol"), str(work / "truth.json"), "--fragments",
                  str(work / "bag")]) == 0
     assert json.loads(capsys.readouterr().out)["perfect_rate"] == 1.0
+
+
+def test_a_truth_listing_deleted_fragments_scores_the_rest(work, capsys):
+    from unshuffle.fragments.solver.solve import solve_fragment_folder
+
+    assert score_solution_folder(work / "sol", work / "bag" / "truth.json")["truth_entries_not_in_bag"] == 0
+    gone = sorted(p for p in (work / "bag").glob("*.png"))[:3]
+    for p in gone:
+        p.unlink()  # a user drops 3 of 8 pieces to try missing fragments
+    solve_fragment_folder(work / "bag", work / "sol5")
+    s = score_solution_folder(work / "sol5", work / "bag" / "truth.json")
+    assert s["truth_entries_not_in_bag"] == 3 and 0.0 <= s["ari"] <= 1.0

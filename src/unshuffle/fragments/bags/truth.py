@@ -17,7 +17,8 @@ TRUTH_FORMATS = """Truth files: either what `unshuffle fragments cut` writes,
 (turn t: np.rot90(fragment, k=t) is upright), or a plain mapping a cutter of your own can write,
   {"<name>.png": [image, row, col]} or {"<name>.png": [image, row, col, turn]}
 with 0-based row and col, image any number or name, and turn k meaning the stored fragment is
-np.rot90(original, k). File names are matched by path, or by base name when base names are unique."""
+np.rot90(original, k). File names are matched by path, or by base name when base names are unique.
+Entries whose fragment is no longer in the bag are scored as missing pieces (truth_entries_not_in_bag)."""
 
 
 def read_truth(path: str | Path) -> tuple[dict[str, dict[str, int]], tuple[int, int], int, list[int]]:
@@ -78,14 +79,17 @@ def bag_from_truth(truth_path: str | Path, files: list[str], fragments: np.ndarr
     """The FragmentBag of ``files`` (with their pixels) using provenance from ``truth.json``.
 
     Files are matched with :func:`match_to_truth`. fragments: (M, s, s, 3) uint8 in ``files`` order.
-    Every file must be in the truth and vice versa.
+    Every file must be in the truth, each entry matched at most once; truth entries with no file
+    (fragments deleted from the bag, e.g. to try missing pieces) are left out.
     """
+    from collections import Counter
+
     truth, grid, n_images, image_ids = read_truth(truth_path)
     keys = match_to_truth(files, truth, truth_path)
-    if len(set(keys)) != len(keys) or len(keys) != len(truth):
-        missing = sorted(set(truth) - set(keys))[:3]
-        raise DataFormatError(truth_path, f"solution has {len(files)} fragments, truth {len(truth)}; "
-                                          f"e.g. not in the solution: {missing}")
+    twice = sorted(k for k, n in Counter(keys).items() if n > 1)
+    if twice:
+        raise DataFormatError(truth_path, f"{len(twice)} truth entries match two or more fragment files, "
+                                          f"e.g. {twice[:3]}")
     if len(fragments) != len(files):
         raise ConfigError(f"{len(fragments)} fragment images for {len(files)} files")
     col = {k: np.array([truth[f][k] for f in keys], dtype=np.int64) for k in ("source", "row", "col", "turn")}
@@ -101,7 +105,8 @@ def score_solution_folder(solution: str | Path, truth: str | Path, fragments: st
     truth file's folder (a failure to read or match it then says so). rotations: None = what the solution
     records (``settings["rotations_used"]``, the solver's decision, else ``settings["rotations"]`` when a
     boolean), else whether any true turn is non-zero. Returns the metrics of
-    :func:`unshuffle.evaluation.placement.score_solution` plus the paths and the rotations used.
+    :func:`unshuffle.evaluation.placement.score_solution` plus the paths, the rotations used and how many
+    truth entries have no fragment in the bag (pieces a user deleted: scored as missing pieces).
     """
     from unshuffle.evaluation.placement import score_solution  # scikit-learn: only when scoring
 
@@ -126,4 +131,5 @@ def score_solution_folder(solution: str | Path, truth: str | Path, fragments: st
         recorded = sol.settings.get("rotations_used", sol.settings.get("rotations"))
         rotations = bool(recorded) if isinstance(recorded, bool) else bool((bag.turn != 0).any())
     out = score_solution(bag, sol, rotations=rotations)
-    return {**out, "rotations": rotations, "solution": str(solution), "truth": str(truth)}
+    return {**out, "rotations": rotations, "solution": str(solution), "truth": str(truth),
+            "truth_entries_not_in_bag": len(truth_files) - len(set(keys))}
