@@ -30,9 +30,17 @@ def test_k_candidates_depend_on_the_image_count_only():
     assert grid[0] == 2 and grid[-1] == 1000
     ratios = np.array(grid[1:]) / np.array(grid[:-1])
     assert ratios[grid.index(10):].max() < 1.2  # a candidate within 10 % of any K >= 10
-    assert k_candidates(100) == [2, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert k_candidates(100) == list(range(2, 14)) + [15, 16, 18, 20]  # small folder: up to 2 * sqrt(100) = 20
+    assert k_candidates(36)[-1] == 12 and k_candidates(6) == [2, 3]  # 36 // 3 = 2 * sqrt(36) = 12; at least 3
+    assert k_candidates(1000)[-1] == 100 and k_candidates(400)[-1] == 40  # n // 10 wins from 400 images up
     with pytest.raises(ConfigError, match="at least 6"):
         k_candidates(5)
+
+
+def test_a_small_folder_of_small_groups_is_within_range():
+    x = mixture(8, n_per=6, seed=2)  # 48 images in 8 groups of 6: N / 10 would stop at 4
+    est = estimate_k(x, seed=0)
+    assert est.candidates[-1] == 13 and est.k == 8
 
 
 def test_bad_candidates_are_refused():

@@ -50,10 +50,13 @@ class KEstimate:
 
 def k_candidates(n_images: int, ratio: float = 1.12, max_per_cluster: int = 10, k_max: int = 1000) -> list[int]:
     """Every K from 2 to 10, then a geometric grid (neighbours ``ratio`` apart) up to
-    ``min(k_max, n_images // max_per_cluster)`` (at least 3); reads the image count only."""
+    ``min(k_max, top)``; reads the image count only. ``top`` is ``n_images // max_per_cluster``, but a small
+    folder (under 400 images) may hold small groups, so there it is ``min(n_images // 3, 2 * sqrt(n_images))``
+    when that is larger (36 images: up to 12 clusters instead of 3); at least 3."""
     if n_images < 6:
         raise ConfigError(f"estimating K needs at least 6 images, got {n_images}")
-    top = max(3, min(k_max, n_images // max_per_cluster))
+    small = min(n_images // 3, int(2 * np.sqrt(n_images)))
+    top = max(3, min(k_max, max(n_images // max_per_cluster, small)))
     steps = int(np.ceil(np.log(top / 10) / np.log(ratio))) + 1 if top > 10 else 1
     grid = set(range(2, min(top, 10) + 1)) | set(np.round(np.geomspace(10, top, steps)).astype(int).tolist())
     return sorted(int(k) for k in grid if 2 <= k <= top)
@@ -126,7 +129,8 @@ def weak_evidence(candidates: list[int], scores: list[float], tol: float = PLATE
         warnings.append(f"K = {k} is the smallest candidate tried: the criterion found no finer structure; "
                         "give --clusters if you know the count")
     elif len(candidates) > 1 and k == candidates[-1]:
-        warnings.append(f"K = {k} is the largest candidate tried ({len(candidates)} candidates up to N / 10)")
+        warnings.append(f"K = {k} is the largest candidate tried ({len(candidates)} candidates up to {k}, a bound "
+                        "set by the image count)")
     if hi >= 2 * lo:
         warnings.append(f"the criterion is flat: every K from {lo} to {hi} scores within {tol:.0%} of the best, "
                         "so the estimate is weak")
