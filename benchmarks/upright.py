@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from unshuffle.fragments.learned.upright_backbone import cache_folder
 
-    cached = any(cache_folder().glob("upright-lite0-*.onnx")) if cache_folder().is_dir() else False
+    folder = cache_folder()  # both graphs a solve uses: the 64-px trunk with its head, the any-shape trunk
+    cached = folder.is_dir() and any(folder.glob("upright-lite0-*-head-*.onnx")) and any(folder.glob("*-s0-*.onnx"))
     t0 = time.perf_counter()
     model = upright_model(args.model)
     model.logits(np.zeros((1, model.size, model.size, 3), np.float32))  # the trunk with its head (small groups)

@@ -36,3 +36,13 @@ def test_another_broken_pipe_is_an_error_not_silence(monkeypatch, capsys):
     monkeypatch.setattr(cli_main, "_run", broken)
     assert cli_main.main(["data", "inspect", "x"]) == 1  # stdout is fine: not the quiet path
     assert "unshuffle: error:" in capsys.readouterr().err
+
+
+def test_a_closed_stdout_is_not_an_error(tmp_path):
+    """Started with stdout closed (`unshuffle ... >&-`): Python has no sys.stdout; the command still succeeds."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    run = subprocess.run([sys.executable, "-c", "import sys; from unshuffle.cli.main import main; "
+                          "sys.exit(main(sys.argv[1:]))", "--version"], stderr=subprocess.PIPE, env=env, text=True,
+                         timeout=120, preexec_fn=lambda: os.close(1))
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr

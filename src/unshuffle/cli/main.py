@@ -33,7 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return _run(argv)
         finally:  # a piped stdout is block-buffered: a closed reader shows here (also after --help), not at exit
-            sys.stdout.flush()
+            if sys.stdout is not None and not sys.stdout.closed:  # None when started with stdout closed (>&-)
+                sys.stdout.flush()
     except BrokenPipeError as e:  # `unshuffle ... | head`: stop quietly, as other command-line tools do
         if not _stdout_reader_gone():  # some other pipe broke (a worker, a subprocess): a real error
             print(f"unshuffle: error: {e}", file=sys.stderr)

@@ -129,8 +129,8 @@ def weak_evidence(candidates: list[int], scores: list[float], tol: float = PLATE
         warnings.append(f"K = {k} is the smallest candidate tried: the criterion found no finer structure; "
                         "give --clusters if you know the count")
     elif len(candidates) > 1 and k == candidates[-1]:
-        warnings.append(f"K = {k} is the largest candidate tried ({len(candidates)} candidates up to {k}, a bound "
-                        "set by the image count)")
+        warnings.append(f"K = {k} is the largest candidate tried ({len(candidates)} candidates): there may be "
+                        "more groups than the search reached")
     if hi >= 2 * lo:
         warnings.append(f"the criterion is flat: every K from {lo} to {hi} scores within {tol:.0%} of the best, "
                         "so the estimate is weak")

@@ -247,6 +247,9 @@ def test_short_training_run_exports_a_loadable_model(tmp_path, monkeypatch):
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
     again = train_upright_model(cfg, images)  # the maps come from the cache; same seed, same head
     assert again["val_turn_accuracy"] == result["val_turn_accuracy"]
+    # the held-out accuracy ran through the trained trunk ending in its head, on the configured threads
+    assert len(list((tmp_path / "onnx").glob("upright-lite0-b4-s32-head-*.onnx"))) == 1
+    assert model._logit_engine is None and model.logits(images[:2].astype(np.float32)).shape == (2, 4)
     with pytest.raises(ConfigError, match="size must be a multiple of 16"):
         UprightTrainConfig(train_dir="x", output_dir="y", size=40).validate()
 

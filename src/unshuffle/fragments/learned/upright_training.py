@@ -244,16 +244,18 @@ def train_upright_model(cfg: UprightTrainConfig, images: np.ndarray | None = Non
     arrays = head_arrays(net, mean, std)
     model = dataclasses.replace(model, arrays=arrays,
                                 map_shape=tuple(int(v) for v in maps.shape[2:]))
+    model._logit_engine = _threaded_logits(cfg, model)
     result = {"epochs": cfg.epochs, "steps": steps, "seconds": time.time() - t0, "seconds_trunk_maps": t_maps,
               "train_images": int(len(train)), "train_samples": int(n), "val_images": int(len(val)),
               **val_accuracy(model, val)}
+    model._logit_engine = None  # the solve-time engine (one thread) is built on first use
     return _finish(cfg, out, model, result)
 
 
 def _tuned(cfg: UprightTrainConfig, out: Path, lower: UprightModel, maps: np.ndarray, val: np.ndarray,
            t0: float, t_maps: float) -> tuple[UprightModel, dict]:
     """Fine-tune blocks ``tune_from..`` and the head on the lower trunk's ``maps``; the exported model and
-    its metrics (held-out accuracy measured through ONNX Runtime with the tuned trunk)."""
+    its metrics (held-out accuracy measured through ONNX Runtime: the tuned trunk ending in the head)."""
     from unshuffle.fragments.learned.upright_finetune import finetune
 
     val_maps = turned_maps(lower, area_resize(val, cfg.size))
@@ -261,11 +263,11 @@ def _tuned(cfg: UprightTrainConfig, out: Path, lower: UprightModel, maps: np.nda
         head, trunk, metrics = finetune(maps, val_maps, cfg, fh)
     model = UprightModel(head, cfg.size, cfg.blocks, tuple(metrics.pop("map_shape")), lower.backbone_sha256,
                          cfg.large_side, trunk_arrays=trunk)
-    model._engine = _threaded_trunk(cfg, trunk)
+    model._logit_engine = _threaded_logits(cfg, model)
     result = {"epochs": cfg.epochs, "seconds": time.time() - t0, "seconds_trunk_maps": t_maps,
               "train_images": int(len(maps[0]) // (1 + cfg.crops_per_image)), "train_samples": int(maps.shape[1]),
               "val_images": int(len(val)), **metrics, **val_accuracy(model, val)}
-    model._engine = None  # the solve-time engine (one thread) is built on first use
+    model._logit_engine = None  # the solve-time engine (one thread) is built on first use
     return model, result
 
 
@@ -317,13 +319,21 @@ def fit_large_rule(model: UprightModel, photo_sets: list[list[np.ndarray]], cues
     return rule
 
 
-def _threaded_trunk(cfg: UprightTrainConfig, tuned: dict | None = None):
+def _threaded_trunk(cfg: UprightTrainConfig):
     """The training-time trunk (``cfg.threads`` threads): to block ``tune_from - 1`` when fine-tuning
-    (the frozen lower part), else to ``blocks - 1``; with ``tuned``, the whole tuned trunk."""
+    (the frozen lower part), else to ``blocks - 1``."""
     from unshuffle.fragments.learned.upright_backbone import trunk_engine
 
-    blocks = cfg.tune_from if cfg.tune_from and tuned is None else cfg.blocks
-    return trunk_engine(blocks, cfg.size, threads=cfg.threads, tuned=tuned)
+    return trunk_engine(cfg.tune_from or cfg.blocks, cfg.size, threads=cfg.threads)
+
+
+def _threaded_logits(cfg: UprightTrainConfig, model: UprightModel):
+    """The trained model's 64-px trunk ending in its head (``UprightModel.logits``) on ``cfg.threads`` threads,
+    for the held-out accuracy."""
+    from unshuffle.fragments.learned.upright_backbone import trunk_engine
+
+    return trunk_engine(model.blocks, model.size, threads=cfg.threads, tuned=model.trunk_arrays or None,
+                        head=model.folded_head())
 
 
 def val_accuracy(model: UprightModel, images: np.ndarray) -> dict:
