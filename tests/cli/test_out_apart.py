@@ -39,6 +39,21 @@ def test_check_apart_cases(tmp_path):
     check_apart(tmp_path / "loop", tmp_path / "out")
 
 
+def test_check_apart_compares_files_not_only_names(tmp_path, monkeypatch):
+    """Another spelling of the same folder (as `BAG` is `bag` on a case-insensitive disk): simulated by a link
+    that realpath is kept from resolving, so only the file comparison can tell."""
+    import os
+
+    (tmp_path / "bag").mkdir()
+    (tmp_path / "BAG").symlink_to(tmp_path / "bag")
+    monkeypatch.setattr(os.path, "realpath", lambda p: os.path.abspath(p))
+    with pytest.raises(ConfigError, match="is the input"):
+        check_apart(tmp_path / "bag", tmp_path / "BAG")
+    with pytest.raises(ConfigError, match="inside the input"):
+        check_apart(tmp_path / "bag", tmp_path / "BAG" / "solved")  # not there yet: its parent is the input
+    check_apart(tmp_path / "bag", tmp_path / "BAG2")  # a sibling of another name: fine
+
+
 @pytest.mark.parametrize("out", ["bag", ".", "bag/solved"])
 def test_solve_refuses_out_overlapping_the_bag_and_keeps_it(bag_dir, out):
     work = bag_dir.parent

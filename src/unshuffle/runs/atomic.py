@@ -132,17 +132,29 @@ def check_apart(source: str | Path, out: str | Path) -> None:
     """Refuse (ConfigError) an output folder ``out`` that is the input ``source``, holds it or lies inside it.
 
     Replacing ``out`` (``--overwrite``) would delete the input, and outputs written inside an input folder
-    are read back as input the next time the folder is read.
+    are read back as input the next time the folder is read. Paths are compared by name after resolving
+    links, and where they exist also as files (``os.path.samefile``), so another spelling of one folder
+    (``BAG`` for ``bag`` on a case-insensitive disk) is caught too.
     """
     from unshuffle.errors import ConfigError
 
     src, dst = Path(os.path.realpath(source)), Path(os.path.realpath(out))  # realpath: no error on link loops
-    if dst == src or dst in src.parents:
-        raise ConfigError(f"output folder {out} {'is' if dst == src else 'holds'} the input {source}; "
+    if _same(dst, src) or any(_same(dst, p) for p in src.parents):
+        raise ConfigError(f"output folder {out} {'is' if _same(dst, src) else 'holds'} the input {source}; "
                           "writing it would replace the input: choose another output folder")
-    if src in dst.parents:
+    if any(_same(src, p) for p in dst.parents):
         raise ConfigError(f"output folder {out} is inside the input {source}: its files would be read as input "
                           "next time; choose a folder outside it")
+
+
+def _same(a: Path, b: Path) -> bool:
+    """Whether two paths name one file or folder: equal names, or both existing and the same file."""
+    if a == b:
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):  # one of them does not exist (yet): the names decide
+        return False
 
 
 @contextlib.contextmanager
