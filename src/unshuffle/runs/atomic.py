@@ -139,8 +139,9 @@ def check_apart(source: str | Path, out: str | Path) -> None:
     from unshuffle.errors import ConfigError
 
     src, dst = Path(os.path.realpath(source)), Path(os.path.realpath(out))  # realpath: no error on link loops
-    if _same(dst, src) or any(_same(dst, p) for p in src.parents):
-        raise ConfigError(f"output folder {out} {'is' if _same(dst, src) else 'holds'} the input {source}; "
+    is_input = _same(dst, src)
+    if is_input or any(_same(dst, p) for p in src.parents):
+        raise ConfigError(f"output folder {out} {'is' if is_input else 'holds'} the input {source}; "
                           "writing it would replace the input: choose another output folder")
     if any(_same(src, p) for p in dst.parents):
         raise ConfigError(f"output folder {out} is inside the input {source}: its files would be read as input "

@@ -129,14 +129,12 @@ class UprightModel:
             self._check_backbone()
             self._logit_engine = trunk_engine(self.blocks, self.size, tuned=self.trunk_arrays or None,
                                               head=self.folded_head())
-        x = (np.asarray(small, np.float32) - np.float32(LITE_CENTER)) / np.float32(LITE_SCALE)
-        return self._logit_engine(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        return self._logit_engine(_trunk_input(small))
 
     def maps(self, small: np.ndarray, any_shape: bool = False) -> np.ndarray:
         """small: (B, size, size, 3) float 0..255 pictures (any_shape: (B, H, W, 3), H and W multiples of 16)
         -> (B, C, h, w) float32 trunk maps."""
-        x = (np.asarray(small, np.float32) - np.float32(LITE_CENTER)) / np.float32(LITE_SCALE)
-        return self.trunk(any_shape)(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        return self.trunk(any_shape)(_trunk_input(small))
 
     def window_log_probs(self, maps: np.ndarray) -> np.ndarray:
         """maps: (B, C, h, w) float32 with h, w >= the head's map -> (B, 4) mean log-probabilities of the
@@ -236,6 +234,12 @@ def _rule(rule) -> dict | None:
     if unknown:
         raise ValueError(f"large_rule: unknown cues {unknown}, known {list(CUES)}")
     return {**rule, "model": float(rule["model"]), "cues": {k: float(v) for k, v in rule["cues"].items()}}
+
+
+def _trunk_input(small: np.ndarray) -> np.ndarray:
+    """(B, H, W, 3) 0..255 pictures -> (B, 3, H, W) float32 normalised as Lite0 expects (contiguous)."""
+    x = (np.asarray(small, np.float32) - np.float32(LITE_CENTER)) / np.float32(LITE_SCALE)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
