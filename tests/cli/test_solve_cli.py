@@ -238,7 +238,8 @@ def test_solve_cli_refuses_existing_out(tmp_path, capsys):
     (tmp_path / "in").mkdir()
     (tmp_path / "out").mkdir()
     assert main(["fragments", "solve", str(tmp_path / "in"), "--out", str(tmp_path / "out")]) == 1
-    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "already exists; pass --overwrite" in err and f"error: --out {tmp_path / 'out'} " in err  # the flag
 
 
 def test_solve_cli_with_real_solver(bag, tmp_path):
@@ -404,3 +405,18 @@ def test_16_bit_bags_of_real_photos_are_solved_exactly(tmp_path, capsys, depth):
         s = score_solution_folder(tmp_path / f"sol_{bag.name}", bag / "truth.json")
         assert s["ari"] == s["placement_accuracy"] == s["perfect_rate"] == 1.0, (bag.name, s)
     capsys.readouterr()
+
+
+def test_overwrite_never_replaces_a_file(bag, tmp_path, capsys):
+    """--overwrite replaces an earlier output folder; an --out naming a file (a mistyped truth.json) is
+    refused by solve before it solves, and by cut, and the file is kept (it used to be deleted)."""
+    from unshuffle.cli.main import main
+
+    bag_dir = write_bag(bag, tmp_path / "bag", seed=0)
+    keep = tmp_path / "truth_copy.json"
+    keep.write_text("mine")
+    assert main(["fragments", "solve", str(bag_dir), "--out", str(keep), "--overwrite"]) == 1
+    assert "truth_copy.json is a file, not a folder" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="is a file, not a folder"):
+        write_bag(bag, keep, overwrite=True)
+    assert keep.read_text() == "mine"

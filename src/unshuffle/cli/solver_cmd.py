@@ -89,7 +89,7 @@ def register(s: argparse._SubParsersAction) -> None:
 
 _SOLVE_FLAGS = {"n_images": "--n-images", "grid": "--grid", "rotations": "--rotations", "measure": "--measure",
                 "pair_model": "--pair-model", "upright_model": "--upright-model", "upright": "--upright",
-                "seed": "--seed", "overwrite=True": "--overwrite", "placer": "--placer"}
+                "seed": "--seed", "overwrite=True": "--overwrite", "placer": "--placer", "out_dir": "--out"}
 
 
 def solve_command(args: argparse.Namespace) -> dict:
