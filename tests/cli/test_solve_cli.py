@@ -420,3 +420,33 @@ def test_overwrite_never_replaces_a_file(bag, tmp_path, capsys):
     with pytest.raises(ConfigError, match="is a file, not a folder"):
         write_bag(bag, keep, overwrite=True)
     assert keep.read_text() == "mine"
+
+
+def test_score_reads_the_solved_bag_when_the_truth_lies_elsewhere(bag, tmp_path, monkeypatch, capsys):
+    """A cutter of one's own keeps its truth file beside the bag, not in it, often next to other bags
+    (here one of 5 px pieces). Solved with a relative path from one folder and scored from another,
+    score reads the fragments from the bag groups.json names (recorded as an absolute path), not from
+    every image under the truth file's folder (which failed on the other bag's sizes)."""
+    import shutil
+
+    from unshuffle.cli.main import main
+    from unshuffle.fragments.solver.solve import solve_fragment_folder
+
+    work = tmp_path / "work"
+    bag_dir = write_bag(bag, work / "bag", seed=0)
+    shutil.move(bag_dir / "truth.json", work / "truth.json")
+    (work / "other").mkdir()
+    (work / "other" / "a.png").write_bytes(_png(np.zeros((5, 5, 3), np.uint8)))
+    files = read_fragment_folder(bag_dir).files
+    monkeypatch.chdir(work)
+    solve_fragment_folder("bag", tmp_path / "sol", solver=TruthOracle(work / "truth.json", files, swap=True))
+    assert json.loads((tmp_path / "sol" / "groups.json").read_text())["settings"]["input"] == str(bag_dir)
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["fragments", "score", "sol", "work/truth.json"]) == 0
+    assert json.loads(capsys.readouterr().out)["placement_accuracy"] == 46 / 48
+    shutil.move(bag_dir, tmp_path / "moved")  # the bag gone: the truth file's folder, and the error says so
+    assert main(["fragments", "score", "sol", "work/truth.json"]) == 1
+    err = capsys.readouterr().err
+    assert "a.png" in err and "read from the truth file's folder, work; to read them elsewhere pass --fragments" in err
+    assert main(["fragments", "score", "sol", "work/truth.json", "--fragments", "moved"]) == 0

@@ -48,7 +48,8 @@ def register(s: argparse._SubParsersAction) -> None:
     p.add_argument("solution", metavar="DIR", help="folder written by `unshuffle fragments solve`")
     p.add_argument("truth", metavar="TRUTH", help="truth file of the bag (JSON, either format below)")
     p.add_argument("--fragments", default=None, metavar="PATH", help="folder/archive of the fragment images "
-                   "(default: the folder of TRUTH)")
+                   "(default: the bag DIR/groups.json says was solved, if it is still there, else the folder "
+                   "of TRUTH)")
     p.add_argument("--rotations", action=argparse.BooleanOptionalAction, default=None,
                    help="score up to one quarter turn per group (default: as recorded by solve)")
     p.add_argument("--out", default=None, metavar="FILE", help="also write the scores to this JSON file")
@@ -61,7 +62,8 @@ def register(s: argparse._SubParsersAction) -> None:
     p.add_argument("--truth", default=None, metavar="TRUTH", help="truth file of the bag: adds the score "
                    "(formats: see `unshuffle fragments score --help`)")
     p.add_argument("--fragments", default=None, metavar="PATH", help="folder/archive of the fragment images "
-                   "(default: the folder of TRUTH)")
+                   "(default: the bag DIR/groups.json says was solved, if it is still there, else the folder "
+                   "of TRUTH)")
     p.add_argument("--rotations", action=argparse.BooleanOptionalAction, default=None,
                    help="score up to one quarter turn per group (default: as recorded by solve)")
     p.set_defaults(handler=report_command)

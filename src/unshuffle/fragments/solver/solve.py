@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from unshuffle.errors import ConfigError, DataFormatError
@@ -41,7 +42,7 @@ def solve_fragment_folder(input_path: str | Path, out_dir: str | Path, solver=No
 
     given = {k: json_ready(getattr(solver, k, default))  # what was asked (the settings hold what was used)
              for k, default in (("n_images", None), ("grid", None), ("rotations", False), ("seed", 0))}
-    solution.settings = {**solution.settings, "given": given, "input": str(input_path),
+    solution.settings = {**solution.settings, "given": given, "input": os.path.abspath(input_path),
                          "skipped_files": folder.skipped, "unshuffle": __version__}
     solution.settings.setdefault("rotations", given["rotations"])
     write_solution_folder(out_dir, solution, folder.fragments, folder.files, overwrite=overwrite)
