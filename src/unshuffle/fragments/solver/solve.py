@@ -54,9 +54,9 @@ def solve_fragment_folder(input_path: str | Path, out_dir: str | Path, solver=No
 
 def describe_solution(summary: dict) -> list[str]:
     """Lines telling what the solver estimated or decided (``summary``: what solve_fragment_folder returns)."""
-    lines = decision_lines(summary["settings"])
     conf = summary.get("group_confidence") or []
     shapes = summary.get("shapes") or []
+    lines = decision_lines(summary["settings"], shapes)
     for g, c in enumerate(conf):
         shape = f"{shapes[g][0]}x{shapes[g][1]} cells, " if g < len(shapes) else ""
         lines.append(f"  group {g}: {shape}confidence {'n/a' if c is None else f'{c:.2f}'}")
