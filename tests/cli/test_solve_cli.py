@@ -450,3 +450,22 @@ def test_score_reads_the_solved_bag_when_the_truth_lies_elsewhere(bag, tmp_path,
     err = capsys.readouterr().err
     assert "a.png" in err and "read from the truth file's folder, work; to read them elsewhere pass --fragments" in err
     assert main(["fragments", "score", "sol", "work/truth.json", "--fragments", "moved"]) == 0
+
+
+def test_overview_tiles_grow_when_there_are_few_groups(tmp_path):
+    """One solved 768 x 504 puzzle was shown as a 160-px thumbnail; the tile is now 1024 px shared by the
+    sheet's columns, 160 to 512 px: one group -> 512 px (sheet 1 x (512 + 8) + 8 = 528 px wide), 10
+    groups in 4 columns -> 256 px each (4 x (256 + 8) + 8 = 1064), 36 in 6 columns -> 170."""
+    from unshuffle.fragments.bags.solution_io import overview_cell
+
+    assert [overview_cell(n) for n in (1, 2, 4, 5, 10, 36, 100)] == [512, 512, 512, 341, 256, 170, 170]
+    frags = np.full((18 * 27, 28, 28, 3), 90, np.uint8)
+    r, c = np.divmod(np.arange(18 * 27), 27)
+    sol = Solution(np.zeros(18 * 27, np.int64), r, c, np.zeros(18 * 27, np.int64), np.ones(18 * 27), [(18, 27)])
+    write_solution_folder(tmp_path / "one", sol, frags, [f"{i:03d}.png" for i in range(18 * 27)])
+    assert Image.open(tmp_path / "one" / "overview.png").width == 528
+    frags = np.full((160, 16, 16, 3), 90, np.uint8)
+    r, c = np.divmod(np.arange(160) % 16, 4)
+    sol = Solution(np.arange(160) // 16, r, c, np.zeros(160, np.int64), np.ones(160), [(4, 4)] * 10)
+    write_solution_folder(tmp_path / "ten", sol, frags, [f"{i:03d}.png" for i in range(160)])
+    assert Image.open(tmp_path / "ten" / "overview.png").width == 1064
