@@ -444,7 +444,10 @@ def test_score_reads_the_solved_bag_when_the_truth_lies_elsewhere(bag, tmp_path,
     monkeypatch.chdir(tmp_path)
     capsys.readouterr()
     assert main(["fragments", "score", "sol", "work/truth.json"]) == 0
-    assert json.loads(capsys.readouterr().out)["placement_accuracy"] == 46 / 48
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["placement_accuracy"] == 46 / 48
+    assert [printed[k] for k in ("n_fragments", "n_images", "n_groups")] == [48, 3, 3]
+    assert all(type(printed[k]) is int for k in ("n_fragments", "n_images", "n_groups"))  # "48", not "48.0"
     shutil.move(bag_dir, tmp_path / "moved")  # the bag gone: the truth file's folder, and the error says so
     assert main(["fragments", "score", "sol", "work/truth.json"]) == 1
     err = capsys.readouterr().err

@@ -137,5 +137,6 @@ def score_solution_folder(solution: str | Path, truth: str | Path, fragments: st
         recorded = sol.settings.get("rotations_used", sol.settings.get("rotations"))
         rotations = bool(recorded) if isinstance(recorded, bool) else bool((bag.turn != 0).any())
     out = score_solution(bag, sol, rotations=rotations)
-    return {**out, "rotations": rotations, "solution": str(solution), "truth": str(truth),
+    counts = {k: int(out[k]) for k in ("n_fragments", "n_images", "n_groups")}  # floats for averaging, here counts
+    return {**out, **counts, "rotations": rotations, "solution": str(solution), "truth": str(truth),
             "truth_entries_not_in_bag": len(truth_files) - len(set(keys))}
