@@ -44,7 +44,7 @@ def decision_lines(settings: dict, shapes: list | None = None) -> list[str]:
         how = "given" if settings.get("grid_given") else "estimated"
         grid = [int(v) for v in settings["grid"]]
         if how == "estimated" and any(s is not None and [int(v) for v in s] != grid for s in shapes or []):
-            how = "estimated frame, at most; each group's own size is given with it"  # 27x27 for an 18x27 photo
+            how = "estimated frame; the groups' own sizes differ, given with each"  # 27x27 for an 18x27 photo
         lines.append(f"grid per image: {grid[0]}x{grid[1]} ({how})")
     if "rotations_used" in settings:
         how = "decided from the bag" if given.get("rotations") == "auto" else "given"
