@@ -472,3 +472,26 @@ def test_overview_tiles_grow_when_there_are_few_groups(tmp_path):
     sol = Solution(np.arange(160) // 16, r, c, np.zeros(160, np.int64), np.ones(160), [(4, 4)] * 10)
     write_solution_folder(tmp_path / "ten", sol, frags, [f"{i:03d}.png" for i in range(160)])
     assert Image.open(tmp_path / "ten" / "overview.png").width == 1064
+
+
+def test_grid_flag_takes_rows_by_columns(tmp_path, capsys):
+    """A non-square photo (chelsea's 96 x 160 px corner, 3 x 5 pieces of 32 px) can be described to the
+    solver (the library took (rows, cols); the flag only took G x G); a malformed grid is refused by argparse."""
+    import skimage.data
+
+    from unshuffle.cli.main import main
+
+    img = skimage.data.chelsea()[:96, :160]
+    (tmp_path / "bag").mkdir()
+    for k in range(15):
+        r, c = divmod(k, 5)
+        (tmp_path / "bag" / f"{(k * 7) % 15:02d}.png").write_bytes(_png(img[32 * r:32 * r + 32, 32 * c:32 * c + 32]))
+    assert main(["fragments", "solve", str(tmp_path / "bag"), "--out", str(tmp_path / "sol"), "--grid", "3x5"]) == 0
+    assert "grid per image: 3x5 (given)" in capsys.readouterr().out
+    doc = json.loads((tmp_path / "sol" / "groups.json").read_text())
+    assert doc["settings"]["grid"] == [3, 5] and doc["settings"]["grid_given"] is True
+    for bad in ("0x5", "3by5", "x"):
+        with pytest.raises(SystemExit) as e:
+            main(["fragments", "solve", str(tmp_path / "bag"), "--out", str(tmp_path / "s2"), "--grid", bad])
+        assert e.value.code == 2
+    assert "expected G or RxC" in capsys.readouterr().err
