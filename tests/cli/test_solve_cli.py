@@ -238,7 +238,8 @@ def test_solve_cli_refuses_existing_out(tmp_path, capsys):
     (tmp_path / "in").mkdir()
     (tmp_path / "out").mkdir()
     assert main(["fragments", "solve", str(tmp_path / "in"), "--out", str(tmp_path / "out")]) == 1
-    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "already exists; pass --overwrite" in err and f"error: --out {tmp_path / 'out'} " in err  # the flag
 
 
 def test_solve_cli_with_real_solver(bag, tmp_path):
@@ -404,3 +405,93 @@ def test_16_bit_bags_of_real_photos_are_solved_exactly(tmp_path, capsys, depth):
         s = score_solution_folder(tmp_path / f"sol_{bag.name}", bag / "truth.json")
         assert s["ari"] == s["placement_accuracy"] == s["perfect_rate"] == 1.0, (bag.name, s)
     capsys.readouterr()
+
+
+def test_overwrite_never_replaces_a_file(bag, tmp_path, capsys):
+    """--overwrite replaces an earlier output folder; an --out naming a file (a mistyped truth.json) is
+    refused by solve before it solves, and by cut, and the file is kept (it used to be deleted)."""
+    from unshuffle.cli.main import main
+
+    bag_dir = write_bag(bag, tmp_path / "bag", seed=0)
+    keep = tmp_path / "truth_copy.json"
+    keep.write_text("mine")
+    assert main(["fragments", "solve", str(bag_dir), "--out", str(keep), "--overwrite"]) == 1
+    assert "truth_copy.json is a file, not a folder" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="is a file, not a folder"):
+        write_bag(bag, keep, overwrite=True)
+    assert keep.read_text() == "mine"
+
+
+def test_score_reads_the_solved_bag_when_the_truth_lies_elsewhere(bag, tmp_path, monkeypatch, capsys):
+    """A cutter of one's own keeps its truth file beside the bag, not in it, often next to other bags
+    (here one of 5 px pieces). Solved with a relative path from one folder and scored from another,
+    score reads the fragments from the bag groups.json names (recorded as an absolute path), not from
+    every image under the truth file's folder (which failed on the other bag's sizes)."""
+    import shutil
+
+    from unshuffle.cli.main import main
+    from unshuffle.fragments.solver.solve import solve_fragment_folder
+
+    work = tmp_path / "work"
+    bag_dir = write_bag(bag, work / "bag", seed=0)
+    shutil.move(bag_dir / "truth.json", work / "truth.json")
+    (work / "other").mkdir()
+    (work / "other" / "a.png").write_bytes(_png(np.zeros((5, 5, 3), np.uint8)))
+    files = read_fragment_folder(bag_dir).files
+    monkeypatch.chdir(work)
+    solve_fragment_folder("bag", tmp_path / "sol", solver=TruthOracle(work / "truth.json", files, swap=True))
+    assert json.loads((tmp_path / "sol" / "groups.json").read_text())["settings"]["input"] == str(bag_dir)
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["fragments", "score", "sol", "work/truth.json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["placement_accuracy"] == 46 / 48
+    assert [printed[k] for k in ("n_fragments", "n_images", "n_groups")] == [48, 3, 3]
+    assert all(type(printed[k]) is int for k in ("n_fragments", "n_images", "n_groups"))  # "48", not "48.0"
+    shutil.move(bag_dir, tmp_path / "moved")  # the bag gone: the truth file's folder, and the error says so
+    assert main(["fragments", "score", "sol", "work/truth.json"]) == 1
+    err = capsys.readouterr().err
+    assert "a.png" in err and "read from the truth file's folder, work; to read them elsewhere pass --fragments" in err
+    assert main(["fragments", "score", "sol", "work/truth.json", "--fragments", "moved"]) == 0
+
+
+def test_overview_tiles_grow_when_there_are_few_groups(tmp_path):
+    """One solved 768 x 504 puzzle was shown as a 160-px thumbnail; the tile is now 1024 px shared by the
+    sheet's columns, 160 to 512 px: one group -> 512 px (sheet 1 x (512 + 8) + 8 = 528 px wide), 10
+    groups in 4 columns -> 256 px each (4 x (256 + 8) + 8 = 1064), 36 in 6 columns -> 170."""
+    from unshuffle.fragments.bags.solution_io import overview_cell
+
+    assert [overview_cell(n) for n in (1, 2, 4, 5, 10, 36, 100)] == [512, 512, 512, 341, 256, 170, 170]
+    frags = np.full((18 * 27, 28, 28, 3), 90, np.uint8)
+    r, c = np.divmod(np.arange(18 * 27), 27)
+    sol = Solution(np.zeros(18 * 27, np.int64), r, c, np.zeros(18 * 27, np.int64), np.ones(18 * 27), [(18, 27)])
+    write_solution_folder(tmp_path / "one", sol, frags, [f"{i:03d}.png" for i in range(18 * 27)])
+    assert Image.open(tmp_path / "one" / "overview.png").width == 528
+    frags = np.full((160, 16, 16, 3), 90, np.uint8)
+    r, c = np.divmod(np.arange(160) % 16, 4)
+    sol = Solution(np.arange(160) // 16, r, c, np.zeros(160, np.int64), np.ones(160), [(4, 4)] * 10)
+    write_solution_folder(tmp_path / "ten", sol, frags, [f"{i:03d}.png" for i in range(160)])
+    assert Image.open(tmp_path / "ten" / "overview.png").width == 1064
+
+
+def test_grid_flag_takes_rows_by_columns(tmp_path, capsys):
+    """A non-square photo (chelsea's 96 x 160 px corner, 3 x 5 pieces of 32 px) can be described to the
+    solver (the library took (rows, cols); the flag only took G x G); a malformed grid is refused by argparse."""
+    import skimage.data
+
+    from unshuffle.cli.main import main
+
+    img = skimage.data.chelsea()[:96, :160]
+    (tmp_path / "bag").mkdir()
+    for k in range(15):
+        r, c = divmod(k, 5)
+        (tmp_path / "bag" / f"{(k * 7) % 15:02d}.png").write_bytes(_png(img[32 * r:32 * r + 32, 32 * c:32 * c + 32]))
+    assert main(["fragments", "solve", str(tmp_path / "bag"), "--out", str(tmp_path / "sol"), "--grid", "3x5"]) == 0
+    assert "grid per image: 3x5 (given)" in capsys.readouterr().out
+    doc = json.loads((tmp_path / "sol" / "groups.json").read_text())
+    assert doc["settings"]["grid"] == [3, 5] and doc["settings"]["grid_given"] is True
+    for bad in ("0x5", "3by5", "x"):
+        with pytest.raises(SystemExit) as e:
+            main(["fragments", "solve", str(tmp_path / "bag"), "--out", str(tmp_path / "s2"), "--grid", bad])
+        assert e.value.code == 2
+    assert "expected G or RxC" in capsys.readouterr().err

@@ -18,8 +18,8 @@ def register(s: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (refused if it exists)")
     p.add_argument("--n-images", type=int, default=None, metavar="N", help="number of source images "
                    "(estimated when absent)")
-    p.add_argument("--grid", type=int, default=None, metavar="G", help="grid size g (g x g fragments per "
-                   "image; estimated when absent)")
+    p.add_argument("--grid", type=_grid, default=None, metavar="G|RxC", help="fragments per image: g x g, or "
+                   "R rows x C columns for non-square photos, e.g. 8x12 (estimated when absent)")
     p.add_argument("--rotations", action=argparse.BooleanOptionalAction, default=None,
                    help="fragments are (--rotations) or are not (--no-rotations) turned by multiples of 90 "
                         "degrees (default: decided from the bag, recorded in groups.json)")
@@ -48,7 +48,8 @@ def register(s: argparse._SubParsersAction) -> None:
     p.add_argument("solution", metavar="DIR", help="folder written by `unshuffle fragments solve`")
     p.add_argument("truth", metavar="TRUTH", help="truth file of the bag (JSON, either format below)")
     p.add_argument("--fragments", default=None, metavar="PATH", help="folder/archive of the fragment images "
-                   "(default: the folder of TRUTH)")
+                   "(default: the bag DIR/groups.json says was solved, if it is still there, else the folder "
+                   "of TRUTH)")
     p.add_argument("--rotations", action=argparse.BooleanOptionalAction, default=None,
                    help="score up to one quarter turn per group (default: as recorded by solve)")
     p.add_argument("--out", default=None, metavar="FILE", help="also write the scores to this JSON file")
@@ -61,7 +62,8 @@ def register(s: argparse._SubParsersAction) -> None:
     p.add_argument("--truth", default=None, metavar="TRUTH", help="truth file of the bag: adds the score "
                    "(formats: see `unshuffle fragments score --help`)")
     p.add_argument("--fragments", default=None, metavar="PATH", help="folder/archive of the fragment images "
-                   "(default: the folder of TRUTH)")
+                   "(default: the bag DIR/groups.json says was solved, if it is still there, else the folder "
+                   "of TRUTH)")
     p.add_argument("--rotations", action=argparse.BooleanOptionalAction, default=None,
                    help="score up to one quarter turn per group (default: as recorded by solve)")
     p.set_defaults(handler=report_command)
@@ -89,7 +91,19 @@ def register(s: argparse._SubParsersAction) -> None:
 
 _SOLVE_FLAGS = {"n_images": "--n-images", "grid": "--grid", "rotations": "--rotations", "measure": "--measure",
                 "pair_model": "--pair-model", "upright_model": "--upright-model", "upright": "--upright",
-                "seed": "--seed", "overwrite=True": "--overwrite", "placer": "--placer"}
+                "seed": "--seed", "overwrite=True": "--overwrite", "placer": "--placer", "out_dir": "--out"}
+
+
+def _grid(text: str) -> int | tuple[int, int]:
+    """``--grid``: ``G`` (G x G) or ``RxC`` (R rows, C columns), each >= 1."""
+    parts = text.lower().split("x")
+    try:
+        values = [int(v) for v in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected G or RxC with whole numbers >= 1 (e.g. 8 or 8x12), got {text!r}")
+    return values[0] if len(values) == 1 else (values[0], values[1])
 
 
 def solve_command(args: argparse.Namespace) -> dict:

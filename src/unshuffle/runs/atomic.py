@@ -162,7 +162,8 @@ def _same(a: Path, b: Path) -> bool:
 def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a fresh temporary folder next to ``path``; on success it is renamed to ``path``.
 
-    An existing ``path`` is refused (ConfigError) unless ``overwrite``; then it stays intact until
+    An existing ``path`` is refused (ConfigError) unless ``overwrite`` and it is a folder (a file is
+    always refused); then it stays intact until
     the new folder is complete, is moved aside, the new one renamed in, and the old one deleted. On
     any error the temporary folder is removed and ``path`` is left as it was; an OSError raised while
     the folder is built or moved (not writable, disk full, ...) comes out as
@@ -175,6 +176,9 @@ def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     path = Path(path)
     if path.exists() and not overwrite:
         raise ConfigError(f"{path} already exists; pass overwrite=True (--overwrite) to replace it")
+    if path.exists() and not path.is_dir():  # overwrite replaces an earlier output folder, never a file
+        raise ConfigError(f"{path} is a file, not a folder; overwrite=True (--overwrite) replaces "
+                          "folders only: choose another path")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))

@@ -91,3 +91,16 @@ def test_a_scrambled_layout_is_left_alone(chelsea):
     scrambled = {(int(k) // cols, int(k) % cols): f for k, f in zip(order, range(rows * cols), strict=True)}
     out, info = polish.polish_region(tab, scrambled)
     assert out == scrambled and info["rounds"] == 0 and info["anchor"] < polish.MIN_ANCHOR * rows * cols
+
+
+def test_a_layout_is_refilled_from_its_own_fragments_only(chelsea):
+    """Two groups share the table (the picture's left and right halves, as the merging placer can leave
+    one photo): the left half holds the right half's piece (5, 13) where its own (5, 4) belongs. The
+    refill may move the left half's pieces but never draws (5, 4) in from the other group, which would
+    put one fragment in two groups (found on a 925-piece bag: `solve` crashed, two fragments sharing a cell)."""
+    tab, truth, _, cols = chelsea
+    left = {rc: f for rc, f in truth.items() if rc[1] < cols // 2}
+    left[(5, 4)] = truth[(5, 13)]
+    out, _ = polish.polish_region(tab, left)
+    assert sorted(out.values()) == sorted(left.values())
+    assert truth[(5, 4)] not in out.values()

@@ -100,3 +100,16 @@ def test_overview_marks_doubtful_fragments():
     assert low.tolist() == [False, False, True]
     canvas = assemble_group(frags, sol, 0, marked=low)
     assert (canvas[0, 8] == MARK_RED).all() and (canvas[1, 9] == 100).all() and (canvas[0, 0] == 100).all()
+
+
+def test_an_estimated_frame_no_group_fills_is_called_a_bound():
+    """An 18 x 27 puzzle solved under the estimated square frame 27 x 27 printed "grid per image: 27x27
+    (estimated)", as if the photo were 27 x 27 pieces; now the line says the groups' sizes differ (not
+    "at most": a bag of a landscape and a portrait photo records one of their frames)."""
+    from unshuffle.fragments.bags.solution_report import decision_lines
+
+    est = {"grid": [27, 27], "grid_given": False}
+    assert decision_lines(est, [(18, 27)]) == [
+        "grid per image: 27x27 (estimated frame; the groups' own sizes differ, given with each)"]
+    assert decision_lines(est, [(27, 27)]) == decision_lines(est) == ["grid per image: 27x27 (estimated)"]
+    assert decision_lines({"grid": [27, 27], "grid_given": True}, [(18, 27)]) == ["grid per image: 27x27 (given)"]

@@ -13,6 +13,8 @@ from unshuffle.fragments.bags.solution_report import REPORT_FILE, group_picture_
 from unshuffle.runs.atomic import atomic_dir, atomic_write_json
 
 GROUPS_FILE = "groups.json"
+OVERVIEW_WIDTH = 1024  # px a row of overview tiles shares: one whole puzzle gets 512 px, not a 160-px thumbnail
+OVERVIEW_CELL = (160, 512)  # px, the smallest and largest tile
 
 
 def solution_to_json(solution: Solution, files: list[str]) -> dict:
@@ -81,11 +83,19 @@ def write_solution_folder(out_dir: str | Path, solution: Solution, fragments: np
                             [f"#{g}: {int((solution.group == g).sum())} pcs, conf {conf[g]:.2f}"
                              for g in order],
                             title=f"{solution.n_groups} groups (#id: pieces, mean confidence), most confident "
-                                  f"first; red: confidence < {LOW_CONFIDENCE} x the median")
+                                  f"first; red: confidence < {LOW_CONFIDENCE} x the median",
+                            cell=overview_cell(solution.n_groups))
         Image.fromarray(sheet).save(tmp / "overview.png", format="PNG")
         (tmp / REPORT_FILE).write_text(solution_report_html(doc, scores=json_ready(scores) if scores else None),
                                        encoding="utf-8")
     return Path(out_dir)
+
+
+def overview_cell(n_groups: int) -> int:
+    """Tile size (px) of the overview of ``n_groups`` groups: ``OVERVIEW_WIDTH`` shared by the sheet's
+    columns (``image_sheet``'s near-square layout of at most 6), within ``OVERVIEW_CELL``."""
+    columns = min(6, int(np.ceil(np.sqrt(max(n_groups, 1)))))
+    return int(np.clip(OVERVIEW_WIDTH // columns, *OVERVIEW_CELL))
 
 
 def read_solution_folder(path: str | Path) -> tuple[list[str], Solution]:

@@ -32,8 +32,9 @@ def group_picture_name(group: int, n_groups: int) -> str:
     return f"group_{group:0{max(3, len(str(max(n_groups - 1, 0))))}d}.png"
 
 
-def decision_lines(settings: dict) -> list[str]:
-    """What the solver estimated or decided, one sentence each (``settings``: groups.json's)."""
+def decision_lines(settings: dict, shapes: list | None = None) -> list[str]:
+    """What the solver estimated or decided, one sentence each (``settings``: groups.json's; ``shapes``:
+    each group's (rows, cols), so that an estimated frame no group fills is said to be a bound)."""
     given = settings.get("given", {})
     lines = []
     if "n_images" in settings:
@@ -41,7 +42,10 @@ def decision_lines(settings: dict) -> list[str]:
         lines.append(f"images: {settings['n_images']} ({how})")
     if settings.get("grid") is not None:
         how = "given" if settings.get("grid_given") else "estimated"
-        lines.append(f"grid per image: {settings['grid'][0]}x{settings['grid'][1]} ({how})")
+        grid = [int(v) for v in settings["grid"]]
+        if how == "estimated" and any(s is not None and [int(v) for v in s] != grid for s in shapes or []):
+            how = "estimated frame; the groups' own sizes differ, given with each"  # 27x27 for an 18x27 photo
+        lines.append(f"grid per image: {grid[0]}x{grid[1]} ({how})")
     if "rotations_used" in settings:
         how = "decided from the bag" if given.get("rotations") == "auto" else "given"
         lines.append(f"fragments turned: {'yes' if settings['rotations_used'] else 'no'} ({how})")
@@ -116,7 +120,8 @@ def solution_report_html(doc: dict, *, scores: dict | None = None, title: str = 
     order = sorted(groups, key=lambda g: (-(g.get("confidence") if g.get("confidence") is not None else -1), g["id"]))
     n_frags = sum(len(g.get("fragments", [])) for g in groups)
     warnings = "".join(f"<p class=\"note\">warning: {esc(w)}</p>" for w in settings.get("warnings", []) or [])
-    decisions = "".join(f"<li>{esc(line)}</li>" for line in decision_lines(settings))
+    shapes = [(g.get("rows"), g.get("cols")) if g.get("rows") else None for g in groups]
+    decisions = "".join(f"<li>{esc(line)}</li>" for line in decision_lines(settings, shapes))
     body = (f"<input type=\"checkbox\" id=\"tint\"> <label for=\"tint\">tint every cell by its confidence "
             f"(or hover a group)</label><main><h1>{esc(title)}</h1>"
             f"<p>{n_frags} fragments from <code>{esc(settings.get('input', '?'))}</code> &rarr; {len(groups)} "

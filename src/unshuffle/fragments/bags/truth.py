@@ -102,7 +102,8 @@ def score_solution_folder(solution: str | Path, truth: str | Path, fragments: st
     """Score a ``solve`` output folder (or its groups.json) against a ``truth.json``.
 
     fragments: folder/archive holding the fragment images (for the pixel-identical rule); None = the
-    truth file's folder (a failure to read or match it then says so). rotations: None = what the solution
+    bag the solve read (``settings["input"]`` of groups.json) when that path exists, else the truth
+    file's folder (a failure to read or match it then says which). rotations: None = what the solution
     records (``settings["rotations_used"]``, the solver's decision, else ``settings["rotations"]`` when a
     boolean), else whether any true turn is non-zero. Returns the metrics of
     :func:`unshuffle.evaluation.placement.score_solution` plus the paths, the rotations used and how many
@@ -112,16 +113,21 @@ def score_solution_folder(solution: str | Path, truth: str | Path, fragments: st
 
     files, sol = read_solution_folder(solution)
     truth_files, *_ = read_truth(truth)
+    where = None
+    if fragments is None:  # the bag the solve read, while it is there; else the truth file's folder
+        recorded = sol.settings.get("input")
+        solved = isinstance(recorded, str) and recorded and Path(recorded).exists()
+        fragments = Path(recorded) if solved else Path(truth).parent
+        where = f"the bag groups.json names, {fragments}" if solved else f"the truth file's folder, {fragments}"
     try:
-        folder = read_fragment_folder(fragments if fragments is not None else Path(truth).parent)
+        folder = read_fragment_folder(fragments)
         pixels = {k: folder.fragments[i]
                   for i, k in enumerate(match_to_truth(folder.files, truth_files, folder.source))}
     except DataFormatError as e:
-        if fragments is not None:
+        if where is None:
             raise
-        raise type(e)(e.path, f"{e.problem} (by default the fragment images are read from the truth file's "
-                              f"folder, {Path(truth).parent}; when they lie elsewhere pass fragments=BAG, "
-                              "--fragments BAG)") from None
+        raise type(e)(e.path, f"{e.problem} (the fragment images were read from {where}; to read them "
+                              "elsewhere pass --fragments BAG)") from None
     keys = match_to_truth(files, truth_files, truth)
     missing = [f for f, k in zip(files, keys, strict=True) if k not in pixels]
     if missing:
@@ -131,5 +137,6 @@ def score_solution_folder(solution: str | Path, truth: str | Path, fragments: st
         recorded = sol.settings.get("rotations_used", sol.settings.get("rotations"))
         rotations = bool(recorded) if isinstance(recorded, bool) else bool((bag.turn != 0).any())
     out = score_solution(bag, sol, rotations=rotations)
-    return {**out, "rotations": rotations, "solution": str(solution), "truth": str(truth),
+    counts = {k: int(out[k]) for k in ("n_fragments", "n_images", "n_groups")}  # floats for averaging, here counts
+    return {**out, **counts, "rotations": rotations, "solution": str(solution), "truth": str(truth),
             "truth_entries_not_in_bag": len(truth_files) - len(set(keys))}

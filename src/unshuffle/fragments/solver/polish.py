@@ -85,10 +85,12 @@ def _offsets(tab: PieceTables, region: Cells, seg: list, larger: Cells, box: tup
     return [(dr, dc) for _, _, dr, dc in ranked[:MAX_OFFSETS]]
 
 
-def _refill(tab: PieceTables, fixed: Cells, n_cells: int, box: tuple[int, int, int, int]) -> Cells | None:
-    """``fixed`` completed inside ``box`` by the growing placer from the fragments it lacks (None when
-    the growth leaves cells empty)."""
-    avail = taken(tab, np.ones(len(tab.owner), bool), fixed)
+def _refill(tab: PieceTables, fixed: Cells, n_cells: int, box: tuple[int, int, int, int], own: np.ndarray
+            ) -> Cells | None:
+    """``fixed`` completed inside ``box`` by the growing placer from the layout's own fragments it lacks
+    (own: (P,) bool, the pieces of the layout's fragments; pieces of other groups are never drawn in),
+    None when the growth leaves cells empty."""
+    avail = taken(tab, own.copy(), fixed)
     out = grow(tab, fixed, avail, frame=(box[1] - box[0] + 1, box[3] - box[2] + 1), window=box)
     return out if len(out) == n_cells else None
 
@@ -113,6 +115,7 @@ def polish_region(tab: PieceTables, region: Cells) -> tuple[Cells, dict]:
         info["after"] = info["before"]
         return region, info
     work = WORK * n
+    own = np.isin(tab.owner, tab.owner[list(region.values())])  # every turn of the layout's fragments
     for _ in range(MAX_ROUNDS):
         if work < 0:
             break
@@ -137,7 +140,7 @@ def polish_region(tab: PieceTables, region: Cells) -> tuple[Cells, dict]:
             work -= n - len(fixed)
             if work < 0:
                 break
-            new = _refill(tab, fixed, n, box)
+            new = _refill(tab, fixed, n, box, own)
             if new is None:
                 continue
             got = buddy_seams(tab, new)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from unshuffle.errors import ConfigError, DataFormatError
@@ -29,6 +30,9 @@ def solve_fragment_folder(input_path: str | Path, out_dir: str | Path, solver=No
     check_apart(input_path, out_dir)
     if Path(out_dir).exists() and not overwrite:
         raise ConfigError(f"out_dir {out_dir} already exists; pass overwrite=True to replace it")
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():  # before the solve, not after it
+        raise ConfigError(f"out_dir {out_dir} is a file, not a folder; choose a folder (an existing one is "
+                          "replaced only when you pass overwrite=True)")
     folder = read_fragment_folder(input_path)
     try:
         solution = solver.solve(folder.fragments)
@@ -38,7 +42,7 @@ def solve_fragment_folder(input_path: str | Path, out_dir: str | Path, solver=No
 
     given = {k: json_ready(getattr(solver, k, default))  # what was asked (the settings hold what was used)
              for k, default in (("n_images", None), ("grid", None), ("rotations", False), ("seed", 0))}
-    solution.settings = {**solution.settings, "given": given, "input": str(input_path),
+    solution.settings = {**solution.settings, "given": given, "input": os.path.abspath(input_path),
                          "skipped_files": folder.skipped, "unshuffle": __version__}
     solution.settings.setdefault("rotations", given["rotations"])
     write_solution_folder(out_dir, solution, folder.fragments, folder.files, overwrite=overwrite)
@@ -50,9 +54,9 @@ def solve_fragment_folder(input_path: str | Path, out_dir: str | Path, solver=No
 
 def describe_solution(summary: dict) -> list[str]:
     """Lines telling what the solver estimated or decided (``summary``: what solve_fragment_folder returns)."""
-    lines = decision_lines(summary["settings"])
     conf = summary.get("group_confidence") or []
     shapes = summary.get("shapes") or []
+    lines = decision_lines(summary["settings"], shapes)
     for g, c in enumerate(conf):
         shape = f"{shapes[g][0]}x{shapes[g][1]} cells, " if g < len(shapes) else ""
         lines.append(f"  group {g}: {shape}confidence {'n/a' if c is None else f'{c:.2f}'}")
