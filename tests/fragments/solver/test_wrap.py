@@ -113,3 +113,38 @@ def test_roll_search_rolls_polishes_and_keeps_a_solved_layout(chelsea):
     assert out == _cells(truth) and info["moves"][0] == ["cols", 5] and info["after"] > info["before"]
     out, info = wrap.roll_search(tab, _cells(truth))
     assert out == _cells(truth) and info["moves"] == []
+
+
+def _chelsea_bag() -> np.ndarray:
+    import skimage.data
+
+    img = skimage.data.chelsea()
+    piece = 24
+    frags = img[:ROWS * piece, :COLS * piece].reshape(ROWS, piece, COLS, piece, 3).transpose(0, 2, 1, 3, 4)
+    frags = frags.reshape(-1, piece, piece, 3)
+    return np.ascontiguousarray(frags[np.random.default_rng(0).permutation(len(frags))])
+
+
+def test_the_solver_runs_the_roll_search_up_to_its_size_limit(monkeypatch):
+    """``placer="auto"`` regrows the image, corrects its wrap and then runs ``roll_search`` (recorded in
+    ``groups_kept[g]["wrap"]["search"]``) on layouts of at most ``regrow.WRAP_SEARCH_MAX`` pieces; a larger
+    layout skips it, with the same layout on this solved puzzle either way."""
+    from unshuffle.fragments.solver import regrow
+    from unshuffle.fragments.solver.fragment_solver import FragmentSolver
+
+    bag = _chelsea_bag()
+    calls = []
+    real = regrow.roll_search
+
+    def spy(tab, region, seams=None):
+        calls.append(len(region))
+        return real(tab, region, seams)
+
+    monkeypatch.setattr(regrow, "roll_search", spy)
+    sol = FragmentSolver(n_images=1).solve(bag)
+    assert calls == [ROWS * COLS]
+    assert sol.settings["groups_kept"][0]["wrap"]["search"]["moves"] == []
+    monkeypatch.setattr(regrow, "WRAP_SEARCH_MAX", ROWS * COLS - 1)
+    again = FragmentSolver(n_images=1).solve(bag)
+    assert calls == [ROWS * COLS] and "search" not in again.settings["groups_kept"][0]["wrap"]
+    assert (again.row == sol.row).all() and (again.col == sol.col).all()
