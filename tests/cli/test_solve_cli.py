@@ -476,7 +476,8 @@ def test_overview_tiles_grow_when_there_are_few_groups(tmp_path):
 
 def test_grid_flag_takes_rows_by_columns(tmp_path, capsys):
     """A non-square photo (chelsea's 96 x 160 px corner, 3 x 5 pieces of 32 px) can be described to the
-    solver (the library took (rows, cols); the flag only took G x G); a malformed grid is refused by argparse."""
+    solver (the library took (rows, cols); the flag only took G x G); a malformed grid is refused by argparse,
+    a zero by the solver."""
     import skimage.data
 
     from unshuffle.cli.main import main
@@ -490,8 +491,12 @@ def test_grid_flag_takes_rows_by_columns(tmp_path, capsys):
     assert "grid per image: 3x5 (given)" in capsys.readouterr().out
     doc = json.loads((tmp_path / "sol" / "groups.json").read_text())
     assert doc["settings"]["grid"] == [3, 5] and doc["settings"]["grid_given"] is True
-    for bad in ("0x5", "3by5", "x"):
+    for bad in ("3by5", "x", "3x5x2"):
         with pytest.raises(SystemExit) as e:
             main(["fragments", "solve", str(tmp_path / "bag"), "--out", str(tmp_path / "s2"), "--grid", bad])
         assert e.value.code == 2
     assert "expected G or RxC" in capsys.readouterr().err
+    # well formed but not a grid: the solver's message, naming the flag (exit 1, nothing written)
+    assert main(["fragments", "solve", str(tmp_path / "bag"), "--out", str(tmp_path / "s2"), "--grid", "0x5"]) == 1
+    assert "--grid must be left out, an int >= 1 or (rows, cols)" in capsys.readouterr().err
+    assert not (tmp_path / "s2").exists()

@@ -95,14 +95,15 @@ _SOLVE_FLAGS = {"n_images": "--n-images", "grid": "--grid", "rotations": "--rota
 
 
 def _grid(text: str) -> int | tuple[int, int]:
-    """``--grid``: ``G`` (G x G) or ``RxC`` (R rows, C columns), each >= 1."""
+    """``--grid``: ``G`` (G x G) or ``RxC`` (R rows, C columns); the values are checked by the solver, whose
+    message names the flag."""
     parts = text.lower().split("x")
     try:
         values = [int(v) for v in parts]
     except ValueError:
         values = []
-    if len(values) not in (1, 2) or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected G or RxC with whole numbers >= 1 (e.g. 8 or 8x12), got {text!r}")
+    if len(values) not in (1, 2):
+        raise argparse.ArgumentTypeError(f"expected G or RxC with whole numbers (e.g. 8 or 8x12), got {text!r}")
     return values[0] if len(values) == 1 else (values[0], values[1])
 
 
