@@ -417,6 +417,9 @@ def test_overwrite_never_replaces_a_file(bag, tmp_path, capsys):
     keep.write_text("mine")
     assert main(["fragments", "solve", str(bag_dir), "--out", str(keep), "--overwrite"]) == 1
     assert "truth_copy.json is a file, not a folder" in capsys.readouterr().err
+    assert main(["fragments", "solve", str(bag_dir), "--out", str(keep)]) == 1  # not "pass --overwrite"
+    err = capsys.readouterr().err
+    assert "is a file, not a folder" in err and "already exists" not in err
     with pytest.raises(ConfigError, match="is a file, not a folder"):
         write_bag(bag, keep, overwrite=True)
     assert keep.read_text() == "mine"
@@ -453,6 +456,14 @@ def test_score_reads_the_solved_bag_when_the_truth_lies_elsewhere(bag, tmp_path,
     err = capsys.readouterr().err
     assert "a.png" in err and "read from the truth file's folder, work; to read them elsewhere pass --fragments" in err
     assert main(["fragments", "score", "sol", "work/truth.json", "--fragments", "moved"]) == 0
+    # an older groups.json recorded the path as given ("bag"): relative, it is not trusted (it would be read
+    # against today's folder, where another bag may have that name); the truth file's folder is read
+    doc = json.loads((tmp_path / "sol" / "groups.json").read_text())
+    doc["settings"]["input"] = "bag"
+    (tmp_path / "sol" / "groups.json").write_text(json.dumps(doc))
+    shutil.move(tmp_path / "moved", tmp_path / "bag")
+    assert main(["fragments", "score", "sol", "work/truth.json"]) == 1
+    assert "read from the truth file's folder, work" in capsys.readouterr().err
 
 
 def test_overview_tiles_grow_when_there_are_few_groups(tmp_path):

@@ -174,11 +174,11 @@ def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     from unshuffle.errors import ConfigError
 
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise ConfigError(f"{path} already exists; pass overwrite=True (--overwrite) to replace it")
     if path.exists() and not path.is_dir():  # overwrite replaces an earlier output folder, never a file
         raise ConfigError(f"{path} is a file, not a folder; overwrite=True (--overwrite) replaces "
                           "folders only: choose another path")
+    if path.exists() and not overwrite:
+        raise ConfigError(f"{path} already exists; pass overwrite=True (--overwrite) to replace it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))

@@ -102,7 +102,7 @@ def test_overview_marks_doubtful_fragments():
     assert (canvas[0, 8] == MARK_RED).all() and (canvas[1, 9] == 100).all() and (canvas[0, 0] == 100).all()
 
 
-def test_an_estimated_frame_no_group_fills_is_called_a_bound():
+def test_an_estimated_frame_no_group_has_is_said_to_differ_from_the_groups():
     """An 18 x 27 puzzle solved under the estimated square frame 27 x 27 printed "grid per image: 27x27
     (estimated)", as if the photo were 27 x 27 pieces; now the line says the groups' sizes differ (not
     "at most": a bag of a landscape and a portrait photo records one of their frames)."""

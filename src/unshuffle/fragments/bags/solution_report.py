@@ -34,7 +34,8 @@ def group_picture_name(group: int, n_groups: int) -> str:
 
 def decision_lines(settings: dict, shapes: list | None = None) -> list[str]:
     """What the solver estimated or decided, one sentence each (``settings``: groups.json's; ``shapes``:
-    each group's (rows, cols), so that an estimated frame no group fills is said to be a bound)."""
+    each group's (rows, cols), so that an estimated frame whose size no group has is said to be the searched
+    frame, the groups' own sizes differing)."""
     given = settings.get("given", {})
     lines = []
     if "n_images" in settings:

@@ -116,7 +116,8 @@ def score_solution_folder(solution: str | Path, truth: str | Path, fragments: st
     where = None
     if fragments is None:  # the bag the solve read, while it is there; else the truth file's folder
         recorded = sol.settings.get("input")
-        solved = isinstance(recorded, str) and recorded and Path(recorded).exists()
+        # only an absolute path: an old groups.json's relative one would resolve against today's folder
+        solved = isinstance(recorded, str) and Path(recorded).is_absolute() and Path(recorded).exists()
         fragments = Path(recorded) if solved else Path(truth).parent
         where = f"the bag groups.json names, {fragments}" if solved else f"the truth file's folder, {fragments}"
     try:

@@ -15,7 +15,7 @@ POLISH = True  # regrow_groups: shift the kept layout's best-buddy segments insi
 WRAP = True  # regrow_groups: then relay a full layout cut in the wrong place at its worst seams (``wrap.py``),
 # polished again when it moved
 WRAP_SEARCH = True  # then try rolls opening its worst seams, each polished, and the rigid relayout again
-# (``wrap.roll_search``). Dev (session 9, 14 sets, 385 puzzles and bags): strict D flat BSDS/Kodak Type 2 0.541 ->
+# (``wrap.roll_search``). Dev (session 9, 14 sets, 359 puzzles and bags): strict D flat BSDS/Kodak Type 2 0.541 ->
 # 0.630, Type 1 0.805 -> 0.815, look-alike-edge crops +0.01 to +0.04, mixed bags unchanged or up; 4 puzzles lost
 # 0.004-0.024; median CPU x1.1-3.8
 WRAP_SEARCH_MAX = 1200  # pieces: larger layouts skip the search (two 3,800-piece Kodak puzzles: 22 -> 120 CPU s)

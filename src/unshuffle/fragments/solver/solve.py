@@ -28,11 +28,11 @@ def solve_fragment_folder(input_path: str | Path, out_dir: str | Path, solver=No
     if isinstance(solver, FragmentSolver):
         solver.validate_params()
     check_apart(input_path, out_dir)
-    if Path(out_dir).exists() and not overwrite:
-        raise ConfigError(f"out_dir {out_dir} already exists; pass overwrite=True to replace it")
-    if Path(out_dir).exists() and not Path(out_dir).is_dir():  # before the solve, not after it
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():  # before the solve, and before suggesting overwrite
         raise ConfigError(f"out_dir {out_dir} is a file, not a folder; choose a folder (an existing one is "
                           "replaced only when you pass overwrite=True)")
+    if Path(out_dir).exists() and not overwrite:
+        raise ConfigError(f"out_dir {out_dir} already exists; pass overwrite=True to replace it")
     folder = read_fragment_folder(input_path)
     try:
         solution = solver.solve(folder.fragments)
