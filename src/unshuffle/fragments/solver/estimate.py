@@ -22,8 +22,6 @@ CLOSED_MIN_FILL = 0.9  # ... when it fills this share of its core extent (``core
 CLOSED_CLEAR_SCORE = 0.7  # ... and hardly any candidate seam this clear (normalised) leaves it ...
 CLOSED_MIN_PARTNER = 10  # ... to another cluster of at least this many (its own stray pieces do not count);
 CLOSED_ABSORB_SHARE = 0.1  # counting: a whole image takes parts up to this share of its size, or bands along a side
-CLOSED_BAND_MAX_SHARE = 0.5  # ... or a band of at most this share of its size (dev: two BSDS photos, 187 and 173
-# fragments, stacked into one in a 27 x 27 frame)
 CLOSED_MAX_LINKS = 0.05  # ... at most this share of its border cells (dev bags: parts 0.1-0.5, whole images 0-0.04)
 
 
@@ -167,25 +165,17 @@ def count_images(sizes: list[int], n_fragments: int, grid: tuple[int, int],
 
     ``closed`` ((G,) bool, :func:`closed_clusters`): clusters that are whole images by themselves; two
     of them are never joined, by shape or by looks (images of a bag may differ in size, and two small
-    whole images fit one frame of the largest). With whole images the shares are of the smallest one
-    (an image of the bag may be that small), two parts must lie in the whole images' frame
-    (:func:`whole_frame`) when the larger one does, and a whole image takes a part only where the two
-    make one filled image (``place_together(..., filled=True)``, :func:`may_absorb`) sharing at most
-    ``CLOSED_ABSORB_SHARE`` of the part's cells."""
+    whole images fit one frame of the largest)."""
     cells = grid[0] * grid[1]
     closed = np.zeros(len(sizes), dtype=bool) if closed is None else np.asarray(closed, dtype=bool)
-    frame = None if shapes is None else whole_frame(shapes, closed, rotations)
-    unit = cells if frame is None else min(cells, min(sizes[i] for i in np.flatnonzero(closed)))  # the smallest
-    # whole image: an image of this bag may be that small, so a part of a share of it counts
-    big = sorted((i for i, s in enumerate(sizes) if s >= min_share * unit or closed[i]), key=lambda i: -sizes[i])
+    big = sorted((i for i, s in enumerate(sizes) if s >= min_share * cells or closed[i]), key=lambda i: -sizes[i])
     whole = sum(1 for i in big if sizes[i] >= cells or closed[i])
     mostly_whole = bool(big) and whole >= PAIR_MIN_WHOLE * len(big)
     if shapes is not None and looks is not None:
         joined = join_parts(sizes, shapes, looks, grid, rotations, closed=closed)
         share = max(min_share, WHOLE_BAG_SHARE) if mostly_whole else min_share
-        counted = [(s, shut) for s, shut in joined if s >= share * unit or shut]
-        n_looks = max(1, len(counted) + _leftover_images(counted, n_fragments, min_share),
-                      int(np.ceil(n_fragments / cells)))
+        n_looks = max(1, sum(1 for s, shut in joined if s >= share * cells or shut), int(np.ceil(n_fragments / cells)))
+        n_looks = max(n_looks, _with_whole_images([s for s, shut in joined if shut], n_fragments, min_share))
         # with whole images the packing by shape alone is also valid: each rule misses parts the other joins
         return min(n_looks, count_images(sizes, n_fragments, grid, min_share, shapes, rotations, closed=closed)) \
             if mostly_whole else n_looks
@@ -197,32 +187,23 @@ def count_images(sizes: list[int], n_fragments: int, grid: tuple[int, int],
         for j, (held, occupied, shut) in enumerate(bins):
             if held + sizes[i] > cells or (shut and closed[i]):
                 continue
-            mixed = shut != bool(closed[i])  # a whole image and a part: only where they make one filled image
-            room = grid if shut or closed[i] else _part_frame(occupied, grid, frame, rotations)
-            if mixed and not may_absorb(*((occupied, shapes[i]) if shut else (shapes[i], occupied)), rotations):
-                continue
-            placed = place_together(occupied, shapes[i], room, rotations,  # largest first: cluster i is the part
-                                    int(CLOSED_ABSORB_SHARE * sizes[i]) if mixed else forgiven, filled=mixed)
+            placed = place_together(occupied, shapes[i], grid, rotations, forgiven)
             if placed is not None:
                 bins[j] = (held + sizes[i], _joined(occupied, placed), shut or bool(closed[i]))
                 break
         else:
             bins.append((sizes[i], np.asarray(shapes[i]) - np.asarray(shapes[i]).min(axis=0), bool(closed[i])))
-    counted = [(held, shut) for held, _, shut in bins]
-    return max(1, len(bins) + _leftover_images(counted, n_fragments, min_share), int(np.ceil(n_fragments / cells)))
+    return max(1, len(bins), int(np.ceil(n_fragments / cells)),
+               _with_whole_images([held for held, _, shut in bins if shut], n_fragments, min_share))
 
 
-def _leftover_images(counted: list[tuple[int, bool]], n_fragments: int, min_share: float) -> int:
-    """Images among the fragments outside the ``counted`` groups ((fragments, holds a whole image) each):
-    one for every ``max(whole)`` of them, rounded up from ``min_share``; 0 without a whole image. Each
-    fragment is counted once: in a group that counts as an image, or here. (The fragments outside whole
-    images were counted in units of the median whole image, over and above the counted parts: a large
-    image's leftovers then counted as several small images, and a counted part twice.)"""
-    whole = [s for s, shut in counted if shut]
+def _with_whole_images(whole: list[int], n_fragments: int, min_share: float) -> int:
+    """The count implied by whole images of ``whole`` fragments each (0 when there are none): one each,
+    plus one more for every ``median(whole)`` fragments outside them, rounded up from ``min_share``
+    (images of one bag may differ in size: a typical whole one, not the frame, is the unit)."""
     if not whole:
         return 0
-    rest = n_fragments - sum(s for s, _ in counted)
-    return max(0, int(np.ceil(rest / float(max(whole)) - min_share)))
+    return len(whole) + max(0, int(np.ceil((n_fragments - sum(whole)) / float(np.median(whole)) - min_share)))
 
 
 def count_assembled(asm, grid: tuple[int, int], min_share: float, rotations: bool, hists: np.ndarray | None,
@@ -243,12 +224,11 @@ def count_assembled(asm, grid: tuple[int, int], min_share: float, rotations: boo
 
 
 def place_together(a: np.ndarray, b: np.ndarray, frame: tuple[int, int], rotations: bool = False,
-                   overlap: int = 0, filled: bool = False) -> np.ndarray | None:
+                   overlap: int = 0) -> np.ndarray | None:
     """Cells of ``b`` ((k, 2) row/col) shifted (and, with ``rotations``, turned by quarter turns; the
     frame may then be transposed) so that ``a`` and ``b`` lie in one ``frame`` (rows, cols) sharing at
     most ``overlap`` cells, in ``a``'s coordinates after moving ``a`` to start at (0, 0); None when
-    there is no such placement. With ``filled``, only a placement after which the two fill
-    ``CLOSED_MIN_FILL`` of their core extent (a whole image and the band it lacks) is returned."""
+    there is no such placement."""
     frames = [tuple(frame)] + ([(frame[1], frame[0])] if rotations and frame[0] != frame[1] else [])
     a = np.asarray(a) - np.asarray(a).min(axis=0)
     ha, wa = a.max(axis=0) + 1
@@ -266,8 +246,7 @@ def place_together(a: np.ndarray, b: np.ndarray, frame: tuple[int, int], rotatio
                     if max(ha, dr + hb) - min(0, dr) > fr or max(wa, dc + wb) - min(0, dc) > fc:
                         continue
                     if grid_a[bk[:, 0] + dr + fr, bk[:, 1] + dc + fc].sum() <= overlap:
-                        if not filled or _fills(_joined(a, bk + np.array([dr, dc]))):
-                            return bk + np.array([dr, dc])
+                        return bk + np.array([dr, dc])
     return None
 
 
@@ -275,12 +254,9 @@ def may_absorb(whole: np.ndarray, part: np.ndarray, rotations: bool) -> bool:
     """Whether a group holding a closed image (cells ``whole``, (k, 2)) may take the group of cells
     ``part``: a part of at most ``CLOSED_ABSORB_SHARE`` of its size (strays, a corner), or a band that
     fills its own core extent along a side of the image's (a flat sky cut off along the horizon): the
-    sides' lengths within one cell of each other (either way round under ``rotations``), of at most
-    ``CLOSED_BAND_MAX_SHARE`` of its size."""
+    sides' lengths within one cell of each other (either way round under ``rotations``)."""
     if len(part) <= CLOSED_ABSORB_SHARE * len(whole):
         return True
-    if len(part) > CLOSED_BAND_MAX_SHARE * len(whole):  # as large as the image: another image of its size
-        return False
     hp, wp = core_extent(part)
     if len(part) < CLOSED_MIN_FILL * hp * wp:
         return False
@@ -326,38 +302,6 @@ def _joined(a: np.ndarray, placed: np.ndarray) -> np.ndarray:
     return both - both.min(axis=0)
 
 
-def whole_frame(shapes: list[np.ndarray], closed: np.ndarray | None, rotations: bool = False
-                ) -> tuple[int, int] | None:
-    """The frame of the bag's whole images: the most rows and the most columns of the bounding boxes of
-    its ``closed`` clusters (under ``rotations``: the longest shorter side and the longest longer side, as
-    ``place_together`` also tries the frame transposed); None without one."""
-    idx = [] if closed is None else np.flatnonzero(np.asarray(closed, dtype=bool)).tolist()
-    if not idx:
-        return None
-    ext = np.array([np.ptp(np.asarray(shapes[i]).reshape(-1, 2), axis=0) + 1 for i in idx])
-    if rotations:
-        ext = np.sort(ext, axis=1)
-    return int(ext[:, 0].max()), int(ext[:, 1].max())
-
-
-def _part_frame(a: np.ndarray, grid: tuple[int, int], frame: tuple[int, int] | None, rotations: bool
-                ) -> tuple[int, int]:
-    """The frame two parts (neither a whole image) must share: the whole images' ``frame`` when the core
-    (:func:`core_extent`) of part ``a`` lies inside it, else the bag's ``grid`` (a part larger than every
-    whole image is of a larger image)."""
-    if frame is None:
-        return grid
-    h, w = core_extent(a)
-    fits = (h <= frame[0] and w <= frame[1]) or (rotations and w <= frame[0] and h <= frame[1])
-    return frame if fits else grid
-
-
-def _fills(cells: np.ndarray) -> bool:
-    """Whether cells (k, 2) fill ``CLOSED_MIN_FILL`` of their core extent, as a whole image does."""
-    h, w = core_extent(cells)
-    return len(np.unique(cells, axis=0)) >= CLOSED_MIN_FILL * h * w
-
-
 def join_by_looks(sizes: list[int], shapes: list[np.ndarray], looks: np.ndarray, grid: tuple[int, int],
                   rotations: bool = False, min_similarity: float = LOOK_MIN_SIMILARITY,
                   closed: np.ndarray | None = None) -> list[int]:
@@ -380,7 +324,6 @@ def join_parts(sizes: list[int], shapes: list[np.ndarray], looks: np.ndarray, gr
     sizes: (G,) fragments per cluster; shapes: their (k, 2) cells; looks: (G, B) histograms.
     Returns (fragments, holds a closed cluster) per group left."""
     cells = grid[0] * grid[1]
-    whole = whole_frame(shapes, closed, rotations)
     keep = [i for i, s in enumerate(sizes) if s >= max(LOOK_MIN_PART, 0.05 * cells)]
     shut = np.zeros(len(sizes), dtype=bool) if closed is None else np.asarray(closed, dtype=bool)
     shut = shut[keep]
@@ -402,10 +345,7 @@ def join_parts(sizes: list[int], shapes: list[np.ndarray], looks: np.ndarray, gr
         if shut[a] != shut[b] and not may_absorb(*((cell[a], cell[b]) if shut[a] else (cell[b], cell[a])), rotations):
             sim[a, b] = sim[b, a] = -np.inf  # a whole image does not take a large part that cannot complete it
             continue
-        frame = grid if shut[a] or shut[b] else _part_frame(cell[a], grid, whole, rotations)
-        share = CLOSED_ABSORB_SHARE if shut[a] != shut[b] else PAIR_OVERLAP_SHARE  # a whole image leaves no room
-        # a whole image takes a part only where the two make one filled image
-        placed = place_together(cell[a], cell[b], frame, rotations, int(share * size[b]), filled=shut[a] != shut[b])
+        placed = place_together(cell[a], cell[b], grid, rotations, int(PAIR_OVERLAP_SHARE * size[b]))
         if placed is None:
             sim[a, b] = sim[b, a] = -np.inf
             misses[[a, b]] += 1
