@@ -113,3 +113,10 @@ def test_an_estimated_frame_no_group_has_is_said_to_differ_from_the_groups():
         "grid per image: 27x27 (estimated frame; the groups' own sizes differ, given with each)"]
     assert decision_lines(est, [(27, 27)]) == decision_lines(est) == ["grid per image: 27x27 (estimated)"]
     assert decision_lines({"grid": [27, 27], "grid_given": True}, [(18, 27)]) == ["grid per image: 27x27 (given)"]
+    # turned fragments: a group may grow in any quarter turn, so (27, 18) in an (18, 27) frame is that frame
+    turned = {"grid": [18, 27], "grid_given": False, "rotations_used": True}
+    def grid_line(settings):
+        return next(line for line in decision_lines(settings, [(27, 18)]) if line.startswith("grid per image"))
+
+    assert grid_line(turned) == "grid per image: 18x27 (estimated)"
+    assert grid_line({**turned, "rotations_used": False}).endswith("own sizes differ, given with each)")

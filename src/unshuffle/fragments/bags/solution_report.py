@@ -32,6 +32,12 @@ def group_picture_name(group: int, n_groups: int) -> str:
     return f"group_{group:0{max(3, len(str(max(n_groups - 1, 0))))}d}.png"
 
 
+def _differs(shape: list[int], frame: list[int], turned: bool) -> bool:
+    """Whether a group's (rows, cols) is not the frame's (either way round when fragments were turned: a
+    group may grow in any quarter turn)."""
+    return shape != frame and not (turned and shape[::-1] == frame)
+
+
 def decision_lines(settings: dict, shapes: list | None = None) -> list[str]:
     """What the solver estimated or decided, one sentence each (``settings``: groups.json's; ``shapes``:
     each group's (rows, cols), so that an estimated frame whose size no group has is said to be the searched
@@ -44,7 +50,9 @@ def decision_lines(settings: dict, shapes: list | None = None) -> list[str]:
     if settings.get("grid") is not None:
         how = "given" if settings.get("grid_given") else "estimated"
         grid = [int(v) for v in settings["grid"]]
-        if how == "estimated" and any(s is not None and [int(v) for v in s] != grid for s in shapes or []):
+        turned = bool(settings.get("rotations_used", settings.get("rotations")) is True)
+        if how == "estimated" and any(s is not None and _differs([int(v) for v in s], grid, turned)
+                                      for s in shapes or []):
             how = "estimated frame; the groups' own sizes differ, given with each"  # 27x27 for an 18x27 photo
         lines.append(f"grid per image: {grid[0]}x{grid[1]} ({how})")
     if "rotations_used" in settings:
