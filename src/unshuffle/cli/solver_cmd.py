@@ -91,7 +91,8 @@ def register(s: argparse._SubParsersAction) -> None:
 
 _SOLVE_FLAGS = {"n_images": "--n-images", "grid": "--grid", "rotations": "--rotations", "measure": "--measure",
                 "pair_model": "--pair-model", "upright_model": "--upright-model", "upright": "--upright",
-                "seed": "--seed", "overwrite=True": "--overwrite", "placer": "--placer", "out_dir": "--out"}
+                "seed": "--seed", "overwrite=True (--overwrite)": "--overwrite", "overwrite=True": "--overwrite",
+                "placer": "--placer", "out_dir": "--out"}
 
 
 def _grid(text: str) -> int | tuple[int, int]:

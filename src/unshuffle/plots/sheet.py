@@ -23,7 +23,7 @@ def image_sheet(images: list[np.ndarray], captions: list[str], *, title: str = "
     if len(images) != len(captions):
         raise ValueError(f"{len(images)} images for {len(captions)} captions")
     n = max(len(images), 1)
-    columns = columns or min(6, int(np.ceil(np.sqrt(n))))
+    columns = columns or sheet_columns(n)
     rows = int(np.ceil(n / columns))
     width = columns * (cell + pad) + pad
     draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
@@ -44,6 +44,11 @@ def image_sheet(images: list[np.ndarray], captions: list[str], *, title: str = "
         sheet.paste(tile, (x + (cell - size[0]) // 2, y + (cell - size[1]) // 2))
         draw.text((x, y + cell + 2), caption[: cell // 6], fill=(0, 0, 0))
     return np.asarray(sheet)
+
+
+def sheet_columns(n: int) -> int:
+    """``image_sheet``'s default columns for ``n`` images: a near-square layout of at most 6."""
+    return min(6, int(np.ceil(np.sqrt(max(n, 1)))))
 
 
 def wrap_text(text: str, width: float, length: Callable[[str], float]) -> list[str]:

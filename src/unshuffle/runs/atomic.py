@@ -158,6 +158,19 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
+def check_out_folder(path: str | Path, overwrite: bool = False, label: str = "") -> None:
+    """Refuse (ConfigError) an output folder ``path`` that is a file (``overwrite`` replaces folders only,
+    never a file) or that exists while ``overwrite`` is off. label: how messages name it (e.g. "out_dir ")."""
+    from unshuffle.errors import ConfigError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{label}{path} is a file, not a folder; overwrite=True (--overwrite) replaces "
+                          "folders only: choose another path")
+    if path.exists() and not overwrite:
+        raise ConfigError(f"{label}{path} already exists; pass overwrite=True (--overwrite) to replace it")
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a fresh temporary folder next to ``path``; on success it is renamed to ``path``.
@@ -174,11 +187,7 @@ def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     from unshuffle.errors import ConfigError
 
     path = Path(path)
-    if path.exists() and not path.is_dir():  # overwrite replaces an earlier output folder, never a file
-        raise ConfigError(f"{path} is a file, not a folder; overwrite=True (--overwrite) replaces "
-                          "folders only: choose another path")
-    if path.exists() and not overwrite:
-        raise ConfigError(f"{path} already exists; pass overwrite=True (--overwrite) to replace it")
+    check_out_folder(path, overwrite)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))

@@ -94,8 +94,9 @@ def write_solution_folder(out_dir: str | Path, solution: Solution, fragments: np
 def overview_cell(n_groups: int) -> int:
     """Tile size (px) of the overview of ``n_groups`` groups: ``OVERVIEW_WIDTH`` shared by the sheet's
     columns (``image_sheet``'s near-square layout of at most 6), within ``OVERVIEW_CELL``."""
-    columns = min(6, int(np.ceil(np.sqrt(max(n_groups, 1)))))
-    return int(np.clip(OVERVIEW_WIDTH // columns, *OVERVIEW_CELL))
+    from unshuffle.plots.sheet import sheet_columns
+
+    return int(np.clip(OVERVIEW_WIDTH // sheet_columns(n_groups), *OVERVIEW_CELL))
 
 
 def read_solution_folder(path: str | Path) -> tuple[list[str], Solution]:

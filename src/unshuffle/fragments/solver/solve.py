@@ -11,7 +11,7 @@ from unshuffle.fragments.bags.solution import group_confidence
 from unshuffle.fragments.bags.solution_io import json_ready, write_solution_folder
 from unshuffle.fragments.bags.solution_report import REPORT_FILE, decision_lines
 from unshuffle.fragments.solver.fragment_solver import FragmentSolver
-from unshuffle.runs.atomic import check_apart
+from unshuffle.runs.atomic import check_apart, check_out_folder
 
 
 def solve_fragment_folder(input_path: str | Path, out_dir: str | Path, solver=None, *,
@@ -28,11 +28,7 @@ def solve_fragment_folder(input_path: str | Path, out_dir: str | Path, solver=No
     if isinstance(solver, FragmentSolver):
         solver.validate_params()
     check_apart(input_path, out_dir)
-    if Path(out_dir).exists() and not Path(out_dir).is_dir():  # before the solve, and before suggesting overwrite
-        raise ConfigError(f"out_dir {out_dir} is a file, not a folder; choose a folder (an existing one is "
-                          "replaced only when you pass overwrite=True)")
-    if Path(out_dir).exists() and not overwrite:
-        raise ConfigError(f"out_dir {out_dir} already exists; pass overwrite=True to replace it")
+    check_out_folder(out_dir, overwrite, label="out_dir ")  # before the solve, not when writing after it
     folder = read_fragment_folder(input_path)
     try:
         solution = solver.solve(folder.fragments)
