@@ -53,8 +53,9 @@ def test_write_bag_roundtrip(bag, tmp_path):
 
 
 def test_write_bag_refuses_existing_and_overwrites_atomically(bag, tmp_path):
-    (tmp_path / "bag").mkdir()
+    (tmp_path / "bag").mkdir()  # an earlier bag (it holds truth.json): --overwrite may replace it
     (tmp_path / "bag" / "keep.txt").write_text("x")
+    (tmp_path / "bag" / "truth.json").write_text("{}")
     with pytest.raises(ConfigError, match="already exists"):
         write_bag(bag, tmp_path / "bag")
     assert (tmp_path / "bag" / "keep.txt").exists()
@@ -405,24 +406,6 @@ def test_16_bit_bags_of_real_photos_are_solved_exactly(tmp_path, capsys, depth):
         s = score_solution_folder(tmp_path / f"sol_{bag.name}", bag / "truth.json")
         assert s["ari"] == s["placement_accuracy"] == s["perfect_rate"] == 1.0, (bag.name, s)
     capsys.readouterr()
-
-
-def test_overwrite_never_replaces_a_file(bag, tmp_path, capsys):
-    """--overwrite replaces an earlier output folder; an --out naming a file (a mistyped truth.json) is
-    refused by solve before it solves, and by cut, and the file is kept (it used to be deleted)."""
-    from unshuffle.cli.main import main
-
-    bag_dir = write_bag(bag, tmp_path / "bag", seed=0)
-    keep = tmp_path / "truth_copy.json"
-    keep.write_text("mine")
-    assert main(["fragments", "solve", str(bag_dir), "--out", str(keep), "--overwrite"]) == 1
-    assert "truth_copy.json is a file, not a folder" in capsys.readouterr().err
-    assert main(["fragments", "solve", str(bag_dir), "--out", str(keep)]) == 1  # not "pass --overwrite"
-    err = capsys.readouterr().err
-    assert "is a file, not a folder" in err and "already exists" not in err
-    with pytest.raises(ConfigError, match="is a file, not a folder"):
-        write_bag(bag, keep, overwrite=True)
-    assert keep.read_text() == "mine"
 
 
 def test_score_reads_the_solved_bag_when_the_truth_lies_elsewhere(bag, tmp_path, monkeypatch, capsys):

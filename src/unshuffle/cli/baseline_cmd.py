@@ -18,7 +18,8 @@ def register(s: argparse._SubParsersAction) -> None:
                    help="damage applied as in `fragments bench`, '+' to combine: clean (default), rotation "
                         "(each fragment turned by a random quarter turn, recorded in truth.json), missing[=share], "
                         "noise[=sigma], jpeg[=quality], eroded[=px]; e.g. rotation+missing=0.1")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier bag in --out (a folder holding truth.json, or empty)")
     p.set_defaults(handler=cut_command)
 
     p = s.add_parser("train", help="train the case-study autoencoder (PyTorch Lightning)")
@@ -76,7 +77,8 @@ def register(s: argparse._SubParsersAction) -> None:
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--grid", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier demo in --out (a folder holding metrics.json, or empty)")
     p.set_defaults(handler=demo_command)
 
 

@@ -37,7 +37,8 @@ def register(s: argparse._SubParsersAction) -> None:
     p.add_argument("--upright-model", default=None, metavar="NPZ", help="upright model (default: the one "
                    "shipped with unshuffle; `fragments train-upright` makes one)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier solution in --out (a folder holding groups.json, or empty)")
     p.set_defaults(handler=solve_command)
 
     from unshuffle.fragments.bags.truth import TRUTH_FORMATS

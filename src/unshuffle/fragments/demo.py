@@ -66,7 +66,7 @@ def run_demo(out: str | Path, *, image_size: int = 64, grid: int = 4, seed: int 
 
     best = next(iter(solutions))
     out = Path(out)
-    with atomic_dir(out, overwrite=overwrite) as tmp:
+    with atomic_dir(out, overwrite=overwrite, marker="metrics.json") as tmp:
         r = results[best]
         plot_grouping(bag, solutions[best], Path(tmp) / "demo.png",
                       title=f"{best}: ARI {r['ari']:.3f}")

@@ -158,9 +158,11 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
-def check_out_folder(path: str | Path, overwrite: bool = False, label: str = "") -> None:
+def check_out_folder(path: str | Path, overwrite: bool = False, label: str = "", marker: str | None = None) -> None:
     """Refuse (ConfigError) an output folder ``path`` that is a file (``overwrite`` replaces folders only,
-    never a file) or that exists while ``overwrite`` is off. label: how messages name it (e.g. "out_dir ")."""
+    never a file) or that exists while ``overwrite`` is off. With ``marker`` (a file every earlier output
+    of this kind holds, e.g. ``groups.json``), ``overwrite`` replaces only an empty folder or one holding
+    it: a photo folder given by mistake is never deleted. label: how messages name it (e.g. "out_dir ")."""
     from unshuffle.errors import ConfigError
 
     path = Path(path)
@@ -169,14 +171,17 @@ def check_out_folder(path: str | Path, overwrite: bool = False, label: str = "")
                           "folders only: choose another path")
     if path.exists() and not overwrite:
         raise ConfigError(f"{label}{path} already exists; pass overwrite=True (--overwrite) to replace it")
+    if path.exists() and marker is not None and not (path / marker).is_file() and any(path.iterdir()):
+        raise ConfigError(f"{label}{path} is not an earlier output of this command (it has files but no {marker}); "
+                          "overwrite=True (--overwrite) replaces only those: choose another path or empty it yourself")
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
+def atomic_dir(path: str | Path, overwrite: bool = False, marker: str | None = None) -> Iterator[Path]:
     """Yield a fresh temporary folder next to ``path``; on success it is renamed to ``path``.
 
     An existing ``path`` is refused (ConfigError) unless ``overwrite`` and it is a folder (a file is
-    always refused); then it stays intact until
+    always refused, and with ``marker`` so is a non-empty folder without it: ``check_out_folder``); then it stays intact until
     the new folder is complete, is moved aside, the new one renamed in, and the old one deleted. On
     any error the temporary folder is removed and ``path`` is left as it was; an OSError raised while
     the folder is built or moved (not writable, disk full, ...) comes out as
@@ -187,7 +192,7 @@ def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     from unshuffle.errors import ConfigError
 
     path = Path(path)
-    check_out_folder(path, overwrite)
+    check_out_folder(path, overwrite, marker=marker)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))

@@ -46,7 +46,7 @@ def write_bag(bag: FragmentBag, out_dir: str | Path, *, seed: int | None = None,
     if damage is not None:
         truth["damage"] = damage
     out_dir = Path(out_dir)
-    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
+    with atomic_dir(out_dir, overwrite=overwrite, marker=TRUTH_FILE) as tmp:
         for f, frag in zip(files, bag.fragments, strict=True):
             Image.fromarray(np.ascontiguousarray(frag)).save(tmp / f, format="PNG")
         (tmp / TRUTH_FILE).write_text(json.dumps(truth, indent=1) + "\n")

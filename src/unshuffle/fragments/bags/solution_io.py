@@ -74,7 +74,7 @@ def write_solution_folder(out_dir: str | Path, solution: Solution, fragments: np
     low = doubtful(solution)
     conf = group_confidence(solution)
     order = np.argsort(-np.nan_to_num(conf, nan=-1.0), kind="stable")
-    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
+    with atomic_dir(out_dir, overwrite=overwrite, marker=GROUPS_FILE) as tmp:
         (tmp / GROUPS_FILE).write_text(json.dumps(doc, indent=1) + "\n")
         for g in range(solution.n_groups):
             canvas = assemble_group(fragments, solution, g)

@@ -8,7 +8,7 @@ from pathlib import Path
 from unshuffle.errors import ConfigError, DataFormatError
 from unshuffle.fragments.bags.folders import read_fragment_folder
 from unshuffle.fragments.bags.solution import group_confidence
-from unshuffle.fragments.bags.solution_io import json_ready, write_solution_folder
+from unshuffle.fragments.bags.solution_io import GROUPS_FILE, json_ready, write_solution_folder
 from unshuffle.fragments.bags.solution_report import REPORT_FILE, decision_lines
 from unshuffle.fragments.solver.fragment_solver import FragmentSolver
 from unshuffle.runs.atomic import check_apart, check_out_folder
@@ -28,7 +28,7 @@ def solve_fragment_folder(input_path: str | Path, out_dir: str | Path, solver=No
     if isinstance(solver, FragmentSolver):
         solver.validate_params()
     check_apart(input_path, out_dir)
-    check_out_folder(out_dir, overwrite, label="out_dir ")  # before the solve, not when writing after it
+    check_out_folder(out_dir, overwrite, label="out_dir ", marker=GROUPS_FILE)  # before the solve, not after
     folder = read_fragment_folder(input_path)
     try:
         solution = solver.solve(folder.fragments)
