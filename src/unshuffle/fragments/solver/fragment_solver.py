@@ -11,7 +11,7 @@ from unshuffle.fragments.bags.solution import Solution
 from unshuffle.fragments.solver import compatibility as compat
 from unshuffle.fragments.solver import finishing
 from unshuffle.fragments.solver.estimate import KeepApart, count_assembled
-from unshuffle.fragments.solver.frames import FrameSearch, good_seams
+from unshuffle.fragments.solver.frames import FrameSearch, filled_rectangles, good_seams, joins_two
 from unshuffle.fragments.solver.grow import MAX_PIECES as GROW_MAX_PIECES
 from unshuffle.fragments.solver.grow import grow_puzzles
 from unshuffle.fragments.solver.grow import piece_tables as grow_tables
@@ -31,14 +31,18 @@ from unshuffle.fragments.solver.merging import PairScorer, cluster_merge, exhaus
 from unshuffle.fragments.solver.placement import Assembler
 from unshuffle.fragments.solver.refine import dense_scores, trim_and_fill
 from unshuffle.fragments.solver.regrow import regrow_groups, regrow_summary
+from unshuffle.fragments.solver.relocate import relocate_misfits
 from unshuffle.fragments.solver.turns import decide_turns
 from unshuffle.fragments.solver.upright import make_upright, upright_model
 from unshuffle.fragments.solver.window import WINDOW_COUNT_SLACK, window_trim
 
+FILL_CAPS = True  # N estimated: trim and fill gives a large group back at most 3 % more pieces than it held
+RELOCATE = True  # N estimated, "best" placer: misfit pieces move to holes of other groups (``relocate.py``)
 PLACERS = ("auto", "greedy", "buddies", "grow", "best")
 AUTO_BEST_MIN_CELLS = 100  # placer="auto": "best" for images of at least this many pieces (puzzles), else "greedy"
 DENSE_MAX_PIECES = 4608  # trim-and-fill uses dense (P, P) score tables up to this many pieces (4,200: McGill at 10 px)
 FREE_MIN_PIECES = 100  # N not given: a frame-free cluster this large also proposes the frame (its square)
+FREE_WIDEN = 1.25  # ... and a square this much wider
 HINT_SEAM_MARGIN = 0.1  # a given grid is reported as conflicting with the bag when the bag's own
 # estimate closes this many more good seams per fragment
 HINT_MIN_FILL = 0.25  # ... or when the whole bag fills less than this share of one image of that grid
@@ -85,7 +89,9 @@ class FragmentSolver(EdgeMeasures):
             "greedy" = constrained cluster merging with placement (the full solver); "buddies" =
             ablation: grouping only (best-buddy unions until N groups, rows/cols -1); "grow" = Paikin &
             Tal's one-piece-at-a-time placer under the piece count's frames (``grow.py``); "best" =
-            greedy, each image regrown by grow, better one kept, polished (``polish.py``), wrap fixed (``wrap.py``).
+            greedy, each image regrown by grow, better one kept, polished (``polish.py``), wrap fixed (``wrap.py``);
+            with N estimated, also grown under frames a little larger than its count and, after,
+            misfit pieces moved to other groups' holes (``relocate.py``).
         edge_max_score: the edge-by-edge phase merges only along edges whose normalised
             dissimilarity (d / second best) is at most this; the rest is joined cluster by cluster,
             scored over every shared boundary.
@@ -225,12 +231,15 @@ class FragmentSolver(EdgeMeasures):
         elif grid is None and self.n_images is not None:  # N given: a frame of M / N pieces
             shape = frames.frame_from_count(target)[0]
             tries = [(shape, frames.confident(shape))]
-        elif grid is None:  # N not given: the loops' square, and the square of the largest free cluster
+        elif grid is None:  # N not given: the loops' square, the square of the largest free cluster and a wider one
             tries = [frames.choose_grid()]
             big = max(frames.free_clusters().clusters.values(), key=lambda c: len(c.pos))
             side = max(big.box[1] - big.box[0], big.box[3] - big.box[2]) + 1
             if side > tries[0][0][0] and len(big.pos) >= FREE_MIN_PIECES:
                 tries.append(((side, side), frames.confident((side, side))))
+                wide = int(np.ceil(FREE_WIDEN * side))  # the largest part is often less than a whole image
+                if FREE_WIDEN > 1 and wide > side:
+                    tries.append(((wide, wide), frames.confident((wide, wide))))
         else:
             tries = [(grid, frames.confident(grid))]
             own, own_asm = frames.choose_grid()
@@ -270,6 +279,9 @@ class FragmentSolver(EdgeMeasures):
                     wholes.append(apart)
                 # a frame too small for a whole image found under another frame cuts that image: not kept
                 cut = [t[2] for t in done if not all(w is None or w.holds(t[2], self.rotations_) for w in wholes)]
+                # ... and so is one that joins two images another frame (not cut) laid as full rectangles
+                filled = [filled_rectangles(t[3], t[2]) for t in done if t[2] not in cut]
+                cut += [t[2] for t in done if any(joins_two(t[3], f) for f in filled)]
                 _, _, grid, asm, n_img = max([t for t in done if t[2] not in cut] or done, key=lambda t: t[:2])
                 extra = {"frames_tried": [[list(g), good] for good, _, g, _, _ in done],
                          "frames_too_small": [list(g) for g in cut]}
@@ -278,9 +290,13 @@ class FragmentSolver(EdgeMeasures):
                 if self.placer_ == "best" and len(owner) > GROW_MAX_PIECES:  # too large for the dense tables
                     extra["placer_used"] = "greedy"
                 elif self.placer_ == "best":  # each image: merged or regrown
-                    asm, kept = regrow_groups(grow_tables(feats, owner, turn_of, self.rotations_), asm,
-                                              self.rotations_, self._grid_param())
+                    slack = WINDOW_COUNT_SLACK if self.n_images is None and n_img > 1 else 0.0
+                    tab = grow_tables(feats, owner, turn_of, self.rotations_)
+                    asm, kept = regrow_groups(tab, asm, self.rotations_, self._grid_param(), slack)
                     extra.update(regrow_summary(kept))
+                    if slack > 0 and RELOCATE:  # pieces of one image left in another's group
+                        extra["relocated"] = relocate_misfits(tab, asm)
+                        n_img = len(asm.clusters)
                     grid = asm.layout()[4][0] if "grow" in {g["kept"] for g in kept} else grid
             group, row, col, turn, shapes = asm.layout()
             conf = finishing.confidence(scorer, asm)
@@ -337,7 +353,8 @@ class FragmentSolver(EdgeMeasures):
                 if not tables:
                     tables.extend(dense_scores(q, key, c.row_second, c.col_second, owner)
                                   for (q, key), c in zip(feats, cands, strict=True))
-                trim_and_fill(asm, tables, self.rotations_, self.min_trust, frames)
+                cap = WINDOW_COUNT_SLACK if self.n_images is None and FILL_CAPS else None
+                trim_and_fill(asm, tables, self.rotations_, self.min_trust, frames, cap)
 
     def _settings(self, grid: tuple[int, int], n_img: int) -> dict:
         return {"method": "fragment-solver", "measure": self.measure, "measure_used": self.measure_,

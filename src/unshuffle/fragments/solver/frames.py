@@ -22,6 +22,33 @@ def good_seams(asm: Assembler, scorer: PairScorer) -> int:
     return int((scorer.placed_scores(finishing.seams(asm)) <= GRID_GOOD_SEAM).sum())
 
 
+FILLED_MIN_PIECES = 100  # filled_rectangles: groups this large that fill their bounding box count as whole
+FILLED_MIN_SHARE = 0.5  # images, when they also cover this share of the frame's cells (not a band of sky)
+
+
+def filled_rectangles(asm: Assembler, frame: tuple[int, int]) -> list[np.ndarray]:
+    """The fragments of each group that fills its bounding box (an image laid without a hole), holding at
+    least ``FILLED_MIN_PIECES`` and ``FILLED_MIN_SHARE`` of the cells of ``frame`` (rows, cols)."""
+    out = []
+    least = max(FILLED_MIN_PIECES, FILLED_MIN_SHARE * frame[0] * frame[1])
+    for cl in asm.clusters.values():
+        r0, r1, c0, c1 = cl.box
+        if len(cl.pos) >= least and len(cl.pos) == (r1 - r0 + 1) * (c1 - c0 + 1):
+            out.append(np.array(list(cl.pos)))
+    return out
+
+
+def joins_two(asm: Assembler, wholes: list[np.ndarray]) -> bool:
+    """Whether one group of ``asm`` holds most fragments of two of ``wholes`` (another frame's images)."""
+    if len(wholes) < 2:
+        return False
+    owner = np.asarray(asm.owner)
+    main = [np.bincount(owner[w]).argmax() for w in wholes]
+    mostly = [(owner[w] == h).mean() > 0.5 for w, h in zip(wholes, main, strict=True)]
+    held = [h for h, ok in zip(main, mostly, strict=True) if ok]
+    return len(held) > len(set(held))
+
+
 class FrameSearch:
     """The frame search of one ``FragmentSolver.fit``: the solver's settings (``rotations_``, ``loops``,
     ``edge_max_score``, ``max_seam``, ``n_images``, ``count_max_cost``) and the bag's tables (2x2 loops

@@ -16,6 +16,8 @@ import numpy as np
 from unshuffle.fragments.solver.merging import ADJ_BONUS
 from unshuffle.fragments.solver.placement import Assembler
 
+CAP_MIN_PIECES = 25  # trim_and_fill(cap_slack=...): groups this large are capped (small images keep their frame)
+
 
 def dense_scores(query: np.ndarray, key: np.ndarray, row_second: np.ndarray, col_second: np.ndarray,
                  owner: np.ndarray) -> np.ndarray:
@@ -30,13 +32,20 @@ def dense_scores(query: np.ndarray, key: np.ndarray, row_second: np.ndarray, col
 
 
 def trim_and_fill(asm: Assembler, tables: list[np.ndarray], rotations: bool, min_trust: float,
-                  frames: dict[int, tuple[int, int]] | None = None) -> None:
+                  frames: dict[int, tuple[int, int]] | None = None, cap_slack: float | None = None) -> None:
     """Re-place every fragment whose trust is below ``min_trust`` (the best of each cluster stays).
 
     tables: dense (P, P) scores per relation from ``dense_scores`` (RIGHT, DOWN; RIGHT only under
     rotation, pieces ``4 * f + turn``). frames: {cluster id: (rows, cols)} frames of single clusters
-    (``window.window_trim``) used instead of the assembler's own frame.
+    (``window.window_trim``) used instead of the assembler's own frame. cap_slack: when given (the image
+    count was estimated), a group of at least ``CAP_MIN_PIECES`` fragments takes back at most this share
+    more fragments than it held before the trim (a flat image's group, its frame loose, would otherwise
+    take every piece that fits nowhere well).
     """
+    caps = {}
+    if cap_slack is not None:
+        caps = {h: len(cl.pos) + int(np.ceil(cap_slack * len(cl.pos)))
+                for h, cl in asm.clusters.items() if len(cl.pos) >= CAP_MIN_PIECES}
     removed = []
     for h in list(asm.clusters):
         cl = asm.clusters[h]
@@ -56,10 +65,11 @@ def trim_and_fill(asm: Assembler, tables: list[np.ndarray], rotations: bool, min
     turns = range(4) if rotations else (0,)
     cand_f = np.repeat(np.array(sorted(removed)), len(turns))
     cand_t = np.tile(np.array(list(turns)), len(removed))
-    _fill(asm, tables, rotations, cand_f, cand_t, frames or {})
+    _fill(asm, tables, rotations, cand_f, cand_t, frames or {}, caps)
 
 
-def _fill(asm: Assembler, tables, rotations: bool, cand_f: np.ndarray, cand_t: np.ndarray, frames) -> None:
+def _fill(asm: Assembler, tables, rotations: bool, cand_f: np.ndarray, cand_t: np.ndarray, frames,
+          caps: dict[int, int] | None = None) -> None:
     """Insert the candidates' fragments one at a time, always the best (fragment, turn, free cell) over
     every group. Each free cell's best candidate sits in a heap and is recomputed only when a
     neighbour is placed or its candidate is used up (a cell's best can only get worse as candidates
@@ -88,6 +98,8 @@ def _fill(asm: Assembler, tables, rotations: bool, cand_f: np.ndarray, cand_t: n
             rmin, rmax, cmin, cmax = cl.box
             if not _fits(asm, frames, h, (min(rmin, r), max(rmax, r), min(cmin, c), max(cmax, c))):
                 continue  # the group only grows: this cell stays outside its frame
+            if caps and h in caps and len(cl.pos) >= caps[h]:
+                continue  # full: none of its free cells takes a piece any more
             if not alive[n]:
                 push(h, r, c)
                 continue
