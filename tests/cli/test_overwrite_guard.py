@@ -61,7 +61,30 @@ def test_overwrite_never_deletes_a_folder_of_other_files(bag, tmp_path, capsys):
     assert main(["fragments", "solve", str(bag_dir), "--out", str(empty), "--overwrite"]) == 0
     assert (empty / "groups.json").is_file() and (sol / "groups.json").is_file()
     write_bag(bag, bag_dir, overwrite=True)  # a bag folder holds truth.json
+    assert (bag_dir / "truth.json").is_file() and len(list(bag_dir.glob("*.png"))) == len(bag)
+    hidden = tmp_path / "hidden"  # only a Finder .DS_Store: as good as empty
+    hidden.mkdir()
+    (hidden / ".DS_Store").write_bytes(b"x")
+    assert main(["fragments", "solve", str(bag_dir), "--out", str(hidden), "--overwrite"]) == 0
+    assert (hidden / "groups.json").is_file()
     capsys.readouterr()
+
+
+def test_demo_refuses_a_folder_of_other_files_before_working(tmp_path, monkeypatch):
+    """The demo checks --out before it solves anything (the solver is never built) and keeps the folder."""
+    from unshuffle.fragments import demo
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "holiday.jpg").write_bytes(b"mine")
+
+    def no_solve(*a, **k):
+        raise AssertionError("the demo solved before checking --out")
+
+    monkeypatch.setattr(demo, "FragmentSolver", no_solve)
+    with pytest.raises(ConfigError, match="no metrics.json"):
+        demo.run_demo(photos, overwrite=True)
+    assert sorted(p.name for p in photos.iterdir()) == ["holiday.jpg"]
 
 
 def test_atomic_dir_marker_rule(tmp_path):

@@ -12,6 +12,8 @@ from unshuffle.fragments.bags.solution import Solution
 from unshuffle.fragments.baseline.baselines import random_assignment, raw_pixel_kmeans
 from unshuffle.fragments.solver.fragment_solver import FragmentSolver
 
+METRICS_FILE = "metrics.json"  # the demo's results; --overwrite replaces only a folder holding it
+
 
 def run_demo(out: str | Path, *, image_size: int = 64, grid: int = 4, seed: int = 0,
              overwrite: bool = False) -> dict:
@@ -28,8 +30,9 @@ def run_demo(out: str | Path, *, image_size: int = 64, grid: int = 4, seed: int 
     from unshuffle.fragments.bags.folders import TRUTH_FILE, write_bag
     from unshuffle.fragments.bags.solution_io import write_solution_folder
     from unshuffle.plots.fragments import plot_grouping
-    from unshuffle.runs.atomic import atomic_dir, atomic_write_json
+    from unshuffle.runs.atomic import atomic_dir, atomic_write_json, check_out_folder
 
+    check_out_folder(out, overwrite, marker=METRICS_FILE)  # before the work, not when writing after it
     images = demo_images(image_size)
     bag = FragmentSampler(images, len(images), grid, seed).sample(0)
     n = bag.n_images
@@ -66,11 +69,11 @@ def run_demo(out: str | Path, *, image_size: int = 64, grid: int = 4, seed: int 
 
     best = next(iter(solutions))
     out = Path(out)
-    with atomic_dir(out, overwrite=overwrite, marker="metrics.json") as tmp:
+    with atomic_dir(out, overwrite=overwrite, marker=METRICS_FILE) as tmp:
         r = results[best]
         plot_grouping(bag, solutions[best], Path(tmp) / "demo.png",
                       title=f"{best}: ARI {r['ari']:.3f}")
-        atomic_write_json(Path(tmp) / "metrics.json", {
+        atomic_write_json(Path(tmp) / METRICS_FILE, {
             "settings": {"images": images.names, "image_size": image_size, "grid": grid, "seed": seed},
             "results": results, "table": table})
         write_bag(bag, Path(tmp) / "bag", seed=seed)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import errno
+import json
 import os
 import shutil
 import tempfile
@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from unshuffle.errors import OutputError, UnshuffleError
-
 
 MIN_FREE_BYTES = 1 << 20  # check_writable: less free space than this counts as a full disk
 
@@ -158,11 +157,19 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
+def _is_output(path: Path, marker: str) -> bool:
+    """Whether folder ``path`` holds ``marker`` or nothing but hidden files (.DS_Store and the like)."""
+    try:
+        return (path / marker).is_file() or all(p.name.startswith(".") for p in path.iterdir())
+    except OSError as e:
+        raise _output_error(path, e) from e
+
+
 def check_out_folder(path: str | Path, overwrite: bool = False, label: str = "", marker: str | None = None) -> None:
     """Refuse (ConfigError) an output folder ``path`` that is a file (``overwrite`` replaces folders only,
     never a file) or that exists while ``overwrite`` is off. With ``marker`` (a file every earlier output
-    of this kind holds, e.g. ``groups.json``), ``overwrite`` replaces only an empty folder or one holding
-    it: a photo folder given by mistake is never deleted. label: how messages name it (e.g. "out_dir ")."""
+    of this kind holds, e.g. ``groups.json``), ``overwrite`` replaces only a folder holding it or nothing but
+    hidden files: a photo folder given by mistake is never deleted. label: how messages name it (e.g. "out_dir ")."""
     from unshuffle.errors import ConfigError
 
     path = Path(path)
@@ -171,7 +178,7 @@ def check_out_folder(path: str | Path, overwrite: bool = False, label: str = "",
                           "folders only: choose another path")
     if path.exists() and not overwrite:
         raise ConfigError(f"{label}{path} already exists; pass overwrite=True (--overwrite) to replace it")
-    if path.exists() and marker is not None and not (path / marker).is_file() and any(path.iterdir()):
+    if path.exists() and marker is not None and not _is_output(path, marker):
         raise ConfigError(f"{label}{path} is not an earlier output of this command (it has files but no {marker}); "
                           "overwrite=True (--overwrite) replaces only those: choose another path or empty it yourself")
 
@@ -181,8 +188,8 @@ def atomic_dir(path: str | Path, overwrite: bool = False, marker: str | None = N
     """Yield a fresh temporary folder next to ``path``; on success it is renamed to ``path``.
 
     An existing ``path`` is refused (ConfigError) unless ``overwrite`` and it is a folder (a file is
-    always refused, and with ``marker`` so is a non-empty folder without it: ``check_out_folder``); then it stays intact until
-    the new folder is complete, is moved aside, the new one renamed in, and the old one deleted. On
+    always refused, and with ``marker`` so is a folder of other files: ``check_out_folder``); then it
+    stays intact until the new folder is complete, is moved aside, the new one renamed in, and the old one deleted. On
     any error the temporary folder is removed and ``path`` is left as it was; an OSError raised while
     the folder is built or moved (not writable, disk full, ...) comes out as
     :class:`~unshuffle.errors.OutputError` naming ``path``.

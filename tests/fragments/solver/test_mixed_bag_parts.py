@@ -170,7 +170,8 @@ def _laid(m: int, groups: list[list[tuple[int, int, int]]]) -> Assembler:
 def test_filled_rectangles_and_a_frame_that_joins_them():
     """Frame A (12 x 15) laid two images of 10 x 12 = 120 pieces as full rectangles (a 150-piece group with
     a hole is not one; under a 16 x 16 frame they would be parts); frame B joined both into one group:
-    B joins two of A's images, A none of B's."""
+    B joins two of A's images; A itself, and a frame C that moved 20 other pieces, join none; D glues one
+    of A's images to A's other large group (not whole): joining, when that group is given."""
     from unshuffle.fragments.solver.frames import filled_rectangles, joins_two
 
     one = [(f, f // 12, f % 12) for f in range(120)]
@@ -178,9 +179,79 @@ def test_filled_rectangles_and_a_frame_that_joins_them():
     holed = [(240 + f, f // 15, f % 15) for f in range(151) if f != 17]  # 150 pieces in 11 x 15 = 165 cells
     m = 240 + 151
     a = _laid(m, [one, two, holed])
-    wholes = filled_rectangles(a, (12, 15))
+    none = np.zeros((0, 5))  # no candidate seam leads out of any group: every large group is closed
+    wholes = filled_rectangles(a, (12, 15), none)
     assert sorted(len(w) for w in wholes) == [120, 120]
-    assert filled_rectangles(a, (16, 16)) == []  # 120 pieces are under half of a 16 x 16 frame: parts
+    assert filled_rectangles(a, (16, 16), none) == []  # 120 pieces are under half of a 16 x 16 frame: parts
+    # clear seams from every piece of image one's right column to image two: a part cut off, not whole
+    cut = np.array([[0.1, 12 * r + 11, 0, 120 + 12 * r, 0] for r in range(10)])
+    assert sorted(len(w) for w in filled_rectangles(a, (12, 15), cut)) == []
     b = _laid(m, [one + [(f, r, c + 12) for f, r, c in two], holed])
     assert joins_two(b, wholes)
-    assert not joins_two(a, filled_rectangles(b, (12, 24))) and not joins_two(a, wholes)
+    assert not joins_two(a, wholes)  # A keeps its own two images apart
+    c = _laid(m, [one, two + [(f, r, c + 12) for f, r, c in holed[:20]], holed[20:]])
+    assert not joins_two(c, wholes)  # a few pieces moved between groups join nothing
+    d = _laid(m, [one + [(f, r, c + 12) for f, r, c in holed], two])  # a whole image glued to a large part
+    others = [np.array([f for f, _, _ in holed])]
+    assert joins_two(d, wholes, others) and not joins_two(d, wholes)
+
+
+def test_strays_go_home_turned_with_their_group():
+    """Under rotations: coffee's layout lies turned K quarter turns (its pieces ``4 f + K`` at the turned
+    cells), and three of its pieces sit beside chelsea in other turns. Each goes back to its turned home
+    cell with the group's turn, for every K."""
+    import skimage.data
+
+    from unshuffle.fragments.solver import compatibility as compat
+    from unshuffle.fragments.solver.placement import rotate_offset
+
+    piece, rows, cols = 24, 8, 12
+    frags = np.ascontiguousarray(np.concatenate([
+        img[:rows * piece, :cols * piece].reshape(rows, piece, cols, piece, 3).transpose(0, 2, 1, 3, 4)
+        .reshape(-1, piece, piece, 3) for img in (skimage.data.chelsea(), skimage.data.coffee())]))
+    m = len(frags)
+    pieces = np.stack([np.rot90(frags, k, axes=(1, 2)) for k in range(4)], axis=1).reshape(4 * m, piece, piece, 3)
+    q, k = compat.edge_features(compat.rgb_to_lab(np.ascontiguousarray(pieces)), "prediction", 1.0)
+    tab = grow.piece_tables([(q, k)], np.repeat(np.arange(m), 4), np.tile(np.arange(4), m), True)
+    for turn in range(4):
+        chelsea = {(f // cols, f % cols): 4 * f for f in range(rows * cols)}
+        coffee = {rotate_offset(f // cols, f % cols, turn): 4 * (rows * cols + f) + turn for f in range(rows * cols)}
+        homes = [rotate_offset(r, c, turn) for r, c in ((3, 5), (0, 7), (6, 2))]
+        strays = [coffee.pop(rc) // 4 for rc in homes]
+        for i, (f, t) in enumerate(zip(strays, (1, 2, 3), strict=True)):
+            chelsea[(2 + i, cols)] = 4 * f + (turn + t) % 4  # beside chelsea, in another turn
+        asm = Assembler(m, None, True)
+        asm.clusters = {}
+        for region in (chelsea, coffee):
+            grow.add_region(asm, tab, region)
+        moves = relocate.relocate_misfits(tab, asm)
+        assert sorted(mv[0] for mv in moves) == sorted(strays), turn
+        home = asm.clusters[asm.owner[rows * cols]]
+        assert all(home.pos[f] == (*rc, turn) for f, rc in zip(strays, homes, strict=True)), turn
+        assert asm.clusters[asm.owner[0]].box == (0, rows - 1, 0, cols - 1)
+
+
+class _Wholes:
+    """A count's whole images (``KeepApart.holds`` only): the extents (rows, cols) it found."""
+
+    def __init__(self, *extents: tuple[int, int]):
+        self.extents = extents
+
+    def holds(self, frame: tuple[int, int], rotations: bool) -> bool:
+        return all(h <= frame[0] and w <= frame[1] for h, w in self.extents)
+
+
+def test_rejected_frames_trust_only_frames_that_join_nothing():
+    """Frame A (12 x 15) laid two closed 10 x 12 images; frame B (17 x 17) glued them into one group and its
+    count reported a 'whole image' of 12 x 16 that A cannot hold: B is rejected for joining, and its
+    claim does not reject A. With clear seams leading out of A's rectangles (they are parts cut by a
+    frame too small), B's whole image rejects A instead and B is kept."""
+    from unshuffle.fragments.solver.frames import rejected_frames
+
+    one = [(f, f // 12, f % 12) for f in range(120)]
+    two = [(120 + f, f // 12, f % 12) for f in range(120)]
+    a, b = _laid(240, [one, two]), _laid(240, [one + [(f, r, c + 12) for f, r, c in two]])
+    results, wholes = [((12, 15), a), ((17, 17), b)], [None, _Wholes((12, 16))]
+    assert rejected_frames(results, wholes, False, np.zeros((0, 5))) == ([], [1])
+    cut = np.array([[0.1, 12 * r + 11, 0, 120 + 12 * r, 0] for r in range(10)])
+    assert rejected_frames(results, wholes, False, cut) == ([0], [])

@@ -11,7 +11,7 @@ from unshuffle.fragments.bags.solution import Solution
 from unshuffle.fragments.solver import compatibility as compat
 from unshuffle.fragments.solver import finishing
 from unshuffle.fragments.solver.estimate import KeepApart, count_assembled
-from unshuffle.fragments.solver.frames import FrameSearch, filled_rectangles, good_seams, joins_two
+from unshuffle.fragments.solver.frames import FrameSearch, good_seams, rejected_frames
 from unshuffle.fragments.solver.grow import MAX_PIECES as GROW_MAX_PIECES
 from unshuffle.fragments.solver.grow import grow_puzzles
 from unshuffle.fragments.solver.grow import piece_tables as grow_tables
@@ -277,14 +277,13 @@ class FragmentSolver(EdgeMeasures):
                     self._finish(asm, grid_k, n_img, edges, scorer, lab, owner, feats, cands, tables, apart)
                     done.append((good_seams(asm, scorer), -k, grid_k, asm, n_img))
                     wholes.append(apart)
-                # a frame too small for a whole image found under another frame cuts that image: not kept
-                cut = [t[2] for t in done if not all(w is None or w.holds(t[2], self.rotations_) for w in wholes)]
-                # ... and so is one that joins two images another frame (not cut) laid as full rectangles
-                filled = [filled_rectangles(t[3], t[2]) for t in done if t[2] not in cut]
-                cut += [t[2] for t in done if any(joins_two(t[3], f) for f in filled)]
-                _, _, grid, asm, n_img = max([t for t in done if t[2] not in cut] or done, key=lambda t: t[:2])
+                small, joining = rejected_frames([(t[2], t[3]) for t in done], wholes, self.rotations_, edges)
+                out = set(small) | set(joining)
+                _, _, grid, asm, n_img = max([t for k, t in enumerate(done) if k not in out] or done,
+                                             key=lambda t: t[:2])
                 extra = {"frames_tried": [[list(g), good] for good, _, g, _, _ in done],
-                         "frames_too_small": [list(g) for g in cut]}
+                         "frames_too_small": [list(done[k][2]) for k in small],
+                         "frames_joining_images": [list(done[k][2]) for k in joining]}
                 if self.placer == "auto" and grid[0] * grid[1] >= AUTO_BEST_MIN_CELLS:
                     self.placer_ = "best"
                 if self.placer_ == "best" and len(owner) > GROW_MAX_PIECES:  # too large for the dense tables

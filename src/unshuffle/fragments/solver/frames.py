@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from unshuffle.fragments.solver import finishing
-from unshuffle.fragments.solver.estimate import core_extent, estimate_grid, frame_candidates
+from unshuffle.fragments.solver.estimate import closed_clusters, core_extent, estimate_grid, frame_candidates
 from unshuffle.fragments.solver.loops import merge_loops
 from unshuffle.fragments.solver.measures import LOOP_MAX_SCORE
 from unshuffle.fragments.solver.merging import PairScorer, cluster_merge
@@ -26,27 +26,55 @@ FILLED_MIN_PIECES = 100  # filled_rectangles: groups this large that fill their 
 FILLED_MIN_SHARE = 0.5  # images, when they also cover this share of the frame's cells (not a band of sky)
 
 
-def filled_rectangles(asm: Assembler, frame: tuple[int, int]) -> list[np.ndarray]:
+def filled_rectangles(asm: Assembler, frame: tuple[int, int], edges: np.ndarray) -> list[np.ndarray]:
     """The fragments of each group that fills its bounding box (an image laid without a hole), holding at
-    least ``FILLED_MIN_PIECES`` and ``FILLED_MIN_SHARE`` of the cells of ``frame`` (rows, cols)."""
-    out = []
+    least ``FILLED_MIN_PIECES`` and ``FILLED_MIN_SHARE`` of the cells of ``frame`` (rows, cols), and is
+    closed (``estimate.closed_clusters``: no clear candidate seam leads out of it, so it is not a part of
+    an image cut by a frame too small). edges: the candidate seams."""
+    ids = list(asm.clusters)
+    members = [list(asm.clusters[h].pos) for h in ids]
+    closed = closed_clusters(members, [np.array(list(asm.clusters[h].cells)) for h in ids], edges, len(asm.owner))
     least = max(FILLED_MIN_PIECES, FILLED_MIN_SHARE * frame[0] * frame[1])
-    for cl in asm.clusters.values():
-        r0, r1, c0, c1 = cl.box
-        if len(cl.pos) >= least and len(cl.pos) == (r1 - r0 + 1) * (c1 - c0 + 1):
-            out.append(np.array(list(cl.pos)))
+    out = []
+    for h, mem, whole in zip(ids, members, closed, strict=True):
+        r0, r1, c0, c1 = asm.clusters[h].box
+        if whole and len(mem) >= least and len(mem) == (r1 - r0 + 1) * (c1 - c0 + 1):
+            out.append(np.array(mem))
     return out
 
 
-def joins_two(asm: Assembler, wholes: list[np.ndarray]) -> bool:
-    """Whether one group of ``asm`` holds most fragments of two of ``wholes`` (another frame's images)."""
-    if len(wholes) < 2:
-        return False
+def joins_two(asm: Assembler, wholes: list[np.ndarray], others: list[np.ndarray] | None = None) -> bool:
+    """Whether one group of ``asm`` holds most fragments of one of ``wholes`` (another frame's whole
+    images) and most of another of ``wholes`` or of ``others`` (that frame's other large groups)."""
     owner = np.asarray(asm.owner)
-    main = [np.bincount(owner[w]).argmax() for w in wholes]
-    mostly = [(owner[w] == h).mean() > 0.5 for w, h in zip(wholes, main, strict=True)]
-    held = [h for h, ok in zip(main, mostly, strict=True) if ok]
-    return len(held) > len(set(held))
+    held = []
+    for k, group in enumerate(list(wholes) + list(others or [])):
+        h = np.bincount(owner[group]).argmax()
+        if (owner[group] == h).mean() > 0.5:
+            held.append((h, k < len(wholes)))
+    return any(whole and sum(g == h for g, _ in held) >= 2 for h, whole in held)
+
+
+def rejected_frames(results: list[tuple[tuple[int, int], Assembler]], wholes: list, rotations: bool,
+                    edges: np.ndarray) -> tuple[list[int], list[int]]:
+    """Which of several frames' results (frame, Assembler) are not kept, as (too small, joining) indices.
+    Joining: the result puts an image that another frame laid as a closed full rectangle
+    (``filled_rectangles``) in one group with most of another of that frame's large groups. Too small:
+    the frame cannot hold a whole image found by the count (``wholes``: each result's ``KeepApart`` or
+    None) of another frame that is not joining (a frame that glued images together can also report a
+    glued 'whole image' that would cut the right frame)."""
+    n = len(results)
+    filled = [filled_rectangles(asm, frame, edges) for frame, asm in results]
+    large = []  # each frame's other groups of FILLED_MIN_PIECES or more
+    for (_, asm), whole in zip(results, filled, strict=True):
+        taken = {int(w[0]) for w in whole}
+        large.append([np.array(list(c.pos)) for c in asm.clusters.values()
+                      if len(c.pos) >= FILLED_MIN_PIECES and not taken & set(c.pos)])
+    joining = {i for i in range(n) for j in range(n)
+               if j != i and joins_two(results[i][1], filled[j], large[j])}
+    small = {i for i in range(n) for j in range(n)
+             if j not in joining and wholes[j] is not None and not wholes[j].holds(results[i][0], rotations)}
+    return sorted(small), sorted(joining - small)
 
 
 class FrameSearch:

@@ -40,7 +40,8 @@ def trim_and_fill(asm: Assembler, tables: list[np.ndarray], rotations: bool, min
     (``window.window_trim``) used instead of the assembler's own frame. cap_slack: when given (the image
     count was estimated), a group of at least ``CAP_MIN_PIECES`` fragments takes back at most this share
     more fragments than it held before the trim (a flat image's group, its frame loose, would otherwise
-    take every piece that fits nowhere well).
+    take every piece that fits nowhere well); the fill's last resort, when no free cell is left inside
+    any frame, ignores the caps as it ignores the frames.
     """
     caps = {}
     if cap_slack is not None:

@@ -29,18 +29,20 @@ SLACK_FRAMES = True  # image count estimated: each group is also grown under pho
 # held to frames of its exact count (518 pieces: only 14 x 37)
 SLACK_MARGIN = 0.05  # ... and kept only with this share more best-buddy seams than under the exact-count frames
 SLACK_MAX_ASPECT = 1.6  # ... of at most this elongation (3:2 photos and squarer)
+SLACK_MAX_FRAMES = 10  # ... and at most this many (puzzles of 400-550 pieces have 8-10)
 WRAP_SEARCH_MAX = 1200  # pieces: larger layouts skip the search (two 3,800-piece Kodak puzzles: 22 -> 120 CPU s)
 
 
 def slack_frames(cells: int, slack: float) -> list[tuple[int, int]]:
     """Frames (rows, cols) of a photo's proportions (at most ``SLACK_MAX_ASPECT`` elongated) that hold
-    ``cells`` cells with at most ``slack * cells`` left empty, both ways round, fewest cells first."""
+    ``cells`` cells with at most ``slack * cells`` left empty, both ways round, fewest cells first; at most
+    ``SLACK_MAX_FRAMES`` (a 4,000-piece group would otherwise be grown under 57 more frames)."""
     out = []
     for rows in range(1, int(np.sqrt(cells * (1 + slack))) + 1):
         for cols in range(max(rows, -(-cells // rows)), int(cells * (1 + slack)) // rows + 1):
             if cols <= SLACK_MAX_ASPECT * rows:
                 out += [(rows * cols, rows, cols), (rows * cols, cols, rows)]
-    return list(dict.fromkeys((r, c) for _, r, c in sorted(out)))
+    return list(dict.fromkeys((r, c) for _, r, c in sorted(out)))[:SLACK_MAX_FRAMES]
 
 
 def regrow_groups(tab: PieceTables, asm: Assembler, rotations: bool, grid: tuple[int, int] | None = None,
@@ -50,8 +52,8 @@ def regrow_groups(tab: PieceTables, asm: Assembler, rotations: bool, grid: tuple
     regrown region, the one with more seams, best-buddy seams counting twice, then the higher mean
     compatibility, is kept (the cluster on ties, or when the growth leaves fragments out). Returns
     the new Assembler and, per cluster, which was kept and both seam counts. ``slack`` > 0 (the image
-    count was estimated, so a group may hold a few pieces more or fewer than its image): the growth also
-    tries ``slack_frames``."""
+    count was estimated, so a group may hold a few pieces more or fewer than its image) and no ``grid``
+    given: the growth also tries ``slack_frames``, kept only with ``SLACK_MARGIN`` more best-buddy seams."""
     turned = len(tab.owner) > len(asm.owner)
     out = Assembler(len(asm.owner), None, rotations)
     out.clusters, out.trust = {}, asm.trust.copy()

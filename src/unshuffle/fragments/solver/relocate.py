@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from unshuffle.fragments.solver.grow import OPPOSITE, SEAM_CAP, SIDES, PieceTables
+from unshuffle.fragments.solver.grow import FLOOR, OPPOSITE, SEAM_CAP, SIDES, PieceTables
 from unshuffle.fragments.solver.placement import Assembler
 
 MISFIT_FIT = -1.0  # a piece whose mean seam compatibility with its neighbours is below this may move
@@ -54,46 +54,75 @@ def _holes(region: dict[tuple[int, int], int]) -> list[tuple[int, int]]:
     return out
 
 
+def _hole_fits(tab: PieceTables, region: dict[tuple[int, int], int], cell: tuple[int, int], cand: np.ndarray,
+               mover: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``seam_fit`` of every candidate piece ``cand`` (K,) in the free ``cell`` of ``region`` at once,
+    each skipping its own ``mover`` piece (K,) where that is a neighbour: (fits (K,), neighbours (K,))."""
+    total = np.zeros(len(cand))
+    count = np.zeros(len(cand), np.int64)
+    for s in range(4):
+        a = region.get((cell[0] + SIDES[s][0], cell[1] + SIDES[s][1]))
+        if a is None:
+            continue
+        there = 1.0 - tab.cost[OPPOSITE[s], a, cand] / max(tab.second[OPPOSITE[s], a], FLOOR)
+        back = 1.0 - tab.cost[s, cand, a] / np.maximum(tab.second[s, cand], FLOOR)
+        term = np.maximum(0.5 * (there + back), -SEAM_CAP)
+        keep = mover != a
+        total += np.where(keep, term, 0.0)
+        count += keep
+    return total / np.maximum(count, 1), count
+
+
 def relocate_misfits(tab: PieceTables, asm: Assembler, max_moves: int | None = None) -> list[list[int]]:
     """Move misfits (see the module) into holes, best gain first, until none qualifies or after
-    ``max_moves`` (default: the number of pieces). Updates ``asm`` in place (a group left empty is
-    dropped). Returns the moves as [fragment, from cluster, to cluster, row, col, turn]."""
+    ``max_moves`` (default: the holes and lone pieces there were at the start). Updates ``asm`` in place
+    (a group left empty is dropped; moved pieces keep their trust). Returns the moves as [fragment, from
+    cluster, to cluster, row, col, turn]."""
     turned = len(tab.owner) > len(asm.owner)
     regions = _regions(tab, asm, turned)
-    turns = range(4) if turned else (0,)
+    turns = np.arange(4) if turned else np.zeros(1, np.int64)
+    holes = {h: _holes(region) for h, region in regions.items() if len(region) > 1}
+    if max_moves is None:
+        max_moves = sum(map(len, holes.values())) + sum(len(r) == 1 for r in regions.values())
     moves: list[list[int]] = []
-    for _ in range(len(asm.owner) if max_moves is None else max_moves):
-        misfits = []
+    for _ in range(max_moves):
+        misfits = []  # (fit, cluster, cell, piece)
         for h, region in regions.items():
             for (r, c), p in region.items():
                 fit, n = seam_fit(tab, region, r, c, p)
                 if n == 0 and len(region) == 1:
-                    misfits.append((-np.inf, h, r, c, p))
+                    misfits.append((-np.inf, h, (r, c), p))
                 elif n and fit < MISFIT_FIT:
-                    misfits.append((fit, h, r, c, p))
-        if not misfits:
+                    misfits.append((fit, h, (r, c), p))
+        if not misfits or not any(holes.values()):
             break
-        holes = [(h, rc) for h, region in regions.items() if len(region) > 1 for rc in _holes(region)]
+        fit = np.repeat([m[0] for m in misfits], len(turns))
+        mover = np.repeat([m[3] for m in misfits], len(turns))
+        frag = tab.owner[mover]
+        cand = 4 * frag + np.tile(turns, len(misfits)) if turned else frag
         best = None
-        for fit, h, r, c, p in misfits:
-            f = int(tab.owner[p])
-            for g, (hr, hc) in holes:
-                for t in turns:
-                    q = 4 * f + t if turned else f
-                    got, n = seam_fit(tab, regions[g], hr, hc, q, skip=p if g == h else None)
-                    if n >= 2 and got >= HOLE_FIT and got - fit >= MIN_GAIN:
-                        key = (got - fit if np.isfinite(fit) else got + SEAM_CAP, -f, -g, -hr, -hc, -t)
-                        if best is None or key > best[0]:
-                            best = (key, h, (r, c), g, (hr, hc), q)
+        for g in sorted(holes):
+            for cell in holes[g]:
+                got, n = _hole_fits(tab, regions[g], cell, cand, mover)
+                gain = np.where(np.isfinite(fit), got - fit, got + SEAM_CAP)
+                ok = (n >= 2) & (got >= HOLE_FIT) & (got - fit >= MIN_GAIN)
+                if ok.any():
+                    k = int(np.argmax(np.where(ok, gain, -np.inf)))
+                    if best is None or gain[k] > best[0]:
+                        best = (float(gain[k]), k, g, cell)
         if best is None:
             break
-        _, h, cell, g, hole, q = best
+        _, k, g, hole = best
+        _, h, cell, _ = misfits[k // len(turns)]
+        q = int(cand[k])
         del regions[h][cell]
         regions[g][hole] = q
         if not regions[h]:
             del regions[h]
-        f = int(tab.owner[q])
-        moves.append([f, h, g, hole[0], hole[1], int(tab.turn[q])])
+        for x in {h, g} & set(regions):  # the holes change only in the two groups touched
+            holes[x] = _holes(regions[x]) if len(regions[x]) > 1 else []
+        holes = {x: v for x, v in holes.items() if x in regions}
+        moves.append([int(tab.owner[q]), h, g, hole[0], hole[1], int(tab.turn[q])])
     if moves:
         _store(asm, tab, regions)
     return moves
