@@ -68,6 +68,15 @@ def test_export_of_npz_images_writes_each_image_once_as_png(tmp_path):
     assert first.startswith("1_")  # most confident first
     with pytest.raises(ConfigError, match="already exists"):
         export_clusters(run, tmp_path / "out")
+    again = export_clusters(run, tmp_path / "out", overwrite=True)  # an earlier export is replaced
+    assert again["images"] == 7 and len(sorted((tmp_path / "out").rglob("*.png"))) == 7
+    photos = tmp_path / "photos"  # a folder of other files given as --out by mistake: refused, kept
+    photos.mkdir()
+    (photos / "holiday.jpg").write_bytes(b"mine")
+    (photos / "cluster-0_n2").mkdir()
+    with pytest.raises(ConfigError, match="not an earlier export.*holiday.jpg"):
+        export_clusters(run, photos, overwrite=True)
+    assert sorted(p.name for p in photos.iterdir()) == ["cluster-0_n2", "holiday.jpg"]
 
 
 def test_export_refuses_when_the_data_changed(tmp_path):

@@ -82,7 +82,8 @@ def register(s: argparse._SubParsersAction) -> None:
     p.add_argument("--copy", action="store_true",
                    help="copy image files instead of symlinking them (images inside archives, pickles or .npz "
                         "are always written as PNGs)")
-    p.add_argument("--overwrite", action="store_true", help="replace --out when it exists")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier export in --out (only cluster-* folders in it)")
     p.set_defaults(handler=export_command)
 
 

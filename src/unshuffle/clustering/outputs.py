@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from unshuffle.errors import CheckpointError, DataFormatError
+from unshuffle.errors import CheckpointError, ConfigError, DataFormatError
 
 CSV_NAME = "assignments.csv"
 COLUMNS = ("file", "cluster", "confidence", "rank")
@@ -77,6 +77,9 @@ def read_assignments_csv(path: str | Path) -> dict[str, np.ndarray | list[str]]:
         raise DataFormatError(path, f"a row is damaged ({e})") from e
 
 
+_EXPORT_FOLDER = re.compile(r"cluster-\d+_n\d+")  # what cluster_folder_name makes
+
+
 def cluster_folder_name(cluster: int, size: int, n_clusters: int) -> str:
     """``cluster-07_n123``: the cluster id (zero-padded to the widest id) and its image count."""
     width = len(str(max(n_clusters - 1, 0)))
@@ -87,6 +90,21 @@ def _flat_name(name: str) -> str:
     """A file name from an image name: folders joined by ``__``, odd characters replaced."""
     flat = name.replace("/", "__").replace("#", "_")
     return re.sub(r"[^A-Za-z0-9_.+-]+", "_", flat).lstrip(".") or "image"
+
+
+def check_export_folder(out: str | Path, overwrite: bool) -> None:
+    """Refuse (ConfigError) an existing ``out`` unless ``overwrite`` and it is an earlier export: nothing but
+    cluster folders (:func:`cluster_folder_name`) and hidden files, so a photo folder is never replaced."""
+    from unshuffle.runs.atomic import check_out_folder
+
+    out = Path(out)
+    check_out_folder(out, overwrite, label="--out ")
+    if out.is_dir():
+        other = [p.name for p in sorted(out.iterdir())
+                 if not p.name.startswith(".") and not (p.is_dir() and _EXPORT_FOLDER.fullmatch(p.name))]
+        if other:
+            raise ConfigError(f"--out {out} is not an earlier export (it holds {other[0]!r}, not only cluster-* "
+                              "folders); --overwrite replaces only those: choose another path or empty it yourself")
 
 
 def export_clusters(run_dir: str | Path, out: str | Path, *, copy: bool = False, overwrite: bool = False) -> dict:
@@ -109,6 +127,7 @@ def export_clusters(run_dir: str | Path, out: str | Path, *, copy: bool = False,
     run = RunDir(Path(run_dir))
     saved = run.read_config()["config"]
     check_apart(saved["data"]["path"], out)  # cluster folders inside the data would be read back as images
+    check_export_folder(out, overwrite)
     table = read_assignments_csv(run.path / CSV_NAME)
     images = open_images(saved["data"]["path"], split=saved["data"].get("split"))
     if list(images.names) != table["file"]:
