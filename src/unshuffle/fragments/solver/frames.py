@@ -58,11 +58,14 @@ def joins_two(asm: Assembler, wholes: list[np.ndarray], others: list[np.ndarray]
 def rejected_frames(results: list[tuple[tuple[int, int], Assembler]], wholes: list, rotations: bool,
                     edges: np.ndarray) -> tuple[list[int], list[int]]:
     """Which of several frames' results (frame, Assembler) are not kept, as (too small, joining) indices.
-    Joining: the result puts an image that another frame laid as a closed full rectangle
-    (``filled_rectangles``) in one group with most of another of that frame's large groups. Too small:
-    the frame cannot hold a whole image found by the count (``wholes``: each result's ``KeepApart`` or
-    None) of another frame that is not joining (a frame that glued images together can also report a
-    glued 'whole image' that would cut the right frame)."""
+
+    Too small: the frame cannot hold a whole image found by the count of a kept frame (``wholes``: each
+    result's ``KeepApart`` or None). Joining: the result puts an image that a kept frame laid as a closed
+    full rectangle (``filled_rectangles``) in one group with most of another of that frame's large groups.
+    Frames are judged in decreasing order of the pieces their closed full rectangles hold (then index):
+    the first is kept, and each next one is kept unless the frames kept before it reject it, so a frame
+    that glued images together cannot testify against the right one, nor parts cut by a frame too small
+    against a frame that laid whole images."""
     n = len(results)
     filled = [filled_rectangles(asm, frame, edges) for frame, asm in results]
     large = []  # each frame's other groups of FILLED_MIN_PIECES or more
@@ -70,11 +73,16 @@ def rejected_frames(results: list[tuple[tuple[int, int], Assembler]], wholes: li
         taken = {int(w[0]) for w in whole}
         large.append([np.array(list(c.pos)) for c in asm.clusters.values()
                       if len(c.pos) >= FILLED_MIN_PIECES and not taken & set(c.pos)])
-    joining = {i for i in range(n) for j in range(n)
-               if j != i and joins_two(results[i][1], filled[j], large[j])}
-    small = {i for i in range(n) for j in range(n)
-             if j not in joining and wholes[j] is not None and not wholes[j].holds(results[i][0], rotations)}
-    return sorted(small), sorted(joining - small)
+    kept: list[int] = []
+    small, joining = [], []
+    for i in sorted(range(n), key=lambda k: (-sum(map(len, filled[k])), k)):
+        if any(wholes[j] is not None and not wholes[j].holds(results[i][0], rotations) for j in kept):
+            small.append(i)
+        elif any(joins_two(results[i][1], filled[j], large[j]) for j in kept):
+            joining.append(i)
+        else:
+            kept.append(i)
+    return sorted(small), sorted(joining)
 
 
 class FrameSearch:
