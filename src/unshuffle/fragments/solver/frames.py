@@ -59,13 +59,13 @@ def rejected_frames(results: list[tuple[tuple[int, int], Assembler]], wholes: li
                     edges: np.ndarray) -> tuple[list[int], list[int]]:
     """Which of several frames' results (frame, Assembler) are not kept, as (too small, joining) indices.
 
-    Too small: the frame cannot hold a whole image found by the count of a kept frame (``wholes``: each
-    result's ``KeepApart`` or None). Joining: the result puts an image that a kept frame laid as a closed
-    full rectangle (``filled_rectangles``) in one group with most of another of that frame's large groups.
-    Frames are judged in decreasing order of the pieces their closed full rectangles hold (then index):
-    the first is kept, and each next one is kept unless the frames kept before it reject it, so a frame
-    that glued images together cannot testify against the right one, nor parts cut by a frame too small
-    against a frame that laid whole images."""
+    Joining: the result puts an image that another frame laid as a closed full rectangle
+    (``filled_rectangles``) in one group with most of another of that frame's large groups. Frames are
+    judged for this in decreasing order of the pieces their closed full rectangles hold (then index),
+    each by the frames not joining judged before it, so parts that a frame too small laid as rectangles
+    cannot accuse a frame that laid whole images. Too small: the frame cannot hold a whole image found by
+    the count (``wholes``: each result's ``KeepApart`` or None) of a frame not joining (a frame that glued
+    images together can report a glued 'whole image' that would cut the right frame)."""
     n = len(results)
     filled = [filled_rectangles(asm, frame, edges) for frame, asm in results]
     large = []  # each frame's other groups of FILLED_MIN_PIECES or more
@@ -73,16 +73,15 @@ def rejected_frames(results: list[tuple[tuple[int, int], Assembler]], wholes: li
         taken = {int(w[0]) for w in whole}
         large.append([np.array(list(c.pos)) for c in asm.clusters.values()
                       if len(c.pos) >= FILLED_MIN_PIECES and not taken & set(c.pos)])
-    kept: list[int] = []
-    small, joining = [], []
+    judged: list[int] = []
+    joining: list[int] = []
     for i in sorted(range(n), key=lambda k: (-sum(map(len, filled[k])), k)):
-        if any(wholes[j] is not None and not wholes[j].holds(results[i][0], rotations) for j in kept):
-            small.append(i)
-        elif any(joins_two(results[i][1], filled[j], large[j]) for j in kept):
+        if any(joins_two(results[i][1], filled[j], large[j]) for j in judged if j not in joining):
             joining.append(i)
-        else:
-            kept.append(i)
-    return sorted(small), sorted(joining)
+        judged.append(i)
+    small = [i for i in range(n) if i not in joining and any(
+        wholes[j] is not None and not wholes[j].holds(results[i][0], rotations) for j in range(n) if j not in joining)]
+    return small, sorted(joining)
 
 
 class FrameSearch:
