@@ -112,10 +112,9 @@ def test_fill_caps_how_many_pieces_a_group_takes_back():
     all go to chelsea's right side, where they belong (chelsea's group grows to 112); with
     ``cap_slack=0.1`` chelsea's group takes back at most 96 + 10 and the rest goes elsewhere."""
     import skimage.data
+    from puzzle_tables import dense_tables
 
-    from unshuffle.fragments.solver import compatibility as compat
-    from unshuffle.fragments.solver.candidates import top_candidates
-    from unshuffle.fragments.solver.refine import dense_scores, trim_and_fill
+    from unshuffle.fragments.solver.refine import trim_and_fill
 
     piece = 24
 
@@ -126,12 +125,7 @@ def test_fill_caps_how_many_pieces_a_group_takes_back():
     cat, cup = cut(skimage.data.chelsea(), 8, 14), cut(skimage.data.coffee(), 8, 12)
     frags = np.ascontiguousarray(np.concatenate([cat, cup]))  # chelsea f = 14 r + c, then coffee
     m = len(frags)
-    owner = np.arange(m)
-    tables = []
-    for view in (frags, frags.transpose(0, 2, 1, 3)):
-        q, k = compat.edge_features(compat.rgb_to_lab(view))
-        c = top_candidates(q, k, owner, k=3)
-        tables.append(dense_scores(q, k, c.row_second, c.col_second, owner))
+    tables = dense_tables(frags)
     glued = [14 * r + c for r in range(8) for c in (12, 13)]
 
     def build() -> Assembler:

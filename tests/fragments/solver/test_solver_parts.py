@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from puzzle_tables import dense_tables
 
 from unshuffle.fragments.solver import compatibility as compat
 from unshuffle.fragments.solver.candidates import top_candidates
@@ -64,12 +65,7 @@ def test_dense_scores_agree_with_candidates():
 def test_trim_and_fill_puts_a_distrusted_fragment_back():
     frags = _photo_pieces()
     m = len(frags)
-    owner = np.arange(m)
-    tables = []
-    for view in (frags, frags.transpose(0, 2, 1, 3)):
-        q, k = compat.edge_features(compat.rgb_to_lab(view))
-        c = top_candidates(q, k, owner, k=3)
-        tables.append(dense_scores(q, k, c.row_second, c.col_second, owner))
+    tables = dense_tables(frags)
     asm = Assembler(m, (4, 4), rotations=False)
     for f in range(1, m):  # the true layout ...
         r, col = divmod(f, 4)
