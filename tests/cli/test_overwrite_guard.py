@@ -101,3 +101,24 @@ def test_atomic_dir_marker_rule(tmp_path):
     with atomic_dir(old, overwrite=True) as tmp:
         (tmp / "newer.txt").write_text("newer")
     assert sorted(p.name for p in old.iterdir()) == ["newer.txt"]
+
+
+def test_a_run_folder_is_emptied_only_when_it_holds_an_unshuffle_run(tmp_path):
+    """create_run(overwrite=True) clears an earlier run (its config.json a run record) but refuses a project
+    folder that merely has a config.json of its own, leaving every file in place."""
+    import json
+
+    from unshuffle.errors import CheckpointError
+    from unshuffle.runs.layout import create_run
+
+    run = create_run(tmp_path / "run", {"a": 1})
+    (run.path / "metrics.jsonl").write_text("{}\n")
+    again = create_run(tmp_path / "run", {"a": 2}, overwrite=True)
+    assert not (again.path / "metrics.jsonl").exists() and again.read_config()["config"] == {"a": 2}
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "config.json").write_text(json.dumps({"name": "mine"}))
+    (project / "notes.txt").write_text("keep")
+    with pytest.raises(CheckpointError, match="not an unshuffle run record"):
+        create_run(project, {"a": 1}, overwrite=True)
+    assert sorted(p.name for p in project.iterdir()) == ["config.json", "notes.txt"]

@@ -140,7 +140,8 @@ def create_run(path: str | Path, config: dict, *, resume: bool = False, overwrit
     """Create (or reopen, with ``resume``) a run folder and write its config.json.
 
     An existing run folder with a config.json is refused unless ``resume`` or ``overwrite`` is set;
-    nothing in it is touched before that check. ``overwrite`` (without ``resume``) starts a clean run:
+    nothing in it is touched before that check. ``overwrite`` (without ``resume``) starts a clean run, in a
+    folder whose config.json is an unshuffle run record (any other config.json is refused, its folder kept):
     everything in the old run folder is removed first (metrics.jsonl, checkpoints, pictures, ...),
     except the paths in ``keep`` and the folders holding them (e.g. a feature cache inside it).
     """
@@ -150,6 +151,10 @@ def create_run(path: str | Path, config: dict, *, resume: bool = False, overwrit
             f"{run.path}: already holds a run; pass --resume to continue it or choose another folder"
         )
     if overwrite and not resume and run.config_path.exists():
+        record = run.read_config()  # a CheckpointError naming the file when it is not JSON
+        if not (isinstance(record, dict) and {"config", "environment"} <= record.keys()):
+            raise CheckpointError(f"{run.config_path}: not an unshuffle run record (no 'config' and 'environment'); "
+                                  "--overwrite empties only earlier runs: choose another folder")
         clear_run_folder(run.path, keep)
     try:
         run.path.mkdir(parents=True, exist_ok=True)
