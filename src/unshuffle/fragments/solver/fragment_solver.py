@@ -238,7 +238,7 @@ class FragmentSolver(EdgeMeasures):
             if side > tries[0][0][0] and len(big.pos) >= FREE_MIN_PIECES:
                 tries.append(((side, side), frames.confident((side, side))))
                 wide = int(np.ceil(FREE_WIDEN * side))  # the largest part is often less than a whole image
-                if FREE_WIDEN > 1 and wide > side:
+                if wide > side:
                     tries.append(((wide, wide), frames.confident((wide, wide))))
         else:
             tries = [(grid, frames.confident(grid))]

@@ -375,8 +375,9 @@ def taken(tab: PieceTables, avail: np.ndarray, cells: dict[tuple[int, int], int]
     return avail
 
 
-def add_region(asm: Assembler, tab: PieceTables, region: dict[tuple[int, int], int]) -> None:
-    """Store a region (cell -> piece) as one cluster of fragments with their turns."""
+def add_region(asm: Assembler, tab: PieceTables, region: dict[tuple[int, int], int], h: int | None = None) -> None:
+    """Store a region (cell -> piece) as one cluster of fragments with their turns, under id ``h`` (default:
+    its smallest fragment)."""
     cl = Cluster()
     for (r, c), p in region.items():
         f = int(tab.owner[p])
@@ -385,7 +386,7 @@ def add_region(asm: Assembler, tab: PieceTables, region: dict[tuple[int, int], i
     rows = [r for r, _ in region]
     cols = [c for _, c in region]
     cl.box = (min(rows), max(rows), min(cols), max(cols))
-    h = min(cl.pos)
+    h = min(cl.pos) if h is None else h
     asm.clusters[h] = cl
     for f in cl.pos:
         asm.owner[f] = h

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from unshuffle.fragments.solver.grow import FLOOR, OPPOSITE, SEAM_CAP, SIDES, PieceTables
+from unshuffle.fragments.solver.grow import FLOOR, OPPOSITE, SEAM_CAP, SIDES, PieceTables, add_region
 from unshuffle.fragments.solver.placement import Assembler
 
 MISFIT_FIT = -1.0  # a piece whose mean seam compatibility with its neighbours is below this may move
@@ -130,16 +130,6 @@ def relocate_misfits(tab: PieceTables, asm: Assembler, max_moves: int | None = N
 
 def _store(asm: Assembler, tab: PieceTables, regions: dict[int, dict[tuple[int, int], int]]) -> None:
     """Write the regions back into ``asm``'s clusters (ids kept; emptied clusters removed)."""
-    for h in list(asm.clusters):
-        if h not in regions:
-            del asm.clusters[h]
+    asm.clusters = {}
     for h, region in regions.items():
-        cl = asm.clusters[h]
-        cl.pos, cl.cells = {}, {}
-        for (r, c), p in region.items():
-            f = int(tab.owner[p])
-            cl.pos[f] = (r, c, int(tab.turn[p]))
-            cl.cells[(r, c)] = f
-            asm.owner[f] = h
-        rc = np.array(list(region))
-        cl.box = (int(rc[:, 0].min()), int(rc[:, 0].max()), int(rc[:, 1].min()), int(rc[:, 1].max()))
+        add_region(asm, tab, region, h)
