@@ -32,20 +32,36 @@ def test_closed_clusters_by_size_fill_and_clear_seams_leaving():
     shapes = [_block(10, 12), _block(10, 12), _block(6, 10), corner]
     inside = [(0.3, 0, 1), (0.2, 130, 131), (0.1, 250, 251)]
     unclear = [(0.9, 5, 125), (1.4, 6, 126)]  # seams out of a cluster that are not clear do not count
-    assert closed_clusters(members, shapes, _edges(*inside, *unclear), 408).tolist() == [True, True, False, False]
+    # the 6 x 10 block is a small whole image (CLOSED_SMALL_PIECES), the corner fills too little of its box
+    assert closed_clusters(members, shapes, _edges(*inside, *unclear), 408).tolist() == [True, True, True, False]
     # clear seams from cluster 0 to cluster 1: over CLOSED_MAX_LINKS of the 2 * (10 + 12) border cells
     links = int(np.floor(CLOSED_MAX_LINKS * 44)) + 1
     cross = [(0.5, k, 120 + k) for k in range(links)]
-    assert closed_clusters(members, shapes, _edges(*inside, *cross), 408).tolist() == [False, False, False, False]
+    assert closed_clusters(members, shapes, _edges(*inside, *cross), 408).tolist() == [False, False, True, False]
     # as many as the share allows leave both closed; so do clear seams to fragments in no cluster or in one
     # of under CLOSED_MIN_PARTNER fragments (the image's own strays), and many seams from one fragment count once
     ok = cross[:links - 1]
-    assert closed_clusters(members, shapes, _edges(*ok), 408).tolist() == [True, True, False, False]
+    assert closed_clusters(members, shapes, _edges(*ok), 408).tolist() == [True, True, True, False]
     strays = [(0.5, k, 400 + k % 3) for k in range(links)] + [(0.4 + 0.01 * k, 7, 120) for k in range(links)]
     tiny = members + [[400, 401, 402]]
-    assert closed_clusters(tiny, [*shapes, _block(1, 3)], _edges(*strays), 408).tolist() == [True, True, False, False,
+    assert closed_clusters(tiny, [*shapes, _block(1, 3)], _edges(*strays), 408).tolist() == [True, True, True, False,
                                                                                             False]
     assert closed_clusters(members[:1], shapes[:1], _edges(*[(0.5, k, 390) for k in range(links)]), 408)[0]
+
+
+def test_small_whole_images_are_closed_only_beside_a_puzzle():
+    """A 4 x 5 photo beside a 120-piece one is a closed image; a 3 x 5 cluster is too small; with no
+    puzzle-sized cluster in the bag (64-px images of 16 pieces) nothing is tested."""
+    members = [list(range(120)), list(range(120, 140)), list(range(140, 155))]
+    shapes = [_block(10, 12), _block(4, 5), _block(3, 5)]
+    inside = _edges((0.3, 0, 1), (0.2, 121, 122))
+    assert closed_clusters(members, shapes, inside, 155).tolist() == [True, True, False]
+    assert closed_clusters(members[1:], shapes[1:], inside, 155).tolist() == [False, False]
+    # one clear seam from the small photo to the large one: over CLOSED_MAX_LINKS of its 18 border cells, not of 44
+    assert closed_clusters(members, shapes, _edges((0.3, 0, 1), (0.5, 125, 7)), 155).tolist() == [True, False, False]
+    # counted by looks, a closed cluster under 5 % of the frame is kept (not dropped as a crumb)
+    assert sorted(join_by_looks([120, 20], shapes[:2], np.ones((2, 8)), (25, 25), closed=np.array([1, 1], bool))) \
+        == [20, 120]
 
 
 def test_two_small_whole_images_fitting_one_frame_are_not_joined():
@@ -138,4 +154,18 @@ def test_mixed_bag_of_three_photos_of_different_sizes():
     order = np.random.default_rng(0).permutation(len(frags))
     sol = FragmentSolver().solve(frags[order])
     assert sol.settings["n_images"] == 3
+    assert grouping_scores(src[order], sol.group)["ari"] == 1.0
+
+
+def test_a_small_photo_beside_a_large_one_is_its_own_group():
+    """coffee (16 x 25 pieces of 24 px) and a 4 x 5 crop of rocket, shuffled together, nothing given: two
+    groups (the small photo is a closed image, not a part of coffee's frame)."""
+    import skimage.data
+
+    parts = [_pieces(skimage.data.coffee(), 24), _pieces(skimage.data.rocket()[:96, :120], 24)]
+    frags = np.concatenate(parts)
+    src = np.concatenate([np.full(len(p), j) for j, p in enumerate(parts)])
+    order = np.random.default_rng(0).permutation(len(frags))
+    sol = FragmentSolver().solve(frags[order])
+    assert sol.settings["n_images"] == 2
     assert grouping_scores(src[order], sol.group)["ari"] == 1.0

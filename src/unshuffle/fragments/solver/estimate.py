@@ -17,7 +17,9 @@ LOOK_MIN_SIMILARITY = 0.0  # counting by looks: least colour-histogram intersect
 LOOK_MIN_PART = 3  # counting by looks: parts of fewer fragments, or under 5 % of a frame, are left out
 LOOK_MAX_MISSES = 8  # counting by looks: a group stops trying partners after this many that do not fit
 WHOLE_BAG_SHARE = 0.45  # counting by looks: the image share of a frame when most counted clusters are whole
-CLOSED_MIN_PIECES = 100  # counting: a cluster this large (a puzzle, not a 64-px image) may be a closed image ...
+CLOSED_MIN_PIECES = 100  # counting: in a bag with a cluster this large (a puzzle, not 64-px images) ...
+CLOSED_SMALL_PIECES = 16  # ... a cluster of this many or more may be a closed image (a small photo beside large
+# ones: ImageNet sample photos of 20-90 pieces at 28 px were joined into others' groups) ...
 CLOSED_MIN_FILL = 0.9  # ... when it fills this share of its core extent (``core_extent``) ...
 CLOSED_CLEAR_SCORE = 0.7  # ... and hardly any candidate seam this clear (normalised) leaves it ...
 CLOSED_MIN_PARTNER = 10  # ... to another cluster of at least this many (its own stray pieces do not count);
@@ -106,8 +108,9 @@ def core_extent(cells: list[tuple[int, int]] | np.ndarray, share: float = CORE_S
 
 def closed_clusters(members: list[list[int]], shapes: list[np.ndarray], edges: np.ndarray,
                     n_fragments: int) -> np.ndarray:
-    """(G,) bool: which clusters look like whole images of a puzzle bag, whatever the frame: at least
-    ``CLOSED_MIN_PIECES`` fragments, as many as ``CLOSED_MIN_FILL`` of the cells of their core extent
+    """(G,) bool: which clusters look like whole images of a puzzle bag (one with a cluster of at least
+    ``CLOSED_MIN_PIECES`` fragments), whatever the frame: at least ``CLOSED_SMALL_PIECES`` fragments, as
+    many as ``CLOSED_MIN_FILL`` of the cells of their core extent
     (:func:`core_extent`: pieces of another image stuck on a side do not stretch it), with at most
     ``CLOSED_MAX_LINKS`` of their border cells' worth of fragments with a clear candidate seam
     (normalised score under ``CLOSED_CLEAR_SCORE``) to a cluster of ``CLOSED_MIN_PARTNER`` or more
@@ -134,7 +137,7 @@ def closed_clusters(members: list[list[int]], shapes: list[np.ndarray], edges: n
         linked[f[out_of]] = True
     links = np.bincount(which[linked], minlength=len(members))
     for g, (mem, sh) in enumerate(zip(members, shapes, strict=True)):
-        if len(mem) < CLOSED_MIN_PIECES:
+        if len(mem) < CLOSED_SMALL_PIECES:
             continue
         h, w = core_extent(sh)  # a few pieces stuck on its side do not count
         out[g] = len(mem) >= CLOSED_MIN_FILL * h * w and links[g] <= CLOSED_MAX_LINKS * 2 * (h + w)
@@ -318,14 +321,14 @@ def join_parts(sizes: list[int], shapes: list[np.ndarray], looks: np.ndarray, gr
     side (half of the smaller part's cells may collide, as in :func:`count_images`). A pair that does
     not fit is set aside (a group made by a join tries again), and a group stops trying after
     ``LOOK_MAX_MISSES`` misfits in a row, which bounds the work on bags of hundreds of parts. Parts
-    under ``LOOK_MIN_PART`` fragments, or under 5 % of a frame, are left out. Two groups holding a
+    under ``LOOK_MIN_PART`` fragments, or under 5 % of a frame, are left out unless ``closed``. Two groups holding a
     ``closed`` cluster (a whole image, :func:`closed_clusters`) are never joined, and such a group
     takes another only when it is small or a band along one of its sides (:func:`may_absorb`).
     sizes: (G,) fragments per cluster; shapes: their (k, 2) cells; looks: (G, B) histograms.
     Returns (fragments, holds a closed cluster) per group left."""
     cells = grid[0] * grid[1]
-    keep = [i for i, s in enumerate(sizes) if s >= max(LOOK_MIN_PART, 0.05 * cells)]
     shut = np.zeros(len(sizes), dtype=bool) if closed is None else np.asarray(closed, dtype=bool)
+    keep = [i for i, s in enumerate(sizes) if s >= max(LOOK_MIN_PART, 0.05 * cells) or shut[i]]
     shut = shut[keep]
     size = np.array([sizes[i] for i in keep], dtype=np.int64)
     cell = [np.asarray(shapes[i]) - np.asarray(shapes[i]).min(axis=0) for i in keep]
