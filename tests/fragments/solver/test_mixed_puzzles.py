@@ -9,6 +9,7 @@ from unshuffle.fragments.solver.estimate import (
     CLOSED_MAX_LINKS,
     KeepApart,
     closed_clusters,
+    completes,
     count_images,
     join_by_looks,
     may_absorb,
@@ -59,9 +60,22 @@ def test_small_whole_images_are_closed_only_beside_a_puzzle():
     assert closed_clusters(members[1:], shapes[1:], inside, 155).tolist() == [False, False]
     # one clear seam from the small photo to the large one: over CLOSED_MAX_LINKS of its 18 border cells, not of 44
     assert closed_clusters(members, shapes, _edges((0.3, 0, 1), (0.5, 125, 7)), 155).tolist() == [True, False, False]
+    # a band that squares off the large cluster is a part of it, not a small image
+    band = [list(range(120)), list(range(120, 168))]
+    assert closed_clusters(band, [_block(10, 12), _block(4, 12)], inside, 168).tolist() == [True, False]
     # counted by looks, a closed cluster under 5 % of the frame is kept (not dropped as a crumb)
     assert sorted(join_by_looks([120, 20], shapes[:2], np.ones((2, 8)), (25, 25), closed=np.array([1, 1], bool))) \
         == [20, 120]
+
+
+def test_completes_asks_for_a_nearly_full_rectangle():
+    large = _block(10, 12)
+    assert completes(large, _block(4, 12))  # below it: 14 x 12, full
+    assert completes(large, _block(10, 3, 5, 40))  # beside it, wherever its cells were numbered
+    assert not completes(large, _block(4, 5))  # 140 pieces in at least 14 x 12 or 10 x 17: not 95 % full
+    notched = np.array([(r, c) for r, c in _block(12, 12) if not (r >= 10 and c < 6)])  # 132, a 2 x 6 notch
+    assert completes(notched, _block(2, 6))  # fills the notch: a full 12 x 12
+    assert not completes(notched[notched[:, 0] < 10], _block(2, 6))  # 10 x 12 full plus 12: a half row
 
 
 def test_two_small_whole_images_fitting_one_frame_are_not_joined():

@@ -20,6 +20,7 @@ WHOLE_BAG_SHARE = 0.45  # counting by looks: the image share of a frame when mos
 CLOSED_MIN_PIECES = 100  # counting: in a bag with a cluster this large (a puzzle, not 64-px images) ...
 CLOSED_SMALL_PIECES = 16  # ... a cluster of this many or more may be a closed image (a small photo beside large
 # ones: ImageNet sample photos of 20-90 pieces at 28 px were joined into others' groups) ...
+COMPLETE_FILL = 0.95  # ... and no large cluster with it makes a rectangle this full (``completes``) ...
 CLOSED_MIN_FILL = 0.9  # ... when it fills this share of its core extent (``core_extent``) ...
 CLOSED_CLEAR_SCORE = 0.7  # ... and hardly any candidate seam this clear (normalised) leaves it ...
 CLOSED_MIN_PARTNER = 10  # ... to another cluster of at least this many (its own stray pieces do not count);
@@ -141,7 +142,24 @@ def closed_clusters(members: list[list[int]], shapes: list[np.ndarray], edges: n
             continue
         h, w = core_extent(sh)  # a few pieces stuck on its side do not count
         out[g] = len(mem) >= CLOSED_MIN_FILL * h * w and links[g] <= CLOSED_MAX_LINKS * 2 * (h + w)
+        if out[g] and len(mem) < CLOSED_MIN_PIECES:  # a small one: not a band that squares off a large one
+            out[g] = not any(completes(shapes[k], sh) for k in np.flatnonzero(size >= CLOSED_MIN_PIECES))
     return out
+
+
+def completes(large: np.ndarray, small: np.ndarray) -> bool:
+    """Whether cells ``small`` laid beside or into ``large`` (colliding on at most a tenth of them) make
+    a rectangle at least ``COMPLETE_FILL`` full: the band or notch of an image cut off along weak seams,
+    not a small image of its own."""
+    large, small = np.asarray(large), np.asarray(small)
+    hl, wl = np.ptp(large, axis=0) + 1
+    hs, ws = np.ptp(small, axis=0) + 1
+    total = len(large) + len(small)
+    for fr in range(hl, hl + hs + 1):
+        for fc in range(wl, wl + ws + 1):
+            if total >= COMPLETE_FILL * fr * fc and place_together(large, small, (fr, fc), overlap=len(small) // 10) is not None:
+                return True
+    return False
 
 
 def count_images(sizes: list[int], n_fragments: int, grid: tuple[int, int],
