@@ -60,9 +60,12 @@ def test_small_whole_images_are_closed_only_beside_a_puzzle():
     assert closed_clusters(members[1:], shapes[1:], inside, 155).tolist() == [False, False]
     # one clear seam from the small photo to the large one: over CLOSED_MAX_LINKS of its 18 border cells, not of 44
     assert closed_clusters(members, shapes, _edges((0.3, 0, 1), (0.5, 125, 7)), 155).tolist() == [True, False, False]
-    # a band that squares off the large cluster is a part of it, not a small image
-    band = [list(range(120)), list(range(120, 168))]
-    assert closed_clusters(band, [_block(10, 12), _block(4, 12)], inside, 168).tolist() == [True, False]
+    # a band short of a full rectangle that squares off the large cluster is a part of it, not a small image;
+    # a full rectangle is taken for an image even where it would square one off (photos share side lengths)
+    band = [list(range(120)), list(range(120, 167))]
+    assert closed_clusters(band, [_block(10, 12), _block(4, 12)[1:]], inside, 167).tolist() == [True, False]
+    band[1].append(167)
+    assert closed_clusters(band, [_block(10, 12), _block(4, 12)], inside, 168).tolist() == [True, True]
     # counted by looks, a closed cluster under 5 % of the frame is kept (not dropped as a crumb)
     assert sorted(join_by_looks([120, 20], shapes[:2], np.ones((2, 8)), (25, 25), closed=np.array([1, 1], bool))) \
         == [20, 120]

@@ -20,7 +20,7 @@ WHOLE_BAG_SHARE = 0.45  # counting by looks: the image share of a frame when mos
 CLOSED_MIN_PIECES = 100  # counting: in a bag with a cluster this large (a puzzle, not 64-px images) ...
 CLOSED_SMALL_PIECES = 16  # ... a cluster of this many or more may be a closed image (a small photo beside large
 # ones: ImageNet sample photos of 20-90 pieces at 28 px were joined into others' groups) ...
-COMPLETE_FILL = 0.95  # ... and no large cluster with it makes a rectangle this full (``completes``) ...
+COMPLETE_FILL = 0.95  # ... (short of a full rectangle: with no large cluster making a rectangle this full) ...
 CLOSED_MIN_FILL = 0.9  # ... when it fills this share of its core extent (``core_extent``) ...
 CLOSED_CLEAR_SCORE = 0.7  # ... and hardly any candidate seam this clear (normalised) leaves it ...
 CLOSED_MIN_PARTNER = 10  # ... to another cluster of at least this many (its own stray pieces do not count);
@@ -116,7 +116,9 @@ def closed_clusters(members: list[list[int]], shapes: list[np.ndarray], edges: n
     ``CLOSED_MAX_LINKS`` of their border cells' worth of fragments with a clear candidate seam
     (normalised score under ``CLOSED_CLEAR_SCORE``) to a cluster of ``CLOSED_MIN_PARTNER`` or more
     fragments. A part of an image cut off along a seam keeps the clear seams of its cut; an image's
-    own border matches nothing well (and a few of its pieces left out as strays do not count).
+    own border matches nothing well (and a few of its pieces left out as strays do not count). A cluster
+    under ``CLOSED_MIN_PIECES`` that is not a full rectangle must also not square off a large cluster
+    (:func:`completes`): a band cut off along weak seams has no clear seam leading out either.
 
     members: fragment ids per cluster; shapes: their (k, 2) cells; edges: (E, >= 4) rows (score,
     fragment a, turn a, fragment b, ...) of candidate seams."""
@@ -142,7 +144,8 @@ def closed_clusters(members: list[list[int]], shapes: list[np.ndarray], edges: n
             continue
         h, w = core_extent(sh)  # a few pieces stuck on its side do not count
         out[g] = len(mem) >= CLOSED_MIN_FILL * h * w and links[g] <= CLOSED_MAX_LINKS * 2 * (h + w)
-        if out[g] and len(mem) < CLOSED_MIN_PIECES:  # a small one: not a band that squares off a large one
+        if out[g] and len(mem) < CLOSED_MIN_PIECES and len(mem) < np.prod(np.ptp(sh, axis=0) + 1):
+            # a small one short of a full rectangle: not a band or notch that squares off a large one
             out[g] = not any(completes(shapes[k], sh) for k in np.flatnonzero(size >= CLOSED_MIN_PIECES))
     return out
 
@@ -157,7 +160,9 @@ def completes(large: np.ndarray, small: np.ndarray) -> bool:
     total = len(large) + len(small)
     for fr in range(hl, hl + hs + 1):
         for fc in range(wl, wl + ws + 1):
-            if total >= COMPLETE_FILL * fr * fc and place_together(large, small, (fr, fc), overlap=len(small) // 10) is not None:
+            if total < COMPLETE_FILL * fr * fc:
+                continue
+            if place_together(large, small, (fr, fc), overlap=len(small) // 10) is not None:
                 return True
     return False
 
