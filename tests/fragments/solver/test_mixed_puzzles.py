@@ -75,6 +75,7 @@ def test_completes_asks_for_a_nearly_full_rectangle():
     large = _block(10, 12)
     assert completes(large, _block(4, 12))  # below it: 14 x 12, full
     assert completes(large, _block(10, 3, 5, 40))  # beside it, wherever its cells were numbered
+    assert not completes(large, _block(12, 4)) and completes(large, _block(12, 4), rotations=True)  # turned band
     assert not completes(large, _block(4, 5))  # 140 pieces in at least 14 x 12 or 10 x 17: not 95 % full
     notched = np.array([(r, c) for r, c in _block(12, 12) if not (r >= 10 and c < 6)])  # 132, a 2 x 6 notch
     assert completes(notched, _block(2, 6))  # fills the notch: a full 12 x 12

@@ -108,7 +108,7 @@ def core_extent(cells: list[tuple[int, int]] | np.ndarray, share: float = CORE_S
 
 
 def closed_clusters(members: list[list[int]], shapes: list[np.ndarray], edges: np.ndarray,
-                    n_fragments: int) -> np.ndarray:
+                    n_fragments: int, rotations: bool = False) -> np.ndarray:
     """(G,) bool: which clusters look like whole images of a puzzle bag (one with a cluster of at least
     ``CLOSED_MIN_PIECES`` fragments), whatever the frame: at least ``CLOSED_SMALL_PIECES`` fragments, as
     many as ``CLOSED_MIN_FILL`` of the cells of their core extent
@@ -121,7 +121,7 @@ def closed_clusters(members: list[list[int]], shapes: list[np.ndarray], edges: n
     (:func:`completes`): a band cut off along weak seams has no clear seam leading out either.
 
     members: fragment ids per cluster; shapes: their (k, 2) cells; edges: (E, >= 4) rows (score,
-    fragment a, turn a, fragment b, ...) of candidate seams."""
+    fragment a, turn a, fragment b, ...) of candidate seams; rotations: parts may lie turned (``completes``)."""
     size = np.array([len(mem) for mem in members], dtype=np.int64)
     out = np.zeros(len(members), dtype=bool)
     if not (size >= CLOSED_MIN_PIECES).any():  # no puzzle-sized cluster (64-px bags): nothing to test
@@ -146,23 +146,25 @@ def closed_clusters(members: list[list[int]], shapes: list[np.ndarray], edges: n
         out[g] = len(mem) >= CLOSED_MIN_FILL * h * w and links[g] <= CLOSED_MAX_LINKS * 2 * (h + w)
         if out[g] and len(mem) < CLOSED_MIN_PIECES and len(mem) < np.prod(np.ptp(sh, axis=0) + 1):
             # a small one short of a full rectangle: not a band or notch that squares off a large one
-            out[g] = not any(completes(shapes[k], sh) for k in np.flatnonzero(size >= CLOSED_MIN_PIECES))
+            out[g] = not any(completes(shapes[k], sh, rotations) for k in np.flatnonzero(size >= CLOSED_MIN_PIECES))
     return out
 
 
-def completes(large: np.ndarray, small: np.ndarray) -> bool:
+def completes(large: np.ndarray, small: np.ndarray, rotations: bool = False) -> bool:
     """Whether cells ``small`` laid beside or into ``large`` (colliding on at most a tenth of them) make
     a rectangle at least ``COMPLETE_FILL`` full: the band or notch of an image cut off along weak seams,
-    not a small image of its own."""
+    not a small image of its own. With ``rotations`` the small one may be turned by quarter turns."""
     large, small = np.asarray(large), np.asarray(small)
     hl, wl = np.ptp(large, axis=0) + 1
     hs, ws = np.ptp(small, axis=0) + 1
+    if rotations:  # turned, either side may extend either of large's
+        hs = ws = max(hs, ws)
     total = len(large) + len(small)
     for fr in range(hl, hl + hs + 1):
         for fc in range(wl, wl + ws + 1):
             if total < COMPLETE_FILL * fr * fc:
                 continue
-            if place_together(large, small, (fr, fc), overlap=len(small) // 10) is not None:
+            if place_together(large, small, (fr, fc), rotations, overlap=len(small) // 10) is not None:
                 return True
     return False
 
@@ -243,7 +245,7 @@ def count_assembled(asm, grid: tuple[int, int], min_share: float, rotations: boo
     found = [asm.clusters[h] for h in ids]
     looks = None if hists is None else np.stack([hists[list(c.pos)].sum(axis=0) for c in found])
     shapes = [np.array(list(c.cells)) for c in found]
-    closed = closed_clusters([list(c.pos) for c in found], shapes, edges, m)
+    closed = closed_clusters([list(c.pos) for c in found], shapes, edges, m, rotations)
     n = min(count_images([len(c.pos) for c in found], m, grid, min_share, shapes=shapes, rotations=rotations,
                          looks=looks, closed=closed), m)
     return n, KeepApart(asm, [h for h, c in zip(ids, closed, strict=True) if c])
