@@ -66,6 +66,8 @@ def test_small_whole_images_are_closed_only_beside_a_puzzle():
     assert closed_clusters(band, [_block(10, 12), _block(4, 12)[1:]], inside, 167).tolist() == [True, False]
     band[1].append(167)
     assert closed_clusters(band, [_block(10, 12), _block(4, 12)], inside, 168).tolist() == [True, True]
+    strip = [list(range(120)), list(range(120, 142))]  # one row of 22: a strip of an image, not a photo
+    assert closed_clusters(strip, [_block(10, 12), _block(1, 22)], inside, 142).tolist() == [True, False]
     # counted by looks, a closed cluster under 5 % of the frame is kept (not dropped as a crumb)
     assert sorted(join_by_looks([120, 20], shapes[:2], np.ones((2, 8)), (25, 25), closed=np.array([1, 1], bool))) \
         == [20, 120]

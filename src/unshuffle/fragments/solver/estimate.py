@@ -117,8 +117,9 @@ def closed_clusters(members: list[list[int]], shapes: list[np.ndarray], edges: n
     (normalised score under ``CLOSED_CLEAR_SCORE``) to a cluster of ``CLOSED_MIN_PARTNER`` or more
     fragments. A part of an image cut off along a seam keeps the clear seams of its cut; an image's
     own border matches nothing well (and a few of its pieces left out as strays do not count). A cluster
-    under ``CLOSED_MIN_PIECES`` that is not a full rectangle must also not square off a large cluster
-    (:func:`completes`): a band cut off along weak seams has no clear seam leading out either.
+    under ``CLOSED_MIN_PIECES`` must also be at most ``FRAME_MAX_ASPECT`` elongated and, when it is not a
+    full rectangle, not square off a large cluster (:func:`completes`): a band cut off along weak seams has
+    no clear seam leading out either.
 
     members: fragment ids per cluster; shapes: their (k, 2) cells; edges: (E, >= 4) rows (score,
     fragment a, turn a, fragment b, ...) of candidate seams; rotations: parts may lie turned (``completes``)."""
@@ -144,6 +145,8 @@ def closed_clusters(members: list[list[int]], shapes: list[np.ndarray], edges: n
             continue
         h, w = core_extent(sh)  # a few pieces stuck on its side do not count
         out[g] = len(mem) >= CLOSED_MIN_FILL * h * w and links[g] <= CLOSED_MAX_LINKS * 2 * (h + w)
+        if out[g] and len(mem) < CLOSED_MIN_PIECES and max(h, w) > FRAME_MAX_ASPECT * min(h, w):
+            out[g] = False  # a small one as thin as a row or two: a strip of an image, not a photo
         if out[g] and len(mem) < CLOSED_MIN_PIECES and len(mem) < np.prod(np.ptp(sh, axis=0) + 1):
             # a small one short of a full rectangle: not a band or notch that squares off a large one
             out[g] = not any(completes(shapes[k], sh, rotations) for k in np.flatnonzero(size >= CLOSED_MIN_PIECES))
