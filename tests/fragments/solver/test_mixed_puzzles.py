@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from unshuffle.evaluation.metrics import grouping_scores
+from unshuffle.fragments.solver.cells import completes
 from unshuffle.fragments.solver.estimate import (
     CLOSED_MAX_LINKS,
     KeepApart,
     closed_clusters,
-    completes,
     count_images,
     join_by_looks,
     may_absorb,
@@ -68,6 +68,10 @@ def test_small_whole_images_are_closed_only_beside_a_puzzle():
     assert closed_clusters(band, [_block(10, 12), _block(4, 12)], inside, 168).tolist() == [True, True]
     strip = [list(range(120)), list(range(120, 142))]  # one row of 22: a strip of an image, not a photo
     assert closed_clusters(strip, [_block(10, 12), _block(1, 22)], inside, 142).tolist() == [True, False]
+    ragged = [list(range(120)), list(range(120, 139))]  # a 4 x 5 photo short of one piece, beside: still closed
+    assert closed_clusters(ragged, [_block(10, 12), _block(4, 5)[1:]], inside, 139).tolist() == [True, True]
+    assert closed_clusters(ragged, [_block(10, 12), _block(4, 5)[1:]], inside, 139, small=False).tolist() == [True,
+                                                                                                            False]
     # counted by looks, a closed cluster under 5 % of the frame is kept (not dropped as a crumb)
     assert sorted(join_by_looks([120, 20], shapes[:2], np.ones((2, 8)), (25, 25), closed=np.array([1, 1], bool))) \
         == [20, 120]
@@ -78,6 +82,8 @@ def test_completes_asks_for_a_nearly_full_rectangle():
     assert completes(large, _block(4, 12))  # below it: 14 x 12, full
     assert completes(large, _block(10, 3, 5, 40))  # beside it, wherever its cells were numbered
     assert not completes(large, _block(12, 4)) and completes(large, _block(12, 4), rotations=True)  # turned band
+    assert completes(_block(20, 5), _block(5, 12)[1:], rotations=True)  # turned, longer than large's side
+    assert not completes(_block(60, 60), _block(3, 8)[1:])  # beside a long side it fills little of the band
     assert not completes(large, _block(4, 5))  # 140 pieces in at least 14 x 12 or 10 x 17: not 95 % full
     notched = np.array([(r, c) for r, c in _block(12, 12) if not (r >= 10 and c < 6)])  # 132, a 2 x 6 notch
     assert completes(notched, _block(2, 6))  # fills the notch: a full 12 x 12
@@ -112,6 +118,16 @@ def test_fragments_outside_whole_images_count_by_a_typical_whole_image():
                         closed=closed) == 2
 
 
+def test_small_photos_do_not_shrink_the_unit_of_a_whole_image():
+    """One whole 400-piece image, one split into two halves of 200 and two small photos of 20: four images
+    (with the small photos in the median unit, the 400 fragments outside whole images made 20 more)."""
+    sizes = [400, 200, 200, 20, 20]
+    shapes = [_block(20, 20), _block(10, 20), _block(10, 20), _block(4, 5), _block(4, 5)]
+    closed = np.array([1, 0, 0, 1, 1], bool)
+    assert count_images(sizes, 840, (20, 20), 0.4, shapes=shapes, closed=closed) == 4
+    assert count_images(sizes, 840, (20, 20), 0.4, shapes=shapes, looks=np.ones((5, 8)), closed=closed) == 4
+
+
 def test_a_whole_image_takes_strays_and_bands_only():
     whole = _block(11, 17)  # 187 cells
     assert may_absorb(whole, _block(3, 6), False)  # 18 <= 10 % of 187: strays, a corner
@@ -121,6 +137,7 @@ def test_a_whole_image_takes_strays_and_bands_only():
     ragged = np.array([(r, c) for r, c in _block(12, 17) if (r + c) % 4])  # 17 wide but a fill of 0.75
     assert not may_absorb(whole, ragged, False)
     assert not may_absorb(whole, _block(17, 5), False) and may_absorb(whole, _block(17, 5), True)  # turned band
+    assert not may_absorb(_block(4, 5), _block(4, 20), False)  # a small photo takes no band larger than itself
 
 
 def _assembler(blocks: list[np.ndarray]) -> Assembler:

@@ -8,12 +8,11 @@ from puzzle_tables import dense_tables
 
 from unshuffle.fragments.solver import compatibility as compat
 from unshuffle.fragments.solver.candidates import top_candidates
+from unshuffle.fragments.solver.cells import core_extent, place_together
 from unshuffle.fragments.solver.estimate import (
-    core_extent,
     count_images,
     frame_from_count,
     join_by_looks,
-    place_together,
 )
 from unshuffle.fragments.solver.finishing import colour_histograms
 from unshuffle.fragments.solver.placement import Assembler, rotate_offset

@@ -4,28 +4,30 @@ from __future__ import annotations
 
 import numpy as np
 
+from unshuffle.fragments.solver.cells import completes, core_extent, join_cells, place_together
 from unshuffle.fragments.solver.loops import merge_loops
 from unshuffle.fragments.solver.placement import Assembler
 
-FRAME_MAX_ASPECT = 4.0  # a frame from the piece count is at most this elongated (unless a cluster forces it)
-CORE_SHARE = 0.95  # a cluster's core extent holds this share of its cells along each axis
+FRAME_MAX_ASPECT = 4.0  # a frame from the piece count is at most this elongated (unless a cluster forces it);
+# so is a small closed cluster (``closed_clusters``)
 N_MIN_SHARE = 0.25  # a cluster counts as an image when it holds at least this share of the g*g cells
 GRID_MIN_SUPPORT = 0.2  # share of the multi-piece clusters that must reach the estimated extent
 PAIR_OVERLAP_SHARE = 0.5  # counting: a part still joins a frame when this share of its cells collide
 PAIR_MIN_WHOLE = 0.5  # counting: parts are joined only when at least this share of the counted clusters is whole
 LOOK_MIN_SIMILARITY = 0.0  # counting by looks: least colour-histogram intersection for a join (0: any pair that fits)
-LOOK_MIN_PART = 3  # counting by looks: parts of fewer fragments, or under 5 % of a frame, are left out
+LOOK_MIN_PART = 3  # counting by looks: parts of fewer fragments, or under 5 % of a frame, are left out (unless closed)
 LOOK_MAX_MISSES = 8  # counting by looks: a group stops trying partners after this many that do not fit
 WHOLE_BAG_SHARE = 0.45  # counting by looks: the image share of a frame when most counted clusters are whole
 CLOSED_MIN_PIECES = 100  # counting: in a bag with a cluster this large (a puzzle, not 64-px images) ...
 CLOSED_SMALL_PIECES = 16  # ... a cluster of this many or more may be a closed image (a small photo beside large
 # ones: ImageNet sample photos of 20-90 pieces at 28 px were joined into others' groups) ...
-COMPLETE_FILL = 0.95  # ... (short of a full rectangle: with no large cluster making a rectangle this full) ...
 CLOSED_MIN_FILL = 0.9  # ... when it fills this share of its core extent (``core_extent``) ...
 CLOSED_CLEAR_SCORE = 0.7  # ... and hardly any candidate seam this clear (normalised) leaves it ...
 CLOSED_MIN_PARTNER = 10  # ... to another cluster of at least this many (its own stray pieces do not count);
 CLOSED_ABSORB_SHARE = 0.1  # counting: a whole image takes parts up to this share of its size, or bands along a side
 CLOSED_MAX_LINKS = 0.05  # ... at most this share of its border cells (dev bags: parts 0.1-0.5, whole images 0-0.04)
+COMPLETE_MAX_CHECKS = 64  # counting: at most this many ``completes`` tests (up to ~0.5 s each with turns) per
+# count; small clusters short of a full rectangle left untested stay open (parts)
 
 
 def estimate_grid(loops: np.ndarray, loop_score: np.ndarray, owner: np.ndarray, turn: np.ndarray,
@@ -88,27 +90,8 @@ def frame_candidates(cells: int, extent: tuple[int, int]) -> list[tuple[int, int
     return [min((rc for rc in wider if rc[0] * rc[1] == least), key=key)]
 
 
-def core_extent(cells: list[tuple[int, int]] | np.ndarray, share: float = CORE_SHARE) -> tuple[int, int]:
-    """(rows, cols) of a cluster's core: along each axis the shortest run of rows (columns) holding
-    at least ``share`` of its cells, so that a thin arm grown by a wrong merge does not stretch it.
-    cells: (row, col) pairs, as a list or a (k, 2) array."""
-    rc = np.array(cells, np.int64).reshape(-1, 2)
-    out = []
-    for axis in (0, 1):
-        counts = np.bincount(rc[:, axis] - rc[:, axis].min())
-        need = share * rc.shape[0]
-        csum = np.concatenate([[0], np.cumsum(counts)])
-        best = counts.size
-        for lo in range(counts.size):  # shortest window [lo, hi) with enough cells
-            hi = int(np.searchsorted(csum, csum[lo] + need - 1e-9))
-            if hi <= counts.size:
-                best = min(best, hi - lo)
-        out.append(max(1, best))
-    return out[0], out[1]
-
-
 def closed_clusters(members: list[list[int]], shapes: list[np.ndarray], edges: np.ndarray,
-                    n_fragments: int, rotations: bool = False) -> np.ndarray:
+                    n_fragments: int, rotations: bool = False, small: bool = True) -> np.ndarray:
     """(G,) bool: which clusters look like whole images of a puzzle bag (one with a cluster of at least
     ``CLOSED_MIN_PIECES`` fragments), whatever the frame: at least ``CLOSED_SMALL_PIECES`` fragments, as
     many as ``CLOSED_MIN_FILL`` of the cells of their core extent
@@ -122,7 +105,8 @@ def closed_clusters(members: list[list[int]], shapes: list[np.ndarray], edges: n
     no clear seam leading out either.
 
     members: fragment ids per cluster; shapes: their (k, 2) cells; edges: (E, >= 4) rows (score,
-    fragment a, turn a, fragment b, ...) of candidate seams; rotations: parts may lie turned (``completes``)."""
+    fragment a, turn a, fragment b, ...) of candidate seams; rotations: parts may lie turned (``completes``);
+    small: False leaves clusters under ``CLOSED_MIN_PIECES`` out (a caller that keeps only large ones)."""
     size = np.array([len(mem) for mem in members], dtype=np.int64)
     out = np.zeros(len(members), dtype=bool)
     if not (size >= CLOSED_MIN_PIECES).any():  # no puzzle-sized cluster (64-px bags): nothing to test
@@ -140,8 +124,10 @@ def closed_clusters(members: list[list[int]], shapes: list[np.ndarray], edges: n
         out_of[out_of] = size[h[out_of]] >= CLOSED_MIN_PARTNER
         linked[f[out_of]] = True
     links = np.bincount(which[linked], minlength=len(members))
+    checks = COMPLETE_MAX_CHECKS  # completes() calls left: past them small clusters short of a rectangle stay open
+    large = np.flatnonzero(size >= CLOSED_MIN_PIECES)
     for g, (mem, sh) in enumerate(zip(members, shapes, strict=True)):
-        if len(mem) < CLOSED_SMALL_PIECES:
+        if len(mem) < (CLOSED_SMALL_PIECES if small else CLOSED_MIN_PIECES):
             continue
         h, w = core_extent(sh)  # a few pieces stuck on its side do not count
         out[g] = len(mem) >= CLOSED_MIN_FILL * h * w and links[g] <= CLOSED_MAX_LINKS * 2 * (h + w)
@@ -149,27 +135,9 @@ def closed_clusters(members: list[list[int]], shapes: list[np.ndarray], edges: n
             out[g] = False  # a small one as thin as a row or two: a strip of an image, not a photo
         if out[g] and len(mem) < CLOSED_MIN_PIECES and len(mem) < np.prod(np.ptp(sh, axis=0) + 1):
             # a small one short of a full rectangle: not a band or notch that squares off a large one
-            out[g] = not any(completes(shapes[k], sh, rotations) for k in np.flatnonzero(size >= CLOSED_MIN_PIECES))
+            checks -= len(large)
+            out[g] = checks >= 0 and not any(completes(shapes[k], sh, rotations) for k in large)
     return out
-
-
-def completes(large: np.ndarray, small: np.ndarray, rotations: bool = False) -> bool:
-    """Whether cells ``small`` laid beside or into ``large`` (colliding on at most a tenth of them) make
-    a rectangle at least ``COMPLETE_FILL`` full: the band or notch of an image cut off along weak seams,
-    not a small image of its own. With ``rotations`` the small one may be turned by quarter turns."""
-    large, small = np.asarray(large), np.asarray(small)
-    hl, wl = np.ptp(large, axis=0) + 1
-    hs, ws = np.ptp(small, axis=0) + 1
-    if rotations:  # turned, either side may extend either of large's
-        hs = ws = max(hs, ws)
-    total = len(large) + len(small)
-    for fr in range(hl, hl + hs + 1):
-        for fc in range(wl, wl + ws + 1):
-            if total < COMPLETE_FILL * fr * fc:
-                continue
-            if place_together(large, small, (fr, fc), rotations, overlap=len(small) // 10) is not None:
-                return True
-    return False
 
 
 def count_images(sizes: list[int], n_fragments: int, grid: tuple[int, int],
@@ -220,7 +188,7 @@ def count_images(sizes: list[int], n_fragments: int, grid: tuple[int, int],
                 continue
             placed = place_together(occupied, shapes[i], grid, rotations, forgiven)
             if placed is not None:
-                bins[j] = (held + sizes[i], _joined(occupied, placed), shut or bool(closed[i]))
+                bins[j] = (held + sizes[i], join_cells(occupied, placed), shut or bool(closed[i]))
                 break
         else:
             bins.append((sizes[i], np.asarray(shapes[i]) - np.asarray(shapes[i]).min(axis=0), bool(closed[i])))
@@ -230,11 +198,13 @@ def count_images(sizes: list[int], n_fragments: int, grid: tuple[int, int],
 
 def _with_whole_images(whole: list[int], n_fragments: int, min_share: float) -> int:
     """The count implied by whole images of ``whole`` fragments each (0 when there are none): one each,
-    plus one more for every ``median(whole)`` fragments outside them, rounded up from ``min_share``
-    (images of one bag may differ in size: a typical whole one, not the frame, is the unit)."""
+    plus one more for every ``median`` fragments outside them, rounded up from ``min_share`` (images of one
+    bag may differ in size: a typical whole one, not the frame, is the unit; the median of the puzzle-sized
+    ones, ``CLOSED_MIN_PIECES`` or more, when there are any: a few small photos do not shrink it)."""
     if not whole:
         return 0
-    return len(whole) + max(0, int(np.ceil((n_fragments - sum(whole)) / float(np.median(whole)) - min_share)))
+    unit = float(np.median([w for w in whole if w >= CLOSED_MIN_PIECES] or whole))
+    return len(whole) + max(0, int(np.ceil((n_fragments - sum(whole)) / unit - min_share)))
 
 
 def count_assembled(asm, grid: tuple[int, int], min_share: float, rotations: bool, hists: np.ndarray | None,
@@ -254,33 +224,6 @@ def count_assembled(asm, grid: tuple[int, int], min_share: float, rotations: boo
     return n, KeepApart(asm, [h for h, c in zip(ids, closed, strict=True) if c])
 
 
-def place_together(a: np.ndarray, b: np.ndarray, frame: tuple[int, int], rotations: bool = False,
-                   overlap: int = 0) -> np.ndarray | None:
-    """Cells of ``b`` ((k, 2) row/col) shifted (and, with ``rotations``, turned by quarter turns; the
-    frame may then be transposed) so that ``a`` and ``b`` lie in one ``frame`` (rows, cols) sharing at
-    most ``overlap`` cells, in ``a``'s coordinates after moving ``a`` to start at (0, 0); None when
-    there is no such placement."""
-    frames = [tuple(frame)] + ([(frame[1], frame[0])] if rotations and frame[0] != frame[1] else [])
-    a = np.asarray(a) - np.asarray(a).min(axis=0)
-    ha, wa = a.max(axis=0) + 1
-    for k in range(4 if rotations else 1):
-        bk = np.asarray(b) @ np.linalg.matrix_power(np.array([[0, 1], [-1, 0]]), k)  # (r, c) -> (-c, r) per turn
-        bk = bk - bk.min(axis=0)
-        hb, wb = bk.max(axis=0) + 1
-        for fr, fc in frames:
-            if ha > fr or wa > fc or hb > fr or wb > fc:
-                continue
-            grid_a = np.zeros((fr * 3, fc * 3), dtype=bool)  # a at (fr, fc): room for b on every side
-            grid_a[a[:, 0] + fr, a[:, 1] + fc] = True
-            for dr in range(ha - fr, fr - hb + 1):  # b's top relative to a's
-                for dc in range(wa - fc, fc - wb + 1):
-                    if max(ha, dr + hb) - min(0, dr) > fr or max(wa, dc + wb) - min(0, dc) > fc:
-                        continue
-                    if grid_a[bk[:, 0] + dr + fr, bk[:, 1] + dc + fc].sum() <= overlap:
-                        return bk + np.array([dr, dc])
-    return None
-
-
 def may_absorb(whole: np.ndarray, part: np.ndarray, rotations: bool) -> bool:
     """Whether a group holding a closed image (cells ``whole``, (k, 2)) may take the group of cells
     ``part``: a part of at most ``CLOSED_ABSORB_SHARE`` of its size (strays, a corner), or a band that
@@ -288,6 +231,8 @@ def may_absorb(whole: np.ndarray, part: np.ndarray, rotations: bool) -> bool:
     sides' lengths within one cell of each other (either way round under ``rotations``)."""
     if len(part) <= CLOSED_ABSORB_SHARE * len(whole):
         return True
+    if len(whole) < CLOSED_MIN_PIECES and len(part) >= len(whole):  # a small photo takes no larger part
+        return False
     hp, wp = core_extent(part)
     if len(part) < CLOSED_MIN_FILL * hp * wp:
         return False
@@ -318,19 +263,6 @@ class KeepApart:
             return False
         sealed = {self.asm.owner[f] for f in self.marks}
         return host_id in sealed and guest_id in sealed
-
-
-def fit_together(a: np.ndarray, b: np.ndarray, frame: tuple[int, int], rotations: bool = False,
-                 overlap: int = 0) -> bool:
-    """Whether cell sets ``a`` and ``b`` can be laid in one ``frame`` (see :func:`place_together`)."""
-    return place_together(a, b, frame, rotations, overlap) is not None
-
-
-def _joined(a: np.ndarray, placed: np.ndarray) -> np.ndarray:
-    """Cells of ``a`` and of a part placed beside it by :func:`place_together` (which returns them in
-    ``a``'s coordinates after moving ``a`` to start at (0, 0)), moved together to start at (0, 0)."""
-    both = np.concatenate([np.asarray(a) - np.asarray(a).min(axis=0), placed])
-    return both - both.min(axis=0)
 
 
 def join_by_looks(sizes: list[int], shapes: list[np.ndarray], looks: np.ndarray, grid: tuple[int, int],
@@ -384,7 +316,7 @@ def join_parts(sizes: list[int], shapes: list[np.ndarray], looks: np.ndarray, gr
                 if misses[g] >= LOOK_MAX_MISSES:
                     sim[g, :] = sim[:, g] = -np.inf
             continue
-        cell[a] = _joined(cell[a], placed)
+        cell[a] = join_cells(cell[a], placed)
         hist[a] = (hist[a] * size[a] + hist[b] * size[b]) / (size[a] + size[b])
         size[a] += size[b]
         size[b], misses[a] = 0, 0

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from unshuffle.fragments.solver import finishing
-from unshuffle.fragments.solver.estimate import closed_clusters, core_extent, estimate_grid, frame_candidates
+from unshuffle.fragments.solver.cells import core_extent
+from unshuffle.fragments.solver.estimate import closed_clusters, estimate_grid, frame_candidates
 from unshuffle.fragments.solver.loops import merge_loops
 from unshuffle.fragments.solver.measures import LOOP_MAX_SCORE
 from unshuffle.fragments.solver.merging import PairScorer, cluster_merge
@@ -33,7 +34,8 @@ def filled_rectangles(asm: Assembler, frame: tuple[int, int], edges: np.ndarray)
     an image cut by a frame too small). edges: the candidate seams."""
     ids = list(asm.clusters)
     members = [list(asm.clusters[h].pos) for h in ids]
-    closed = closed_clusters(members, [np.array(list(asm.clusters[h].cells)) for h in ids], edges, len(asm.owner))
+    shapes = [np.array(list(asm.clusters[h].cells)) for h in ids]
+    closed = closed_clusters(members, shapes, edges, len(asm.owner), small=False)  # only large ones are kept
     least = max(FILLED_MIN_PIECES, FILLED_MIN_SHARE * frame[0] * frame[1])
     out = []
     for h, mem, whole in zip(ids, members, closed, strict=True):
@@ -120,7 +122,7 @@ class FrameSearch:
 
     def frame_from_count(self, n_img: int) -> list[tuple[int, int]]:
         """Unknown grid, N given: frames of ceil(M / N) cells shaped after the core of the largest free
-        cluster (``estimate.core_extent``), best first (``estimate.frame_candidates``)."""
+        cluster (``cells.core_extent``), best first (``estimate.frame_candidates``)."""
         big = max(self.free_clusters().clusters.values(), key=lambda c: len(c.pos))
         h, w = core_extent(list(big.cells))
         if self.solver.rotations_:
