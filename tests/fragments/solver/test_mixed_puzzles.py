@@ -66,6 +66,8 @@ def test_small_whole_images_are_closed_only_beside_a_puzzle():
     assert closed_clusters(band, [_block(10, 12), _block(4, 12)[1:]], inside, 167).tolist() == [True, False]
     band[1].append(167)
     assert closed_clusters(band, [_block(10, 12), _block(4, 12)], inside, 168).tolist() == [True, True]
+    # a seam of 0.85 out of each: not clear for the large cluster, clear enough to open the small one
+    assert closed_clusters(members, shapes, _edges((0.3, 0, 1), (0.85, 125, 7)), 155).tolist() == [True, False, False]
     strip = [list(range(120)), list(range(120, 142))]  # one row of 22: a strip of an image, not a photo
     assert closed_clusters(strip, [_block(10, 12), _block(1, 22)], inside, 142).tolist() == [True, False]
     ragged = [list(range(120)), list(range(120, 139))]  # a 4 x 5 photo short of one piece, beside: still closed

@@ -26,6 +26,8 @@ CLOSED_CLEAR_SCORE = 0.7  # ... and hardly any candidate seam this clear (normal
 CLOSED_MIN_PARTNER = 10  # ... to another cluster of at least this many (its own stray pieces do not count);
 CLOSED_ABSORB_SHARE = 0.1  # counting: a whole image takes parts up to this share of its size, or bands along a side
 CLOSED_MAX_LINKS = 0.05  # ... at most this share of its border cells (dev bags: parts 0.1-0.5, whole images 0-0.04)
+SMALL_CLEAR_SCORE = 0.9  # ... for clusters under CLOSED_MIN_PIECES, seams under this count as clear (development
+# bags: small photos' own borders scored 1.0 or more against everything, a part of a flat photo 0.8-0.97 across its cut)
 COMPLETE_MAX_CHECKS = 64  # counting: at most this many ``completes`` tests (up to ~0.5 s each with turns) per
 # count; small clusters short of a full rectangle left untested stay open (parts)
 
@@ -94,15 +96,14 @@ def closed_clusters(members: list[list[int]], shapes: list[np.ndarray], edges: n
                     n_fragments: int, rotations: bool = False, small: bool = True) -> np.ndarray:
     """(G,) bool: which clusters look like whole images of a puzzle bag (one with a cluster of at least
     ``CLOSED_MIN_PIECES`` fragments), whatever the frame: at least ``CLOSED_SMALL_PIECES`` fragments, as
-    many as ``CLOSED_MIN_FILL`` of the cells of their core extent
-    (:func:`core_extent`: pieces of another image stuck on a side do not stretch it), with at most
-    ``CLOSED_MAX_LINKS`` of their border cells' worth of fragments with a clear candidate seam
-    (normalised score under ``CLOSED_CLEAR_SCORE``) to a cluster of ``CLOSED_MIN_PARTNER`` or more
-    fragments. A part of an image cut off along a seam keeps the clear seams of its cut; an image's
-    own border matches nothing well (and a few of its pieces left out as strays do not count). A cluster
-    under ``CLOSED_MIN_PIECES`` must also be at most ``FRAME_MAX_ASPECT`` elongated and, when it is not a
-    full rectangle, not square off a large cluster (:func:`completes`): a band cut off along weak seams has
-    no clear seam leading out either.
+    many as ``CLOSED_MIN_FILL`` of the cells of their core extent (:func:`core_extent`: pieces of another
+    image stuck on a side do not stretch it), with at most ``CLOSED_MAX_LINKS`` of their border cells'
+    worth of fragments with a clear candidate seam (normalised score under ``CLOSED_CLEAR_SCORE``, under
+    ``SMALL_CLEAR_SCORE`` for small ones) to a cluster of ``CLOSED_MIN_PARTNER`` or more fragments. A part
+    of an image cut off along a seam keeps the clear seams of its cut; an image's own border matches nothing
+    well (and a few of its pieces left out as strays do not count). A cluster under ``CLOSED_MIN_PIECES``
+    must also be at most ``FRAME_MAX_ASPECT`` elongated and, when it is not a full rectangle, not square off
+    a large cluster (:func:`completes`): a band cut off along weak seams has no clear seam leading out either.
 
     members: fragment ids per cluster; shapes: their (k, 2) cells; edges: (E, >= 4) rows (score,
     fragment a, turn a, fragment b, ...) of candidate seams; rotations: parts may lie turned (``completes``);
@@ -114,23 +115,16 @@ def closed_clusters(members: list[list[int]], shapes: list[np.ndarray], edges: n
     which = np.full(n_fragments, -1, dtype=np.int64)
     for g, mem in enumerate(members):
         which[np.asarray(mem, dtype=np.int64)] = g
-    e = np.asarray(edges)
-    clear = e[e[:, 0] < CLOSED_CLEAR_SCORE]
-    fa, fb = clear[:, 1].astype(np.int64), clear[:, 3].astype(np.int64)
-    ga, gb = which[fa], which[fb]
-    linked = np.zeros(n_fragments, dtype=bool)  # fragments with a clear seam to another cluster of some size
-    for f, g, h in ((fa, ga, gb), (fb, gb, ga)):
-        out_of = (g >= 0) & (h >= 0) & (g != h)
-        out_of[out_of] = size[h[out_of]] >= CLOSED_MIN_PARTNER
-        linked[f[out_of]] = True
-    links = np.bincount(which[linked], minlength=len(members))
+    links, links_small = (_links(edges, which, size, n_fragments, score) for score in (CLOSED_CLEAR_SCORE,
+                                                                                        SMALL_CLEAR_SCORE))
     checks = COMPLETE_MAX_CHECKS  # completes() calls left: past them small clusters short of a rectangle stay open
     large = np.flatnonzero(size >= CLOSED_MIN_PIECES)
     for g, (mem, sh) in enumerate(zip(members, shapes, strict=True)):
         if len(mem) < (CLOSED_SMALL_PIECES if small else CLOSED_MIN_PIECES):
             continue
         h, w = core_extent(sh)  # a few pieces stuck on its side do not count
-        out[g] = len(mem) >= CLOSED_MIN_FILL * h * w and links[g] <= CLOSED_MAX_LINKS * 2 * (h + w)
+        seams = links[g] if len(mem) >= CLOSED_MIN_PIECES else links_small[g]
+        out[g] = len(mem) >= CLOSED_MIN_FILL * h * w and seams <= CLOSED_MAX_LINKS * 2 * (h + w)
         if out[g] and len(mem) < CLOSED_MIN_PIECES and max(h, w) > FRAME_MAX_ASPECT * min(h, w):
             out[g] = False  # a small one as thin as a row or two: a strip of an image, not a photo
         if out[g] and len(mem) < CLOSED_MIN_PIECES and len(mem) < np.prod(np.ptp(sh, axis=0) + 1):
@@ -138,6 +132,21 @@ def closed_clusters(members: list[list[int]], shapes: list[np.ndarray], edges: n
             checks -= len(large)
             out[g] = checks >= 0 and not any(completes(shapes[k], sh, rotations) for k in large)
     return out
+
+
+def _links(edges: np.ndarray, which: np.ndarray, size: np.ndarray, n_fragments: int, score: float) -> np.ndarray:
+    """(G,) fragments of each cluster with a candidate seam under ``score`` to another cluster of at least
+    ``CLOSED_MIN_PARTNER`` fragments (which: (M,) cluster of each fragment, -1 for none; size: (G,))."""
+    e = np.asarray(edges)
+    clear = e[e[:, 0] < score]
+    fa, fb = clear[:, 1].astype(np.int64), clear[:, 3].astype(np.int64)
+    ga, gb = which[fa], which[fb]
+    linked = np.zeros(n_fragments, dtype=bool)
+    for f, g, h in ((fa, ga, gb), (fb, gb, ga)):
+        out_of = (g >= 0) & (h >= 0) & (g != h)
+        out_of[out_of] = size[h[out_of]] >= CLOSED_MIN_PARTNER
+        linked[f[out_of]] = True
+    return np.bincount(which[linked], minlength=len(size))
 
 
 def count_images(sizes: list[int], n_fragments: int, grid: tuple[int, int],
