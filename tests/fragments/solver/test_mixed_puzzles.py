@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from unshuffle.evaluation.metrics import grouping_scores
 from unshuffle.fragments.solver.cells import completes
@@ -181,30 +182,23 @@ def _pieces(img: np.ndarray, s: int) -> np.ndarray:
     return img[:r * s, :c * s].reshape(r, s, c, s, 3).transpose(0, 2, 1, 3, 4).reshape(-1, s, s, 3)
 
 
-def test_mixed_bag_of_three_photos_of_different_sizes():
-    """coffee (16 x 25 pieces), chelsea (12 x 18) and a 12 x 12 crop of astronaut, 24-px pieces, shuffled
-    together, nothing given: three groups, one per photo (the two smaller fit one frame of the largest)."""
+@pytest.mark.parametrize("crops", [
+    # coffee (16 x 25 pieces), chelsea (12 x 18) and a 12 x 12 crop of astronaut: three groups (the two smaller
+    # fit one frame of the largest)
+    [("coffee", None), ("chelsea", None), ("astronaut", (288, 288))],
+    # coffee and a 4 x 5 crop of rocket: two groups (the small photo is a closed image, not a part of coffee's)
+    [("coffee", None), ("rocket", (96, 120))],
+])
+def test_mixed_bag_of_photos_of_different_sizes(crops):
+    """Photos cut into 24-px pieces, shuffled together, nothing given: one group per photo."""
     import skimage.data
 
-    imgs = [skimage.data.coffee(), skimage.data.chelsea(), skimage.data.astronaut()[:288, :288]]
+    imgs = [getattr(skimage.data, name)()[:size[0], :size[1]] if size else getattr(skimage.data, name)()
+            for name, size in crops]
     parts = [_pieces(im, 24) for im in imgs]
     frags = np.concatenate(parts)
     src = np.concatenate([np.full(len(p), j) for j, p in enumerate(parts)])
     order = np.random.default_rng(0).permutation(len(frags))
     sol = FragmentSolver().solve(frags[order])
-    assert sol.settings["n_images"] == 3
-    assert grouping_scores(src[order], sol.group)["ari"] == 1.0
-
-
-def test_a_small_photo_beside_a_large_one_is_its_own_group():
-    """coffee (16 x 25 pieces of 24 px) and a 4 x 5 crop of rocket, shuffled together, nothing given: two
-    groups (the small photo is a closed image, not a part of coffee's frame)."""
-    import skimage.data
-
-    parts = [_pieces(skimage.data.coffee(), 24), _pieces(skimage.data.rocket()[:96, :120], 24)]
-    frags = np.concatenate(parts)
-    src = np.concatenate([np.full(len(p), j) for j, p in enumerate(parts)])
-    order = np.random.default_rng(0).permutation(len(frags))
-    sol = FragmentSolver().solve(frags[order])
-    assert sol.settings["n_images"] == 2
+    assert sol.settings["n_images"] == len(crops)
     assert grouping_scores(src[order], sol.group)["ari"] == 1.0
