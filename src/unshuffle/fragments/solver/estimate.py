@@ -115,8 +115,8 @@ def closed_clusters(members: list[list[int]], shapes: list[np.ndarray], edges: n
     which = np.full(n_fragments, -1, dtype=np.int64)
     for g, mem in enumerate(members):
         which[np.asarray(mem, dtype=np.int64)] = g
-    links, links_small = (_links(edges, which, size, n_fragments, score) for score in (CLOSED_CLEAR_SCORE,
-                                                                                        SMALL_CLEAR_SCORE))
+    links = _links(edges, which, size, n_fragments, CLOSED_CLEAR_SCORE)
+    links_small = _links(edges, which, size, n_fragments, SMALL_CLEAR_SCORE) if small else links
     checks = COMPLETE_MAX_CHECKS  # completes() calls left: past them small clusters short of a rectangle stay open
     large = np.flatnonzero(size >= CLOSED_MIN_PIECES)
     for g, (mem, sh) in enumerate(zip(members, shapes, strict=True)):

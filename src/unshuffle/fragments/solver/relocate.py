@@ -20,20 +20,11 @@ HOLE_FIT = 0.0  # ... into an empty cell (inside a group's bounding box, at leas
 MIN_GAIN = 1.5  # ... and at least this much higher than where it is
 
 
-def seam_fit(tab: PieceTables, cells: dict[tuple[int, int], int], r: int, c: int, piece: int,
-             skip: int | None = None) -> tuple[float, int]:
+def seam_fit(tab: PieceTables, cells: dict[tuple[int, int], int], r: int, c: int, piece: int) -> tuple[float, int]:
     """(mean normalised compatibility, neighbours) of ``piece`` in cell (r, c) of a region (cell ->
-    piece), each seam the mean of both directions (capped at ``-SEAM_CAP``); the piece ``skip`` is
-    ignored (the mover's own cell). (nan, 0) without neighbours."""
-    total, n = 0.0, 0
-    for s in range(4):
-        a = cells.get((r + SIDES[s][0], c + SIDES[s][1]))
-        if a is None or a == skip:
-            continue
-        seam = tab.compatibility_of(OPPOSITE[s], a, piece) + tab.compatibility_of(s, piece, a)
-        total += max(0.5 * float(seam), -SEAM_CAP)
-        n += 1
-    return (total / n if n else float("nan")), n
+    piece), each seam the mean of both directions (capped at ``-SEAM_CAP``); (nan, 0) without neighbours."""
+    fit, n = seam_fits(tab, cells, (r, c), np.array([piece]), np.array([-1]))
+    return (float(fit[0]) if n[0] else float("nan")), int(n[0])
 
 
 def _regions(tab: PieceTables, asm: Assembler, turned: bool) -> dict[int, dict[tuple[int, int], int]]:
@@ -54,10 +45,11 @@ def _holes(region: dict[tuple[int, int], int]) -> list[tuple[int, int]]:
     return out
 
 
-def _hole_fits(tab: PieceTables, region: dict[tuple[int, int], int], cell: tuple[int, int], cand: np.ndarray,
-               mover: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``seam_fit`` of every candidate piece ``cand`` (K,) in the free ``cell`` of ``region`` at once,
-    each skipping its own ``mover`` piece (K,) where that is a neighbour: (fits (K,), neighbours (K,))."""
+def seam_fits(tab: PieceTables, region: dict[tuple[int, int], int], cell: tuple[int, int], cand: np.ndarray,
+              mover: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`seam_fit` of every candidate piece ``cand`` (K,) in ``cell`` of ``region`` at once, each
+    skipping its own ``mover`` piece (K,) where that is a neighbour (-1: none): (fits (K,), neighbours (K,);
+    a fit is 0 without neighbours)."""
     total = np.zeros(len(cand))
     count = np.zeros(len(cand), np.int64)
     for s in range(4):
@@ -84,16 +76,10 @@ def relocate_misfits(tab: PieceTables, asm: Assembler, max_moves: int | None = N
     holes = {h: _holes(region) for h, region in regions.items() if len(region) > 1}
     if max_moves is None:
         max_moves = sum(map(len, holes.values())) + sum(len(r) == 1 for r in regions.values())
+    found = {h: _misfits(tab, h, region) for h, region in regions.items()}  # only moves change them
     moves: list[list[int]] = []
     for _ in range(max_moves):
-        misfits = []  # (fit, cluster, cell, piece)
-        for h, region in regions.items():
-            for (r, c), p in region.items():
-                fit, n = seam_fit(tab, region, r, c, p)
-                if n == 0 and len(region) == 1:
-                    misfits.append((-np.inf, h, (r, c), p))
-                elif n and fit < MISFIT_FIT:
-                    misfits.append((fit, h, (r, c), p))
+        misfits = [m for h in regions for m in found[h]]
         if not misfits or not any(holes.values()):
             break
         fit = np.repeat([m[0] for m in misfits], len(turns))
@@ -103,7 +89,7 @@ def relocate_misfits(tab: PieceTables, asm: Assembler, max_moves: int | None = N
         best = None
         for g in sorted(holes):
             for cell in holes[g]:
-                got, n = _hole_fits(tab, regions[g], cell, cand, mover)
+                got, n = seam_fits(tab, regions[g], cell, cand, mover)
                 gain = np.where(np.isfinite(fit), got - fit, got + SEAM_CAP)
                 ok = (n >= 2) & (got >= HOLE_FIT) & (got - fit >= MIN_GAIN)
                 if ok.any():
@@ -119,13 +105,26 @@ def relocate_misfits(tab: PieceTables, asm: Assembler, max_moves: int | None = N
         regions[g][hole] = q
         if not regions[h]:
             del regions[h]
-        for x in {h, g} & set(regions):  # the holes change only in the two groups touched
+        for x in {h, g} & set(regions):  # holes and misfits change only in the two groups touched
             holes[x] = _holes(regions[x]) if len(regions[x]) > 1 else []
+            found[x] = _misfits(tab, x, regions[x])
         holes = {x: v for x, v in holes.items() if x in regions}
         moves.append([int(tab.owner[q]), h, g, hole[0], hole[1], int(tab.turn[q])])
     if moves:
         _store(asm, tab, regions)
     return moves
+
+
+def _misfits(tab: PieceTables, h: int, region: dict[tuple[int, int], int]) -> list[tuple]:
+    """(fit, cluster, cell, piece) of each misfit of cluster ``h``: seam fit below ``MISFIT_FIT``, or alone."""
+    out = []
+    for (r, c), p in region.items():
+        fit, n = seam_fit(tab, region, r, c, p)
+        if n == 0 and len(region) == 1:
+            out.append((-np.inf, h, (r, c), p))
+        elif n and fit < MISFIT_FIT:
+            out.append((fit, h, (r, c), p))
+    return out
 
 
 def _store(asm: Assembler, tab: PieceTables, regions: dict[int, dict[tuple[int, int], int]]) -> None:
