@@ -10,6 +10,7 @@ from unshuffle.errors import ConfigError
 from unshuffle.fragments.bags.solution import Solution
 from unshuffle.fragments.solver import compatibility as compat
 from unshuffle.fragments.solver import finishing
+from unshuffle.fragments.solver.blocks import move_blocks
 from unshuffle.fragments.solver.estimate import KeepApart, count_assembled
 from unshuffle.fragments.solver.frames import FrameSearch, good_seams, rejected_frames
 from unshuffle.fragments.solver.grow import MAX_PIECES as GROW_MAX_PIECES
@@ -37,6 +38,7 @@ from unshuffle.fragments.solver.upright import make_upright, upright_model
 from unshuffle.fragments.solver.window import WINDOW_COUNT_SLACK, window_trim
 
 FILL_CAPS = True  # N estimated: trim and fill gives a large group back at most 3 % more pieces than it held
+BLOCKS = True  # N estimated, "best" placer: blocks glued to another image's group move (``blocks.py``)
 RELOCATE = True  # N estimated, "best" placer: misfit pieces move to holes of other groups (``relocate.py``)
 PLACERS = ("auto", "greedy", "buddies", "grow", "best")
 AUTO_BEST_MIN_CELLS = 100  # placer="auto": "best" for images of at least this many pieces (puzzles), else "greedy"
@@ -91,6 +93,7 @@ class FragmentSolver(EdgeMeasures):
             Tal's one-piece-at-a-time placer under the piece count's frames (``grow.py``); "best" =
             greedy, each image regrown by grow, better one kept, polished (``polish.py``), wrap fixed (``wrap.py``);
             with N estimated, also grown under frames a little larger than its count and, after,
+            parts cut off by a bad seam moved to the group their pieces pair with (``blocks.py``) and
             misfit pieces moved to other groups' holes (``relocate.py``).
         edge_max_score: the edge-by-edge phase merges only along edges whose normalised
             dissimilarity (d / second best) is at most this; the rest is joined cluster by cluster,
@@ -293,6 +296,8 @@ class FragmentSolver(EdgeMeasures):
                     tab = grow_tables(feats, owner, turn_of, self.rotations_)
                     asm, kept = regrow_groups(tab, asm, self.rotations_, self._grid_param(), slack)
                     extra.update(regrow_summary(kept))
+                    if slack > 0 and BLOCKS:  # blocks of one image glued to another's group
+                        extra["blocks"] = move_blocks(tab, asm, grid, slack)
                     if slack > 0 and RELOCATE:  # pieces of one image left in another's group
                         extra["relocated"] = relocate_misfits(tab, asm)
                         n_img = len(asm.clusters)

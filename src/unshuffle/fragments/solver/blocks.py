@@ -1,0 +1,175 @@
+"""Block relocation: a block of pieces glued to the wrong group along a weak seam moves to the group it fits.
+
+When the image count is estimated, the merging placer can glue a whole band or block of one image to
+another image's group (the top rows of one photo under the bottom edge of another), the seam between them
+bad all along, while the block's own image keeps the gap it left. Misfit relocation (``relocate.py``) moves
+pieces one by one and only out of bad seams on every side, so a block, whose pieces fit each other, stays.
+Here each group is cut along its weak seams, at straight lines across it and around blocks of pieces that
+fit each other; a part whose seams to the rest of its group are bad on average, and whose pieces are best
+buddies (mutual best partners) with pieces of one other group far more often than with the rest of their
+own, moves to that group; both groups are then laid out again from their pieces (``regrow_groups``), and
+the search starts over, the clearest part first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from unshuffle.fragments.solver.grow import FLOOR, OPPOSITE, SEAM_CAP, PieceTables, add_region, region_seams
+from unshuffle.fragments.solver.placement import Assembler
+from unshuffle.fragments.solver.regrow import regrow_groups
+
+CUT_FIT = -2.0  # a part's seams to the rest of its group average below this (a true image's worst full
+# line averaged -0.9 on the traced development bags; a glued band -9)
+BLOCK_PARTS = True  # besides straight cuts, blocks of linked pieces are parts
+LINK_FIT = 0.0  # two neighbours belong to one block when their seam fit is at least this
+MIN_PIECES = 2  # a part holds at least this many pieces (single pieces: ``relocate.py``)
+MAX_SHARE = 0.5  # ... and at most this share of its group
+MIN_BUDDIES = 3  # it moves when it has at least this many best-buddy seams with one other group
+BUDDY_RATIO = 3.0  # ... and this many times as many as with the rest of its own group (2: a block of two
+# photos' pieces moved on the development bags)
+MAX_MOVES = 8  # per bag
+MAX_UNDONE = 8  # moves tried and undone (their layouts not better) before the search stops
+
+
+def pair_fits(tab: PieceTables, a: np.ndarray, b: np.ndarray, side: np.ndarray) -> np.ndarray:
+    """Normalised compatibility of piece b on side ``SIDES[side]`` of piece a, both directions averaged and
+    capped at ``-SEAM_CAP`` (the seam fit of ``relocate.seam_fits``), elementwise over (K,) arrays."""
+    opp = np.asarray(OPPOSITE)[side]
+    there = 1.0 - tab.cost[side, a, b] / np.maximum(tab.second[side, a], FLOOR)
+    back = 1.0 - tab.cost[opp, b, a] / np.maximum(tab.second[opp, b], FLOOR)
+    return np.maximum(0.5 * (there + back), -SEAM_CAP)
+
+
+def _links(tab: PieceTables, region: dict[tuple[int, int], int]) -> tuple[list, np.ndarray]:
+    """The region's seams: [(cell, cell right of or below it)] and their fits (K,)."""
+    pairs = [((r, c), (r + dr, c + dc)) for (r, c) in region for dr, dc in ((0, 1), (1, 0))
+             if (r + dr, c + dc) in region]
+    if not pairs:
+        return [], np.zeros(0)
+    a = np.array([region[p] for p, _ in pairs])
+    b = np.array([region[q] for _, q in pairs])
+    side = np.array([1 if p[0] == q[0] else 3 for p, q in pairs])
+    return pairs, pair_fits(tab, a, b, side)
+
+
+def weak_parts(tab: PieceTables, region: dict[tuple[int, int], int]) -> list[tuple[frozenset, float]]:
+    """Parts of a region that may belong elsewhere, as (cells, mean fit of their seams to the rest): the
+    smaller side of each straight line across it, and each block of pieces linked by seams of at least
+    ``LINK_FIT``, whose seams to the rest average below ``CUT_FIT`` (sizes within the module's limits)."""
+    pairs, fits = _links(tab, region)
+    limit = MAX_SHARE * len(region)
+    out: dict[frozenset, float] = {}
+
+    def consider(part: frozenset) -> None:
+        if MIN_PIECES <= len(part) <= limit and part not in out:
+            cut = [fit for (p, q), fit in zip(pairs, fits, strict=True) if (p in part) != (q in part)]
+            if cut and float(np.mean(cut)) < CUT_FIT:
+                out[part] = float(np.mean(cut))
+
+    for axis in (0, 1):
+        lines: dict[int, list[float]] = {}
+        for (p, q), fit in zip(pairs, fits, strict=True):
+            if p[axis] != q[axis]:
+                lines.setdefault(p[axis], []).append(fit)
+        for line, got in lines.items():
+            if np.mean(got) < CUT_FIT:
+                low = frozenset(c for c in region if c[axis] <= line)
+                consider(min(low, frozenset(region) - low, key=len))
+    if not BLOCK_PARTS:
+        return sorted(out.items(), key=lambda kv: kv[1])
+    parent = {cell: cell for cell in region}
+
+    def root(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for (p, q), fit in zip(pairs, fits, strict=True):
+        if fit >= LINK_FIT:
+            parent[root(p)] = root(q)
+    blocks: dict = {}
+    for cell in region:
+        blocks.setdefault(root(cell), []).append(cell)
+    for cells in blocks.values():
+        consider(frozenset(cells))
+    return sorted(out.items(), key=lambda kv: kv[1])
+
+
+def best_move(tab: PieceTables, regions: dict[int, dict[tuple[int, int], int]], buddies: np.ndarray,
+              parts: dict[int, list], cells_max: float) -> tuple | None:
+    """The part with the clearest claim to move (the most best-buddy seams with another group beyond those
+    with the rest of its own) to a group it leaves within ``cells_max`` pieces: (that margin, from, to,
+    cells, cut fit, [buddies there, buddies at home])."""
+    where = {p: g for g, region in regions.items() for p in region.values()}
+    best = None
+    for g, found in parts.items():
+        for cells, cut in found:
+            pieces = {regions[g][c] for c in cells}
+            count: dict[int, int] = {}
+            for p in pieces:
+                for s in np.flatnonzero(buddies[:, p]):
+                    q = int(tab.best[s, p])
+                    if q not in pieces and q in where:
+                        count[where[q]] = count.get(where[q], 0) + 1
+            home = count.pop(g, 0)
+            if not count:
+                continue
+            t = max(count, key=count.get)
+            if count[t] >= MIN_BUDDIES and count[t] >= BUDDY_RATIO * home and len(regions[t]) + len(cells) <= cells_max:
+                if best is None or count[t] - home > best[0]:
+                    best = (count[t] - home, g, t, cells, cut, [count[t], home])
+    return best
+
+
+def move_blocks(tab: PieceTables, asm: Assembler, frame: tuple[int, int] | None, slack: float,
+                max_moves: int = MAX_MOVES) -> dict:
+    """Move weak parts (see the module) between the clusters of ``asm``, each move followed by laying out
+    the two clusters again (``regrow_groups`` with ``slack``) and kept only when the two layouts then have
+    at least half the claimed best-buddy seams more (and ``MIN_BUDDIES``); a group never grows past the
+    ``frame``'s cells (None: no limit). Unturned pieces only (a turned bag's groups each grew in their own
+    turn). ``asm`` is updated in place. Returns the moves and the number of moves tried and undone."""
+    if len(tab.owner) > len(asm.owner):
+        return {"moves": []}
+    regions = {h: {(r, c): f for f, (r, c, _) in cl.pos.items()} for h, cl in asm.clusters.items()}
+    buddies = tab.buddies()
+    parts = {h: weak_parts(tab, region) for h, region in regions.items() if len(region) >= 2 * MIN_PIECES}
+    cells_max = np.inf if frame is None else frame[0] * frame[1]
+    moves: list[dict] = []
+    undone = 0
+    for _ in range(max_moves + MAX_UNDONE):
+        best = best_move(tab, regions, buddies, parts, cells_max)
+        if best is None or len(moves) >= max_moves:
+            break
+        gain, g, t, cells, cut, counts = best
+        parts[g] = [p for p in parts[g] if p[0] != cells]  # tried once
+        before = region_seams(tab, regions[g])[0] + region_seams(tab, regions[t])[0]
+        trial = {g: dict(regions[g]), t: dict(regions[t])}
+        r0 = max(r for r, _ in trial[t]) + 1 - min(r for r, _ in cells)
+        for r, c in cells:  # parked below the host: its layout is grown again next
+            trial[t][(r + r0, c)] = trial[g].pop((r, c))
+        sub = Assembler(len(asm.owner), None, asm.rotations)
+        sub.clusters, sub.trust = {}, asm.trust
+        for h in (g, t):
+            add_region(sub, tab, trial[h], h)
+        new, _ = regrow_groups(tab, sub, asm.rotations, None, slack)
+        laid = [{(r, c): f for f, (r, c, _) in cl.pos.items()} for cl in new.clusters.values()]
+        grown = dict(zip((g, t), laid, strict=True))
+        after = region_seams(tab, grown[g])[0] + region_seams(tab, grown[t])[0]
+        if after - before < max(MIN_BUDDIES, 0.5 * gain):
+            undone += 1
+            if undone >= MAX_UNDONE:
+                break
+            continue
+        asm.trust = new.trust
+        regions.update(grown)
+        moves.append({"pieces": len(cells), "from": g, "to": t, "cut_fit": round(cut, 3), "buddies": counts,
+                      "buddy_seams": [before, after]})
+        for h in (g, t):
+            parts[h] = weak_parts(tab, regions[h]) if len(regions[h]) >= 2 * MIN_PIECES else []
+    if moves:
+        asm.clusters = {}
+        for h, region in regions.items():
+            add_region(asm, tab, region, h)
+    return {"moves": moves, "undone": undone}
