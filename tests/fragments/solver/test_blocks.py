@@ -67,11 +67,12 @@ def test_a_glued_band_goes_back_to_its_photo(two_photos):
     rest = _photo(1, range(2, ROWS))
     parts = blocks.weak_parts(tab, glued)
     band = frozenset((ROWS + r, c) for r in range(2) for c in range(COLS))
-    assert band in [cells for cells, _ in parts]
+    assert band in [cells for cells, _, _ in parts]
     asm = _assembler(tab, [glued, rest])
     out = blocks.move_blocks(tab, asm, None, slack=0.03)
     assert [(mv["pieces"], mv["to"]) for mv in out["moves"]] == [(24, ROWS * COLS + 2 * COLS)]
-    assert len(asm.clusters) == 2
+    assert sorted(asm.clusters) == [0, ROWS * COLS + 2 * COLS]  # each group keeps its id
+    assert sorted(asm.clusters[0].pos) == list(range(ROWS * COLS))
     for k in (0, 1):
         truth = {k * ROWS * COLS + COLS * r + c: (r, c) for r in range(ROWS) for c in range(COLS)}
         assert _layout(asm, k * ROWS * COLS) == truth
@@ -86,3 +87,34 @@ def test_right_layouts_and_turned_bags_are_left_alone(two_photos):
     assert {h: dict(c.cells) for h, c in asm.clusters.items()} == before
     turned = Assembler(len(tab.owner) // 4, None, True)  # the tables hold 4 pieces per fragment
     assert blocks.move_blocks(tab, turned, None, slack=0.03)["moves"] == []
+
+
+def _glued(tab: grow.PieceTables) -> Assembler:
+    glued = _photo(0, range(ROWS))
+    glued.update({(ROWS + r, c): f for (r, c), f in _photo(1, range(2)).items()})
+    return _assembler(tab, [glued, _photo(1, range(2, ROWS))])
+
+
+def test_a_move_whose_layouts_are_not_better_is_undone(two_photos, monkeypatch):
+    """With a regrow that keeps the parked layout (the band left below coffee's last row, where its seams
+    are as bad as before), the two groups gain no best-buddy seams: the move is undone, nothing changes."""
+    tab = two_photos
+
+    def keep(tab, asm, rotations, grid=None, slack=0.0):
+        out = Assembler(len(asm.owner), None, rotations)
+        out.clusters, out.trust = dict(asm.clusters), asm.trust.copy()
+        return out, []
+
+    monkeypatch.setattr(blocks, "regrow_groups", keep)
+    asm = _glued(tab)
+    before = {h: dict(c.cells) for h, c in asm.clusters.items()}
+    out = blocks.move_blocks(tab, asm, None, slack=0.03)
+    assert out["moves"] == [] and out["undone"] >= 1
+    assert {h: dict(c.cells) for h, c in asm.clusters.items()} == before
+
+
+def test_no_group_grows_past_the_frame(two_photos):
+    """Coffee's group would hold 72 + 24 = 96 pieces: allowed in an 8 x 12 frame, not in 8 x 11."""
+    tab = two_photos
+    assert len(blocks.move_blocks(tab, _glued(tab), (ROWS, COLS), slack=0.03)["moves"]) == 1
+    assert blocks.move_blocks(tab, _glued(tab), (ROWS, COLS - 1), slack=0.03)["moves"] == []

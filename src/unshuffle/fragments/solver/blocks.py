@@ -3,7 +3,8 @@
 When the image count is estimated, the merging placer can glue a whole band or block of one image to
 another image's group (the top rows of one photo under the bottom edge of another), the seam between them
 bad all along, while the block's own image keeps the gap it left. Misfit relocation (``relocate.py``) moves
-pieces one by one and only out of bad seams on every side, so a block, whose pieces fit each other, stays.
+pieces one by one, each whose mean seam fit with its neighbours is bad, so a block, whose pieces fit each
+other, stays.
 Here each group is cut along its weak seams, at straight lines across it and around blocks of pieces that
 fit each other; a part whose seams to the rest of its group are bad on average, and whose pieces are best
 buddies (mutual best partners) with pieces of one other group far more often than with the rest of their
@@ -28,7 +29,10 @@ MAX_SHARE = 0.5  # ... and at most this share of its group
 MIN_BUDDIES = 3  # it moves when it has at least this many best-buddy seams with one other group
 BUDDY_RATIO = 3.0  # ... and this many times as many as with the rest of its own group (2: a block of two
 # photos' pieces moved on the development bags)
-MAX_MOVES = 8  # per bag
+BUDDY_SHARE = 0.5  # ... and at least half as many as it has seams to the rest of its own group (a band that
+# belongs beside a group pairs with it along most of the join; a flat sky row of one photo paired with another's
+# top row 7 times in 27 on a development bag)
+MAX_MOVES = 8  # per bag (each move regrows two groups; the development bags made at most 5)
 MAX_UNDONE = 8  # moves tried and undone (their layouts not better) before the search stops
 
 
@@ -53,19 +57,20 @@ def _links(tab: PieceTables, region: dict[tuple[int, int], int]) -> tuple[list, 
     return pairs, pair_fits(tab, a, b, side)
 
 
-def weak_parts(tab: PieceTables, region: dict[tuple[int, int], int]) -> list[tuple[frozenset, float]]:
-    """Parts of a region that may belong elsewhere, as (cells, mean fit of their seams to the rest): the
+def weak_parts(tab: PieceTables, region: dict[tuple[int, int], int]) -> list[tuple[frozenset, float, int]]:
+    """Parts of a region that may belong elsewhere, as (cells, mean fit of their seams to the rest, number
+    of those seams): the
     smaller side of each straight line across it, and each block of pieces linked by seams of at least
     ``LINK_FIT``, whose seams to the rest average below ``CUT_FIT`` (sizes within the module's limits)."""
     pairs, fits = _links(tab, region)
     limit = MAX_SHARE * len(region)
-    out: dict[frozenset, float] = {}
+    out: dict[frozenset, tuple[float, int]] = {}
 
     def consider(part: frozenset) -> None:
         if MIN_PIECES <= len(part) <= limit and part not in out:
             cut = [fit for (p, q), fit in zip(pairs, fits, strict=True) if (p in part) != (q in part)]
             if cut and float(np.mean(cut)) < CUT_FIT:
-                out[part] = float(np.mean(cut))
+                out[part] = (float(np.mean(cut)), len(cut))
 
     for axis in (0, 1):
         lines: dict[int, list[float]] = {}
@@ -77,7 +82,7 @@ def weak_parts(tab: PieceTables, region: dict[tuple[int, int], int]) -> list[tup
                 low = frozenset(c for c in region if c[axis] <= line)
                 consider(min(low, frozenset(region) - low, key=len))
     if not BLOCK_PARTS:
-        return sorted(out.items(), key=lambda kv: kv[1])
+        return sorted(((k, *v) for k, v in out.items()), key=lambda kv: kv[1])
     parent = {cell: cell for cell in region}
 
     def root(x):
@@ -94,18 +99,23 @@ def weak_parts(tab: PieceTables, region: dict[tuple[int, int], int]) -> list[tup
         blocks.setdefault(root(cell), []).append(cell)
     for cells in blocks.values():
         consider(frozenset(cells))
-    return sorted(out.items(), key=lambda kv: kv[1])
+    return sorted(((k, *v) for k, v in out.items()), key=lambda kv: kv[1])
 
 
 def best_move(tab: PieceTables, regions: dict[int, dict[tuple[int, int], int]], buddies: np.ndarray,
               parts: dict[int, list], cells_max: float) -> tuple | None:
-    """The part with the clearest claim to move (the most best-buddy seams with another group beyond those
-    with the rest of its own) to a group it leaves within ``cells_max`` pieces: (that margin, from, to,
-    cells, cut fit, [buddies there, buddies at home])."""
+    """The part with the clearest claim to move (the most best-buddy relations, mutual best partners on a
+    side whether or not they touch in the layout, with pieces of another group beyond those with the rest
+    of its own; pieces in weak parts not counted) to a group it leaves within ``cells_max`` pieces: (that
+    margin, from, to, cells, cut fit, [buddies there, buddies at home]), or None."""
     where = {p: g for g, region in regions.items() for p in region.values()}
+    for g, found in parts.items():  # a group's own weak parts do not vouch for it (they may be strays too)
+        for cells, _, _ in found:
+            for c in cells:
+                where.pop(regions[g][c], None)
     best = None
     for g, found in parts.items():
-        for cells, cut in found:
+        for cells, cut, n_cut in found:
             pieces = {regions[g][c] for c in cells}
             count: dict[int, int] = {}
             for p in pieces:
@@ -117,21 +127,23 @@ def best_move(tab: PieceTables, regions: dict[int, dict[tuple[int, int], int]], 
             if not count:
                 continue
             t = max(count, key=count.get)
-            if count[t] >= MIN_BUDDIES and count[t] >= BUDDY_RATIO * home and len(regions[t]) + len(cells) <= cells_max:
+            if (count[t] >= max(MIN_BUDDIES, BUDDY_SHARE * n_cut) and count[t] >= BUDDY_RATIO * home
+                    and len(regions[t]) + len(cells) <= cells_max):
                 if best is None or count[t] - home > best[0]:
                     best = (count[t] - home, g, t, cells, cut, [count[t], home])
     return best
 
 
 def move_blocks(tab: PieceTables, asm: Assembler, frame: tuple[int, int] | None, slack: float,
-                max_moves: int = MAX_MOVES) -> dict:
+                grid: tuple[int, int] | None = None, max_moves: int = MAX_MOVES) -> dict:
     """Move weak parts (see the module) between the clusters of ``asm``, each move followed by laying out
-    the two clusters again (``regrow_groups`` with ``slack``) and kept only when the two layouts then have
+    the two clusters again (``regrow_groups`` with ``slack`` and the ``grid`` given, if one was) and kept only
+    when the two layouts then have
     at least half the claimed best-buddy seams more (and ``MIN_BUDDIES``); a group never grows past the
     ``frame``'s cells (None: no limit). Unturned pieces only (a turned bag's groups each grew in their own
     turn). ``asm`` is updated in place. Returns the moves and the number of moves tried and undone."""
     if len(tab.owner) > len(asm.owner):
-        return {"moves": []}
+        return {"moves": [], "undone": 0}
     regions = {h: {(r, c): f for f, (r, c, _) in cl.pos.items()} for h, cl in asm.clusters.items()}
     buddies = tab.buddies()
     parts = {h: weak_parts(tab, region) for h, region in regions.items() if len(region) >= 2 * MIN_PIECES}
@@ -147,13 +159,13 @@ def move_blocks(tab: PieceTables, asm: Assembler, frame: tuple[int, int] | None,
         before = region_seams(tab, regions[g])[0] + region_seams(tab, regions[t])[0]
         trial = {g: dict(regions[g]), t: dict(regions[t])}
         r0 = max(r for r, _ in trial[t]) + 1 - min(r for r, _ in cells)
-        for r, c in cells:  # parked below the host: its layout is grown again next
+        for r, c in cells:  # parked in rows below the host's (no collision): both are grown again next
             trial[t][(r + r0, c)] = trial[g].pop((r, c))
         sub = Assembler(len(asm.owner), None, asm.rotations)
         sub.clusters, sub.trust = {}, asm.trust
         for h in (g, t):
             add_region(sub, tab, trial[h], h)
-        new, _ = regrow_groups(tab, sub, asm.rotations, None, slack)
+        new, _ = regrow_groups(tab, sub, asm.rotations, grid, slack)
         laid = [{(r, c): f for f, (r, c, _) in cl.pos.items()} for cl in new.clusters.values()]
         grown = dict(zip((g, t), laid, strict=True))
         after = region_seams(tab, grown[g])[0] + region_seams(tab, grown[t])[0]

@@ -93,7 +93,8 @@ class FragmentSolver(EdgeMeasures):
             Tal's one-piece-at-a-time placer under the piece count's frames (``grow.py``); "best" =
             greedy, each image regrown by grow, better one kept, polished (``polish.py``), wrap fixed (``wrap.py``);
             with N estimated, also grown under frames a little larger than its count and, after,
-            parts cut off by a bad seam moved to the group their pieces pair with (``blocks.py``) and
+            parts cut off by a bad seam moved to the group their pieces pair with (``blocks.py``;
+            not for turned fragments) and
             misfit pieces moved to other groups' holes (``relocate.py``).
         edge_max_score: the edge-by-edge phase merges only along edges whose normalised
             dissimilarity (d / second best) is at most this; the rest is joined cluster by cluster,
@@ -297,7 +298,7 @@ class FragmentSolver(EdgeMeasures):
                     asm, kept = regrow_groups(tab, asm, self.rotations_, self._grid_param(), slack)
                     extra.update(regrow_summary(kept))
                     if slack > 0 and BLOCKS:  # blocks of one image glued to another's group
-                        extra["blocks"] = move_blocks(tab, asm, grid, slack)
+                        extra["blocks"] = move_blocks(tab, asm, grid, slack, self._grid_param())
                     if slack > 0 and RELOCATE:  # pieces of one image left in another's group
                         extra["relocated"] = relocate_misfits(tab, asm)
                         n_img = len(asm.clusters)
