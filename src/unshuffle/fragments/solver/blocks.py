@@ -134,14 +134,23 @@ def best_move(tab: PieceTables, regions: dict[int, dict[tuple[int, int], int]], 
     return best
 
 
+def _inside(region: dict[tuple[int, int], int], frame: tuple[int, int] | None) -> bool:
+    """Whether the region's extent fits ``frame`` either way round (None: no limit)."""
+    if frame is None:
+        return True
+    rc = np.array(list(region))
+    rows, cols = rc.max(axis=0) - rc.min(axis=0) + 1
+    return bool((rows <= frame[0] and cols <= frame[1]) or (rows <= frame[1] and cols <= frame[0]))
+
+
 def move_blocks(tab: PieceTables, asm: Assembler, frame: tuple[int, int] | None, slack: float,
                 grid: tuple[int, int] | None = None, max_moves: int = MAX_MOVES) -> dict:
     """Move weak parts (see the module) between the clusters of ``asm``, each move followed by laying out
-    the two clusters again (``regrow_groups`` with ``slack`` and the ``grid`` given, if one was) and kept only
-    when the two layouts then have
-    at least half the claimed best-buddy seams more (and ``MIN_BUDDIES``); a group never grows past the
-    ``frame``'s cells (None: no limit). Unturned pieces only (a turned bag's groups each grew in their own
-    turn). ``asm`` is updated in place. Returns the moves and the number of moves tried and undone."""
+    the two clusters again (``regrow_groups`` with ``slack`` and the ``grid`` given, if one was) and kept
+    only when the two layouts then have at least half the claimed best-buddy seams more (and
+    ``MIN_BUDDIES``) and both lie inside the ``frame`` (either way round; None: no limit), whose cells a
+    group never outnumbers. Unturned pieces only (a turned bag's groups each grew in their own turn).
+    ``asm`` is updated in place. Returns the moves and the number of moves tried and undone."""
     if len(tab.owner) > len(asm.owner):
         return {"moves": [], "undone": 0}
     regions = {h: {(r, c): f for f, (r, c, _) in cl.pos.items()} for h, cl in asm.clusters.items()}
@@ -169,7 +178,7 @@ def move_blocks(tab: PieceTables, asm: Assembler, frame: tuple[int, int] | None,
         laid = [{(r, c): f for f, (r, c, _) in cl.pos.items()} for cl in new.clusters.values()]
         grown = dict(zip((g, t), laid, strict=True))
         after = region_seams(tab, grown[g])[0] + region_seams(tab, grown[t])[0]
-        if after - before < max(MIN_BUDDIES, 0.5 * gain):
+        if after - before < max(MIN_BUDDIES, 0.5 * gain) or not all(_inside(grown[h], frame) for h in (g, t)):
             undone += 1
             if undone >= MAX_UNDONE:
                 break
