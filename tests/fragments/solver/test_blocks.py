@@ -114,7 +114,11 @@ def test_a_move_whose_layouts_are_not_better_is_undone(two_photos, monkeypatch):
 
 
 def test_no_group_grows_past_the_frame(two_photos):
-    """Coffee's group would hold 72 + 24 = 96 pieces: allowed in an 8 x 12 frame, not in 8 x 11."""
+    """Coffee's group would hold 72 + 24 = 96 pieces laid 8 x 12: allowed in an 8 x 12 frame (and 12 x 8),
+    not in 8 x 11 (too few cells) nor in 4 x 24 (enough cells, but the regrown photo does not fit)."""
     tab = two_photos
-    assert len(blocks.move_blocks(tab, _glued(tab), (ROWS, COLS), slack=0.03)["moves"]) == 1
+    for frame in ((ROWS, COLS), (COLS, ROWS)):
+        assert len(blocks.move_blocks(tab, _glued(tab), frame, slack=0.03)["moves"]) == 1
     assert blocks.move_blocks(tab, _glued(tab), (ROWS, COLS - 1), slack=0.03)["moves"] == []
+    out = blocks.move_blocks(tab, _glued(tab), (4, 24), slack=0.03)
+    assert out["moves"] == [] and out["undone"] >= 1
