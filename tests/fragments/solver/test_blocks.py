@@ -12,22 +12,10 @@ from unshuffle.fragments.solver.placement import Assembler
 ROWS, COLS = 8, 12
 
 
-@pytest.fixture(scope="module")
-def two_photos():
-    """Chelsea and coffee, each 8 x 12 pieces of 24 px (fragment 12 r + c, coffee's after chelsea's), and
-    their seam tables."""
-    import skimage.data
-
-    from unshuffle.fragments.solver.compatibility import relation_features
-
-    piece = 24
-    frags = []
-    for img in (skimage.data.chelsea(), skimage.data.coffee()):
-        f = img[:ROWS * piece, :COLS * piece].reshape(ROWS, piece, COLS, piece, 3).transpose(0, 2, 1, 3, 4)
-        frags.append(f.reshape(-1, piece, piece, 3))
-    frags = np.ascontiguousarray(np.concatenate(frags))
-    m = len(frags)
-    return grow.piece_tables(relation_features(frags, "prediction", 1.0), np.arange(m), np.zeros(m, np.int64), False)
+@pytest.fixture
+def two_photos(chelsea_coffee):
+    """Chelsea and coffee, each 8 x 12 pieces (``conftest.chelsea_coffee``): their seam tables."""
+    return chelsea_coffee
 
 
 def _assembler(tab: grow.PieceTables, regions: list[dict[tuple[int, int], int]]) -> Assembler:

@@ -20,22 +20,11 @@ def test_slack_frames_hold_the_count_with_few_empty_cells():
     assert all(r * c >= 1000 and r * c <= 1030 and max(r, c) <= 1.6 * min(r, c) for r, c in slack_frames(1000, 0.03))
 
 
-@pytest.fixture(scope="module")
-def two_photos():
-    """Chelsea (8 x 12 pieces of 24 px) and coffee (8 x 12), 192 pieces, their tables, and each true layout."""
-    import skimage.data
-
-    from unshuffle.fragments.solver.compatibility import relation_features
-
-    piece, rows, cols = 24, 8, 12
-    frags = []
-    for img in (skimage.data.chelsea(), skimage.data.coffee()):
-        f = img[:rows * piece, :cols * piece].reshape(rows, piece, cols, piece, 3).transpose(0, 2, 1, 3, 4)
-        frags.append(f.reshape(-1, piece, piece, 3))
-    frags = np.ascontiguousarray(np.concatenate(frags))
-    m = len(frags)
-    tab = grow.piece_tables(relation_features(frags, "prediction", 1.0), np.arange(m), np.zeros(m, np.int64), False)
-    return tab, m, rows, cols
+@pytest.fixture
+def two_photos(chelsea_coffee):
+    """Chelsea (8 x 12 pieces of 24 px) and coffee (8 x 12), 192 pieces, their tables (``conftest``), and
+    each true layout's shape."""
+    return chelsea_coffee, 2 * 8 * 12, 8, 12
 
 
 def _assembler(m: int, regions: list[dict[tuple[int, int], int]]) -> Assembler:
