@@ -5,6 +5,7 @@ another image's group (the top rows of one photo under the bottom edge of anothe
 bad all along, while the block's own image keeps the gap it left. Misfit relocation (``relocate.py``) moves
 pieces one by one, each whose mean seam fit with its neighbours is bad, so a block, whose pieces fit each
 other, stays.
+
 Here each group is cut along its weak seams, at straight lines across it and around blocks of pieces that
 fit each other; a part whose seams to the rest of its group are bad on average, and whose pieces are best
 buddies (mutual best partners) with pieces of one other group far more often than with the rest of their
@@ -26,7 +27,7 @@ BLOCK_PARTS = True  # besides straight cuts, blocks of linked pieces are parts
 LINK_FIT = 0.0  # two neighbours belong to one block when their seam fit is at least this
 MIN_PIECES = 2  # a part holds at least this many pieces (single pieces: ``relocate.py``)
 MAX_SHARE = 0.5  # ... and at most this share of its group
-MIN_BUDDIES = 3  # it moves when it has at least this many best-buddy seams with one other group
+MIN_BUDDIES = 3  # it moves when its pieces are best buddies with pieces of one other group this many times
 BUDDY_RATIO = 3.0  # ... and this many times as many as with the rest of its own group (2: a block of two
 # photos' pieces moved on the development bags)
 BUDDY_SHARE = 0.5  # ... and at least half as many as it has seams to the rest of its own group (a band that
@@ -60,9 +61,9 @@ def _links(tab: PieceTables, region: dict[tuple[int, int], int]) -> tuple[list, 
 
 def weak_parts(tab: PieceTables, region: dict[tuple[int, int], int]) -> list[tuple[frozenset, float, int]]:
     """Parts of a region that may belong elsewhere, as (cells, mean fit of their seams to the rest, number
-    of those seams): the
-    smaller side of each straight line across it, and each block of pieces linked by seams of at least
-    ``LINK_FIT``, whose seams to the rest average below ``CUT_FIT`` (sizes within the module's limits)."""
+    of those seams), worst first: the smaller side of each straight line across it, and each block of
+    pieces linked by seams of at least ``LINK_FIT``, whose seams to the rest average below ``CUT_FIT``
+    (sizes within the module's limits)."""
     pairs, fits = _links(tab, region)
     limit = MAX_SHARE * len(region)
     out: dict[frozenset, tuple[float, int]] = {}
@@ -86,7 +87,7 @@ def weak_parts(tab: PieceTables, region: dict[tuple[int, int], int]) -> list[tup
         return sorted(((k, *v) for k, v in out.items()), key=lambda kv: kv[1])
     parent = {cell: cell for cell in region}
 
-    def root(x):
+    def root(x: tuple[int, int]) -> tuple[int, int]:
         while parent[x] != x:
             parent[x] = parent[parent[x]]
             x = parent[x]
@@ -95,7 +96,7 @@ def weak_parts(tab: PieceTables, region: dict[tuple[int, int], int]) -> list[tup
     for (p, q), fit in zip(pairs, fits, strict=True):
         if fit >= LINK_FIT:
             parent[root(p)] = root(q)
-    blocks: dict = {}
+    blocks: dict[tuple[int, int], list[tuple[int, int]]] = {}
     for cell in region:
         blocks.setdefault(root(cell), []).append(cell)
     for cells in blocks.values():
