@@ -36,10 +36,10 @@ def _layout(asm: Assembler, fragment: int) -> dict[int, tuple[int, int]]:
     return {f: (r - cl.box[0], c - cl.box[2]) for f, (r, c, _) in cl.pos.items()}
 
 
-def test_pair_fits_is_the_mean_of_both_directions(two_photos):
-    """pair_fits against the tables by hand: piece 1 right of piece 0, piece 12 below piece 0."""
+def test_seam_fit_is_the_mean_of_both_directions(two_photos):
+    """PieceTables.seam_fit against the tables by hand: piece 1 right of piece 0, piece 12 below piece 0."""
     tab = two_photos
-    got = blocks.pair_fits(tab, np.array([0, 0]), np.array([1, 12]), np.array([1, 3]))
+    got = tab.seam_fit(np.array([0, 0]), np.array([1, 12]), np.array([1, 3]))
     want = [0.5 * (tab.compatibility_of(1, 0, 1) + tab.compatibility_of(0, 1, 0)),
             0.5 * (tab.compatibility_of(3, 0, 12) + tab.compatibility_of(2, 12, 0))]
     assert got == pytest.approx(want, rel=1e-6)

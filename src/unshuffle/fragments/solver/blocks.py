@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from unshuffle.fragments.solver.grow import FLOOR, OPPOSITE, SEAM_CAP, PieceTables, add_region, region_seams
+from unshuffle.fragments.solver.cells import components
+from unshuffle.fragments.solver.grow import PieceTables, add_region, region_seams
 from unshuffle.fragments.solver.placement import Assembler
 from unshuffle.fragments.solver.regrow import regrow_groups
 
@@ -38,15 +39,6 @@ MAX_UNDONE = 3  # moves tried and undone (their layouts not better) before the s
 # regrows: at 8, one development bag took 85 CPU s instead of 7)
 
 
-def pair_fits(tab: PieceTables, a: np.ndarray, b: np.ndarray, side: np.ndarray) -> np.ndarray:
-    """Normalised compatibility of piece b on side ``SIDES[side]`` of piece a, both directions averaged and
-    capped at ``-SEAM_CAP`` (the seam fit of ``relocate.seam_fits``), elementwise over (K,) arrays."""
-    opp = np.asarray(OPPOSITE)[side]
-    there = 1.0 - tab.cost[side, a, b] / np.maximum(tab.second[side, a], FLOOR)
-    back = 1.0 - tab.cost[opp, b, a] / np.maximum(tab.second[opp, b], FLOOR)
-    return np.maximum(0.5 * (there + back), -SEAM_CAP)
-
-
 def _links(tab: PieceTables, region: dict[tuple[int, int], int]) -> tuple[list, np.ndarray]:
     """The region's seams: [(cell, cell right of or below it)] and their fits (K,)."""
     pairs = [((r, c), (r + dr, c + dc)) for (r, c) in region for dr, dc in ((0, 1), (1, 0))
@@ -56,7 +48,7 @@ def _links(tab: PieceTables, region: dict[tuple[int, int], int]) -> tuple[list, 
     a = np.array([region[p] for p, _ in pairs])
     b = np.array([region[q] for _, q in pairs])
     side = np.array([1 if p[0] == q[0] else 3 for p, q in pairs])
-    return pairs, pair_fits(tab, a, b, side)
+    return pairs, tab.seam_fit(a, b, side)
 
 
 def weak_parts(tab: PieceTables, region: dict[tuple[int, int], int]) -> list[tuple[frozenset, float, int]]:
@@ -67,11 +59,15 @@ def weak_parts(tab: PieceTables, region: dict[tuple[int, int], int]) -> list[tup
     pairs, fits = _links(tab, region)
     limit = MAX_SHARE * len(region)
     out: dict[frozenset, tuple[float, int]] = {}
+    index = {cell: i for i, cell in enumerate(region)}
+    ends = np.array([[index[p], index[q]] for p, q in pairs], np.int64).reshape(-1, 2)
 
     def consider(part: frozenset) -> None:
         if MIN_PIECES <= len(part) <= limit and part not in out:
-            cut = [fit for (p, q), fit in zip(pairs, fits, strict=True) if (p in part) != (q in part)]
-            if cut and float(np.mean(cut)) < CUT_FIT:
+            inside = np.zeros(len(region), dtype=bool)
+            inside[[index[c] for c in part]] = True
+            cut = fits[inside[ends[:, 0]] != inside[ends[:, 1]]]
+            if len(cut) and float(np.mean(cut)) < CUT_FIT:
                 out[part] = (float(np.mean(cut)), len(cut))
 
     for axis in (0, 1):
@@ -85,21 +81,7 @@ def weak_parts(tab: PieceTables, region: dict[tuple[int, int], int]) -> list[tup
                 consider(min(low, frozenset(region) - low, key=len))
     if not BLOCK_PARTS:
         return sorted(((k, *v) for k, v in out.items()), key=lambda kv: kv[1])
-    parent = {cell: cell for cell in region}
-
-    def root(x: tuple[int, int]) -> tuple[int, int]:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for (p, q), fit in zip(pairs, fits, strict=True):
-        if fit >= LINK_FIT:
-            parent[root(p)] = root(q)
-    blocks: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    for cell in region:
-        blocks.setdefault(root(cell), []).append(cell)
-    for cells in blocks.values():
+    for cells in components(list(region), [pq for pq, fit in zip(pairs, fits, strict=True) if fit >= LINK_FIT]):
         consider(frozenset(cells))
     return sorted(((k, *v) for k, v in out.items()), key=lambda kv: kv[1])
 

@@ -1,4 +1,5 @@
-"""Geometry of clusters' cells: core extents, two clusters laid in one frame, a part that squares off an image."""
+"""Geometry of clusters' cells: core extents, connected parts, two clusters laid in one frame, a part that squares
+off an image."""
 
 from __future__ import annotations
 
@@ -25,6 +26,26 @@ def core_extent(cells: list[tuple[int, int]] | np.ndarray, share: float = CORE_S
                 best = min(best, hi - lo)
         out.append(max(1, best))
     return out[0], out[1]
+
+
+def components(cells: list[tuple[int, int]], joined: list[tuple[tuple[int, int], tuple[int, int]]]
+               ) -> list[list[tuple[int, int]]]:
+    """The cells split into the parts that the ``joined`` pairs of cells connect (union-find): each part's
+    cells in the order of ``cells``, the parts in the order of their first cell there."""
+    parent = {cell: cell for cell in cells}
+
+    def find(x: tuple[int, int]) -> tuple[int, int]:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for p, q in joined:
+        parent[find(p)] = find(q)
+    parts: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for cell in cells:
+        parts.setdefault(find(cell), []).append(cell)
+    return list(parts.values())
 
 
 def place_together(a: np.ndarray, b: np.ndarray, frame: tuple[int, int], rotations: bool = False,

@@ -79,6 +79,14 @@ class PieceTables:
         """``compatibility(s, a)[x]`` alone (one division, not a row of P)."""
         return 1.0 - self.cost[s, a, x] / max(self.second[s, a], FLOOR)
 
+    def seam_fit(self, a: np.ndarray, x: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """Seam fit of piece x on side ``SIDES[s]`` of piece a, elementwise over (K,) arrays: the mean of
+        both directions' compatibility (x beside a, a beside x), capped at ``-SEAM_CAP``."""
+        opp = np.asarray(OPPOSITE)[s]
+        there = 1.0 - self.cost[s, a, x] / np.maximum(self.second[s, a], FLOOR)
+        back = 1.0 - self.cost[opp, x, a] / np.maximum(self.second[opp, x], FLOOR)
+        return np.maximum(0.5 * (there + back), -SEAM_CAP)
+
 
 def piece_tables(feats: list[tuple[np.ndarray, np.ndarray]], owner: np.ndarray, turn: np.ndarray,
                  rotations: bool) -> PieceTables:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from unshuffle.fragments.solver.cells import components
 from unshuffle.fragments.solver.grow import FLOOR, OPPOSITE, SIDES, PieceTables, buddy_seams, grow, taken
 
 MIN_SEGMENT = 4  # pieces: smaller best-buddy components are loose, refilled every try
@@ -37,14 +38,7 @@ def segments(tab: PieceTables, region: Cells, margin: float = 0.0) -> list[list[
     """Cells of each best-buddy component of a layout (neighbours joined by a mutual best match on
     the facing sides, their dissimilarity below ``1 - margin`` times both sides' second best), largest
     first (ties: the top-left cell first)."""
-    parent = {rc: rc for rc in region}
-
-    def find(x: tuple[int, int]) -> tuple[int, int]:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    joined = []
     for (r, c), a in region.items():
         for s in (1, 3):  # right, below
             nb = (r + SIDES[s][0], c + SIDES[s][1])
@@ -53,11 +47,8 @@ def segments(tab: PieceTables, region: Cells, margin: float = 0.0) -> list[list[
                 continue
             d = float(tab.cost[s, a, x])
             if d < (1.0 - margin) * min(float(tab.second[s, a]), float(tab.second[OPPOSITE[s], x])):
-                parent[find(nb)] = find((r, c))
-    comp: dict[tuple[int, int], list] = {}
-    for rc in sorted(region):
-        comp.setdefault(find(rc), []).append(rc)
-    return sorted(comp.values(), key=lambda cs: (-len(cs), cs[0]))
+                joined.append((nb, (r, c)))
+    return sorted(components(sorted(region), joined), key=lambda cs: (-len(cs), cs[0]))
 
 
 def _offsets(tab: PieceTables, region: Cells, seg: list, larger: Cells, box: tuple[int, int, int, int]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from unshuffle.fragments.solver.grow import FLOOR, OPPOSITE, SEAM_CAP, SIDES, PieceTables, add_region
+from unshuffle.fragments.solver.grow import SEAM_CAP, SIDES, PieceTables, add_region
 from unshuffle.fragments.solver.placement import Assembler
 
 MISFIT_FIT = -1.0  # a piece whose mean seam compatibility with its neighbours is below this may move
@@ -56,9 +56,7 @@ def seam_fits(tab: PieceTables, region: dict[tuple[int, int], int], cell: tuple[
         a = region.get((cell[0] + SIDES[s][0], cell[1] + SIDES[s][1]))
         if a is None:
             continue
-        there = 1.0 - tab.cost[OPPOSITE[s], a, cand] / max(tab.second[OPPOSITE[s], a], FLOOR)
-        back = 1.0 - tab.cost[s, cand, a] / np.maximum(tab.second[s, cand], FLOOR)
-        term = np.maximum(0.5 * (there + back), -SEAM_CAP)
+        term = tab.seam_fit(cand, np.full(len(cand), a), np.full(len(cand), s))  # a on side s of each candidate
         keep = mover != a
         total += np.where(keep, term, 0.0)
         count += keep
