@@ -1,0 +1,61 @@
+"""Pair swaps inside a layout (``swaps.py``): two exchanged pieces go back, a right layout is left alone, and
+an exchange never costs a best-buddy seam."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from unshuffle.fragments.solver import swaps
+from unshuffle.fragments.solver.grow import SIDES, region_seams
+
+ROWS, COLS = 8, 12
+
+
+def seam_sum(tab, region: dict[tuple[int, int], int]) -> float:
+    """Summed seam fit of a layout, pair by pair: each piece with its right and lower neighbour."""
+    total = 0.0
+    for (r, c), a in region.items():
+        for s in (1, 3):
+            x = region.get((r + SIDES[s][0], c + SIDES[s][1]))
+            if x is not None:
+                total += float(tab.seam_fit(np.array([a]), np.array([x]), np.array([s]))[0])
+    return total
+
+
+def _chelsea() -> dict[tuple[int, int], int]:
+    return {(r, c): COLS * r + c for r in range(ROWS) for c in range(COLS)}
+
+
+def test_right_layout_is_left_alone(chelsea_coffee):
+    out, info = swaps.swap_refine(chelsea_coffee, _chelsea())
+    assert out == _chelsea()
+    assert info["swaps"] == 0 and info["lap"] == 0
+
+
+def test_two_exchanged_pieces_go_back(chelsea_coffee):
+    """Two pieces far apart (row 1 col 2 and row 6 col 9) exchanged: the pass puts both back, and the fit it
+    reports gained equals the summed seam fit of the right layout minus that of the broken one."""
+    broken = _chelsea()
+    a, b = (1, 2), (6, 9)
+    broken[a], broken[b] = broken[b], broken[a]
+    out, info = swaps.swap_refine(chelsea_coffee, broken)
+    assert out == _chelsea()
+    assert info["swaps"] + info["lap"] >= 1
+    want = seam_sum(chelsea_coffee, _chelsea()) - seam_sum(chelsea_coffee, broken)
+    assert info["gain"] == pytest.approx(want, abs=1e-2)
+
+
+def test_swaps_never_lose_best_buddy_seams(chelsea_coffee):
+    """A chelsea layout with eight random pairs exchanged: whatever the pass does, the layout keeps its cells
+    and pieces, and its best-buddy seams and summed seam fit do not fall."""
+    rng = np.random.default_rng(0)
+    broken = _chelsea()
+    cells = list(broken)
+    for _ in range(8):
+        i, j = rng.choice(len(cells), 2, replace=False)
+        broken[cells[i]], broken[cells[j]] = broken[cells[j]], broken[cells[i]]
+    out, _ = swaps.swap_refine(chelsea_coffee, broken)
+    assert sorted(out) == sorted(broken) and sorted(out.values()) == sorted(broken.values())
+    assert region_seams(chelsea_coffee, out)[0] >= region_seams(chelsea_coffee, broken)[0]
+    assert seam_sum(chelsea_coffee, out) >= seam_sum(chelsea_coffee, broken)
