@@ -59,3 +59,38 @@ def test_swaps_never_lose_best_buddy_seams(chelsea_coffee):
     assert sorted(out) == sorted(broken) and sorted(out.values()) == sorted(broken.values())
     assert region_seams(chelsea_coffee, out)[0] >= region_seams(chelsea_coffee, broken)[0]
     assert seam_sum(chelsea_coffee, out) >= seam_sum(chelsea_coffee, broken)
+
+
+def test_exchanges_alone_put_two_pieces_back(chelsea_coffee, monkeypatch):
+    """With the assignment rounds off, the single-exchange loop does the work: one exchange, the right layout."""
+    monkeypatch.setattr(swaps, "LAP_ROUNDS", 0)
+    broken = _chelsea()
+    a, b = (0, 5), (7, 11)
+    broken[a], broken[b] = broken[b], broken[a]
+    out, info = swaps.swap_refine(chelsea_coffee, broken)
+    assert out == _chelsea()
+    assert info == {"lap": 0, "swaps": 1, "gain": pytest.approx(seam_sum(chelsea_coffee, _chelsea())
+                                                                - seam_sum(chelsea_coffee, broken), abs=1e-2)}
+
+
+def test_exchanges_never_lose_sharp_buddies(chelsea_coffee, monkeypatch):
+    """Exchanges alone on a chelsea layout with twelve random pairs exchanged: the count of sharp best-buddy
+    seams (``PieceTables.buddies``) never falls, and the summed seam fit rises by what the pass reports."""
+    monkeypatch.setattr(swaps, "LAP_ROUNDS", 0)
+    tab = chelsea_coffee
+    sharp = tab.buddies()
+
+    def sharp_seams(region):
+        return sum(int(tab.best[s, x] == region.get((r + SIDES[s][0], c + SIDES[s][1])) and sharp[s, x])
+                   for (r, c), x in region.items() for s in (1, 3))
+
+    rng = np.random.default_rng(3)
+    broken = _chelsea()
+    cells = list(broken)
+    for _ in range(12):
+        i, j = rng.choice(len(cells), 2, replace=False)
+        broken[cells[i]], broken[cells[j]] = broken[cells[j]], broken[cells[i]]
+    out, info = swaps.swap_refine(tab, broken)
+    assert info["swaps"] >= 1
+    assert sharp_seams(out) >= sharp_seams(broken)
+    assert info["gain"] == pytest.approx(seam_sum(tab, out) - seam_sum(tab, broken), abs=1e-2)

@@ -8,7 +8,9 @@ than the solver's, so this pass climbs it with the frame, the set of pieces and 
 assignment rounds (every piece to the cell it fits best beside the present neighbours, all at once, by the
 Hungarian method; kept while the sum rises), then single exchanges of two pieces, the best gain first,
 until none gains ``MIN_GAIN`` or ``MAX_SWAPS`` per piece are made. Nothing is kept that lowers the
-layout's best-buddy seams, the measure every other step ranks layouts by.
+layout's count of sharp best-buddy seams (``PieceTables.buddies``: mutual best matches clearly better than the
+second best; ``grow.buddy_seams``, which ranks layouts elsewhere, also counts tied flat matches). Layouts of
+more than ``MAX_PIECES`` pieces are left as they are.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ Cells = dict[tuple[int, int], int]
 
 def swap_refine(tab: PieceTables, region: Cells) -> tuple[Cells, dict]:
     """``region`` (cell -> piece) after assignment rounds and pair exchanges that raise its summed seam fit
-    and never lower its best-buddy seams. Returns the new region and {"lap": assignment rounds kept,
+    and never lower its sharp best-buddy seams. Returns the new region and {"lap": assignment rounds kept,
     "swaps": exchanges made, "gain": the summed seam fit gained}."""
     n = len(region)
     if n < 4 or n > MAX_PIECES:
@@ -77,7 +79,7 @@ def swap_refine(tab: PieceTables, region: Cells) -> tuple[Cells, dict]:
         a, ab = around(fit, at)[at], around(bud, at)[at]  # [i, j]: the piece of cell i placed in cell j
         here, here_b = np.diag(a).copy(), np.diag(ab).copy()
         g = a + a.T - here[:, None] - here[None, :]
-        g[ab + ab.T - here_b[:, None] - here_b[None, :] < 0] = -np.inf  # never fewer best-buddy seams
+        g[ab + ab.T - here_b[:, None] - here_b[None, :] < 0] = -np.inf  # never fewer sharp best-buddy seams
         g[adjacent] = -np.inf  # two neighbours' own seam would be counted from their old cells
         np.fill_diagonal(g, -np.inf)
         i, j = divmod(int(np.argmax(g)), n)
