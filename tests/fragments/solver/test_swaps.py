@@ -27,6 +27,17 @@ def _chelsea() -> dict[tuple[int, int], int]:
     return {(r, c): COLS * r + c for r in range(ROWS) for c in range(COLS)}
 
 
+def _scrambled(seed: int, pairs: int) -> dict[tuple[int, int], int]:
+    """Chelsea's layout with ``pairs`` random pairs of cells exchanged."""
+    rng = np.random.default_rng(seed)
+    broken = _chelsea()
+    cells = list(broken)
+    for _ in range(pairs):
+        i, j = rng.choice(len(cells), 2, replace=False)
+        broken[cells[i]], broken[cells[j]] = broken[cells[j]], broken[cells[i]]
+    return broken
+
+
 def test_right_layout_is_left_alone(chelsea_coffee):
     out, info = swaps.swap_refine(chelsea_coffee, _chelsea())
     assert out == _chelsea()
@@ -49,12 +60,7 @@ def test_two_exchanged_pieces_go_back(chelsea_coffee):
 def test_swaps_never_lose_best_buddy_seams(chelsea_coffee):
     """A chelsea layout with eight random pairs exchanged: whatever the pass does, the layout keeps its cells
     and pieces, and its best-buddy seams and summed seam fit do not fall."""
-    rng = np.random.default_rng(0)
-    broken = _chelsea()
-    cells = list(broken)
-    for _ in range(8):
-        i, j = rng.choice(len(cells), 2, replace=False)
-        broken[cells[i]], broken[cells[j]] = broken[cells[j]], broken[cells[i]]
+    broken = _scrambled(seed=0, pairs=8)
     out, _ = swaps.swap_refine(chelsea_coffee, broken)
     assert sorted(out) == sorted(broken) and sorted(out.values()) == sorted(broken.values())
     assert region_seams(chelsea_coffee, out)[0] >= region_seams(chelsea_coffee, broken)[0]
@@ -84,12 +90,7 @@ def test_exchanges_never_lose_sharp_buddies(chelsea_coffee, monkeypatch):
         return sum(int(tab.best[s, x] == region.get((r + SIDES[s][0], c + SIDES[s][1])) and sharp[s, x])
                    for (r, c), x in region.items() for s in (1, 3))
 
-    rng = np.random.default_rng(3)
-    broken = _chelsea()
-    cells = list(broken)
-    for _ in range(12):
-        i, j = rng.choice(len(cells), 2, replace=False)
-        broken[cells[i]], broken[cells[j]] = broken[cells[j]], broken[cells[i]]
+    broken = _scrambled(seed=3, pairs=12)
     out, info = swaps.swap_refine(tab, broken)
     assert info["swaps"] >= 1
     assert sharp_seams(out) >= sharp_seams(broken)
