@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from unshuffle.fragments.solver.grow import SIDES, PieceTables
+from unshuffle.fragments.solver.grow import FLOOR, OPPOSITE, SEAM_CAP, SIDES, PieceTables
 
 MIN_GAIN = 0.5  # summed seam fit a round or exchange must add (dev: 1e-3 broke 2 of 8 perfect flat puzzles)
 MAX_SWAPS = 1.0  # at most this many exchanges per piece of the layout
@@ -25,6 +25,18 @@ LAP_ROUNDS = 10  # assignment rounds at most
 MAX_PIECES = 1200  # larger layouts are left as they are ((n, n) tables per side, n^2 per exchange)
 
 Cells = dict[tuple[int, int], int]
+
+
+def seam_fit_table(tab: PieceTables, piece: np.ndarray) -> list[np.ndarray]:
+    """[s][u, v]: ``tab.seam_fit(piece[u], piece[v], s)`` for the four sides, as (n, n) tables (the same
+    floats, from two blocks of the cost table: left and above are the transposes of right and below)."""
+    out = []
+    for s in (1, 3):
+        block = tab.cost[s][np.ix_(piece, piece)]
+        there = 1.0 - block / np.maximum(tab.second[s, piece], FLOOR)[:, None]
+        back = 1.0 - block / np.maximum(tab.second[OPPOSITE[s], piece], FLOOR)[None, :]
+        out.append(np.maximum(0.5 * (there + back), -SEAM_CAP))
+    return [out[0].T, out[0], out[1].T, out[1]]
 
 
 def swap_refine(tab: PieceTables, region: Cells) -> tuple[Cells, dict]:
@@ -43,8 +55,7 @@ def swap_refine(tab: PieceTables, region: Cells) -> tuple[Cells, dict]:
     nbr = np.array([[index.get((r + dr, c + dc), -1) for r, c in cells] for dr, dc in SIDES], np.int64)
     has = [np.flatnonzero(nbr[s] >= 0) for s in range(4)]
     # fit[s][u, v]: seam fit of the layout's piece v on side s of its piece u; bud[s][u, v]: they are best buddies
-    fit = [tab.seam_fit(np.repeat(piece, n), np.tile(piece, n), np.full(n * n, s)).reshape(n, n)
-           for s in range(4)]
+    fit = seam_fit_table(tab, piece)
     mutual = tab.buddies()
     bud = [((tab.best[s][piece][:, None] == piece[None, :]) & mutual[s][piece][:, None]).astype(np.int64)
            for s in range(4)]
@@ -75,8 +86,9 @@ def swap_refine(tab: PieceTables, region: Cells) -> tuple[Cells, dict]:
         if got[0] < now[0] or got[1] <= now[1] + MIN_GAIN:
             break
         at, now, lap = new, got, lap + 1
+    own, own_b = around(fit, at), around(bud, at)
+    a, ab = own[at], own_b[at]  # [i, j]: the piece of cell i placed in cell j
     for _ in range(int(MAX_SWAPS * n)):  # then the one exchange that gains most, again and again
-        a, ab = around(fit, at)[at], around(bud, at)[at]  # [i, j]: the piece of cell i placed in cell j
         here, here_b = np.diag(a).copy(), np.diag(ab).copy()
         g = a + a.T - here[:, None] - here[None, :]
         g[ab + ab.T - here_b[:, None] - here_b[None, :] < 0] = -np.inf  # never fewer sharp best-buddy seams
@@ -87,5 +99,16 @@ def swap_refine(tab: PieceTables, region: Cells) -> tuple[Cells, dict]:
             break
         at[i], at[j] = at[j], at[i]
         swaps += 1
+        # only the cells beside i and j have new neighbours; their columns are summed again, side by side in the
+        # order ``around`` adds them (same floats), and the rows of i and j hold new pieces
+        moved = np.unique(np.concatenate([nbr[:, i], nbr[:, j]]))
+        moved = moved[moved >= 0]
+        for table, out in ((fit, own), (bud, own_b)):
+            out[:, moved] = 0
+            for s in range(4):
+                ok = moved[nbr[s][moved] >= 0]
+                out[:, ok] += table[s][:, at[nbr[s][ok]]]
+        a[:, moved], ab[:, moved] = own[at][:, moved], own_b[at][:, moved]
+        a[[i, j]], ab[[i, j]] = own[at[[i, j]]], own_b[at[[i, j]]]
     gain = score(at)[1] - start[1]
     return {cells[i]: int(piece[at[i]]) for i in range(n)}, {"lap": lap, "swaps": swaps, "gain": round(gain, 3)}
