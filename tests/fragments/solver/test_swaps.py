@@ -1,5 +1,6 @@
-"""Pair swaps inside a layout (``swaps.py``): two exchanged pieces go back, a right layout is left alone, and
-an exchange never costs a best-buddy seam."""
+"""Pieces exchanged inside a layout (``swaps.py``): exchanged pieces go back (far apart or neighbours, by assignment
+rounds or single exchanges), a right layout is left alone, sharp best-buddy seams never fall, and each cluster of an
+assembler is mended in place."""
 
 from __future__ import annotations
 
@@ -95,3 +96,39 @@ def test_exchanges_never_lose_sharp_buddies(chelsea_coffee, monkeypatch):
     assert info["swaps"] >= 1
     assert sharp_seams(out) >= sharp_seams(broken)
     assert info["gain"] == pytest.approx(seam_sum(tab, out) - seam_sum(tab, broken), abs=1e-2)
+
+
+def test_two_neighbours_exchanged_go_back(chelsea_coffee, monkeypatch):
+    """Two neighbouring pieces exchanged (row 3, cols 4 and 5; then rows 5 and 6, col 8), assignment rounds
+    off: one exchange of the two neighbours puts each layout right, with the gain summed pair by pair."""
+    monkeypatch.setattr(swaps, "LAP_ROUNDS", 0)
+    for a, b in (((3, 4), (3, 5)), ((5, 8), (6, 8))):
+        broken = _chelsea()
+        broken[a], broken[b] = broken[b], broken[a]
+        out, info = swaps.swap_refine(chelsea_coffee, broken)
+        assert out == _chelsea()
+        assert info["swaps"] == 1
+        assert info["gain"] == pytest.approx(seam_sum(chelsea_coffee, _chelsea()) - seam_sum(chelsea_coffee, broken),
+                                             abs=1e-2)
+
+
+def test_swap_groups_mends_each_cluster_in_place(chelsea_coffee):
+    """Two clusters, chelsea with two far pieces exchanged and coffee right: chelsea comes back right under
+    its id with trust 1, coffee is untouched (same cells, its trust as it was)."""
+    from unshuffle.fragments.solver.grow import add_region
+    from unshuffle.fragments.solver.placement import Assembler
+
+    tab = chelsea_coffee
+    broken = _chelsea()
+    broken[(2, 1)], broken[(5, 10)] = broken[(5, 10)], broken[(2, 1)]
+    coffee = {(r, c): ROWS * COLS + f for (r, c), f in _chelsea().items()}
+    asm = Assembler(len(tab.owner), None, False)
+    asm.clusters = {}
+    add_region(asm, tab, broken)
+    add_region(asm, tab, coffee)
+    asm.trust[:] = 0.25
+    infos = swaps.swap_groups(tab, asm)
+    assert [i["lap"] + i["swaps"] > 0 for i in infos] == [True, False]
+    assert {(r, c): f for f, (r, c, _) in asm.clusters[0].pos.items()} == _chelsea()
+    assert {(r, c): f for f, (r, c, _) in asm.clusters[ROWS * COLS].pos.items()} == coffee
+    assert np.all(asm.trust[:ROWS * COLS] == 1.0) and np.all(asm.trust[ROWS * COLS:] == 0.25)

@@ -33,12 +33,14 @@ from unshuffle.fragments.solver.placement import Assembler
 from unshuffle.fragments.solver.refine import dense_scores, trim_and_fill
 from unshuffle.fragments.solver.regrow import regrow_groups, regrow_summary
 from unshuffle.fragments.solver.relocate import relocate_misfits
+from unshuffle.fragments.solver.swaps import swap_groups
 from unshuffle.fragments.solver.turns import decide_turns
 from unshuffle.fragments.solver.upright import make_upright, upright_model
 from unshuffle.fragments.solver.window import WINDOW_COUNT_SLACK, window_trim
 
 FILL_CAPS = True  # N estimated: trim and fill gives a large group back at most 3 % more pieces than it held
 BLOCKS = True  # N estimated, "best" placer: blocks glued to another image's group move (``blocks.py``)
+SWAPS = True  # "best" placer: pieces exchanged inside each final layout while the seam fit rises (``swaps.py``)
 RELOCATE = True  # N estimated, "best" placer: misfit pieces move to holes of other groups (``relocate.py``)
 PLACERS = ("auto", "greedy", "buddies", "grow", "best")
 AUTO_BEST_MIN_CELLS = 100  # placer="auto": "best" for images of at least this many pieces (puzzles), else "greedy"
@@ -95,7 +97,8 @@ class FragmentSolver(EdgeMeasures):
             with N estimated, also grown under frames a little larger than its count and, after,
             parts cut off by a bad seam moved to the group their pieces pair with (``blocks.py``;
             not for turned fragments) and
-            misfit pieces moved to other groups' holes (``relocate.py``).
+            misfit pieces moved to other groups' holes (``relocate.py``); last, pieces exchanged inside
+            each layout while its summed seam fit rises (``swaps.py``).
         edge_max_score: the edge-by-edge phase merges only along edges whose normalised
             dissimilarity (d / second best) is at most this; the rest is joined cluster by cluster,
             scored over every shared boundary.
@@ -302,6 +305,8 @@ class FragmentSolver(EdgeMeasures):
                     if slack > 0 and RELOCATE:  # pieces of one image left in another's group
                         extra["relocated"] = relocate_misfits(tab, asm)
                         n_img = len(asm.clusters)
+                    if SWAPS:  # last: pieces exchanged inside each layout while its seams improve
+                        extra["swaps"] = swap_groups(tab, asm)
                     grid = asm.layout()[4][0] if "grow" in {g["kept"] for g in kept} else grid
             group, row, col, turn, shapes = asm.layout()
             conf = finishing.confidence(scorer, asm)

@@ -14,7 +14,6 @@ from unshuffle.fragments.solver.grow import (
 )
 from unshuffle.fragments.solver.placement import Assembler
 from unshuffle.fragments.solver.polish import polish_region
-from unshuffle.fragments.solver.swaps import swap_refine
 from unshuffle.fragments.solver.wrap import roll_search, wrap_region
 
 POLISH = True  # regrow_groups: shift the kept layout's best-buddy segments inside its frame (``polish.py``;
@@ -31,7 +30,6 @@ SLACK_FRAMES = True  # image count estimated: each group is also grown under pho
 SLACK_MARGIN = 0.05  # ... and kept only with this share more best-buddy seams than under the exact-count frames
 SLACK_MAX_ASPECT = 1.6  # ... of at most this elongation (3:2 photos and squarer)
 SLACK_MAX_FRAMES = 10  # ... and at most this many (puzzles of 400-550 pieces have 8-10)
-SWAPS = True  # finally exchange pairs of pieces while the summed seam fit rises (``swaps.py``)
 WRAP_SEARCH_MAX = 1200  # pieces: larger layouts skip the search (two 3,800-piece Kodak puzzles: 22 -> 120 CPU s)
 
 
@@ -94,10 +92,6 @@ def regrow_groups(tab: PieceTables, asm: Assembler, rotations: bool, grid: tuple
                     if got["wrap"]["search"]["moves"]:  # the border put back at the worst seams
                         out.trust[list(cl.pos)] = 1.0
                         region, got["wrap"]["search"]["wrap"] = wrap_region(tab, region)
-            if SWAPS:
-                region, got["swaps"] = swap_refine(tab, region)
-                if got["swaps"]["swaps"]:
-                    out.trust[list(cl.pos)] = 1.0
         info.append(got)
         add_region(out, tab, region)
     return out, info

@@ -1,30 +1,48 @@
-"""Pieces exchanged inside a finished layout while its summed seam fit rises (flat regions: sky, snow, walls).
+"""Pieces exchanged inside each finished layout while its summed seam fit rises (flat regions: sky, snow, walls).
 
 The placers decide a piece's cell once, the most confident first, so flat pieces go last into whatever
 cells remain, in an order their near-equal seams hardly constrain; segment shifting (``polish.py``) moves
 best-buddy segments, which flat pieces rarely form. On flat development photos the true layout's summed
 seam fit (``PieceTables.seam_fit``: both directions' compatibility averaged, capped) is clearly higher
-than the solver's, so this pass climbs it with the frame, the set of pieces and their turns held: first
+than the solver's, so this pass climbs it with the cells, the set of pieces and their turns held: first
 assignment rounds (every piece to the cell it fits best beside the present neighbours, all at once, by the
-Hungarian method; kept while the sum rises), then single exchanges of two pieces, the best gain first,
-until none gains ``MIN_GAIN`` or ``MAX_SWAPS`` per piece are made. Nothing is kept that lowers the
-layout's count of sharp best-buddy seams (``PieceTables.buddies``: mutual best matches clearly better than the
-second best; ``grow.buddy_seams``, which ranks layouts elsewhere, also counts tied flat matches). Layouts of
-more than ``MAX_PIECES`` pieces are left as they are.
+Hungarian method; kept while the sum rises), then single exchanges of two pieces (neighbours included), the
+best gain first, until none gains ``MIN_GAIN`` or ``MAX_SWAPS`` per piece are made. Nothing is kept that
+lowers the layout's count of sharp best-buddy seams (``PieceTables.buddies``: mutual best matches clearly
+better than the second best; ``grow.buddy_seams``, which ranks layouts elsewhere, also counts tied flat
+matches). The solver runs it last (``swap_groups``), after every step that moves pieces between groups, on
+layouts of at most ``MAX_PIECES`` pieces.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from unshuffle.fragments.solver.grow import FLOOR, OPPOSITE, SEAM_CAP, SIDES, PieceTables
+from unshuffle.fragments.solver.grow import FLOOR, OPPOSITE, SEAM_CAP, SIDES, PieceTables, add_region
+from unshuffle.fragments.solver.placement import Assembler
 
 MIN_GAIN = 0.5  # summed seam fit a round or exchange must add (dev: 1e-3 broke 2 of 8 perfect flat puzzles)
 MAX_SWAPS = 1.0  # at most this many exchanges per piece of the layout
 LAP_ROUNDS = 10  # assignment rounds at most
+ADJACENT = True  # exchanges of two neighbours too
 MAX_PIECES = 1200  # larger layouts are left as they are ((n, n) tables per side, n^2 per exchange)
 
 Cells = dict[tuple[int, int], int]
+
+
+def swap_groups(tab: PieceTables, asm: Assembler) -> list[dict]:
+    """``swap_refine`` on every cluster of ``asm``, in place (a cluster keeps its id and cells; one whose
+    pieces moved gets trust 1, as after the other layout passes). Returns each cluster's info."""
+    turned = len(tab.owner) > len(asm.owner)
+    out = []
+    for h, cl in list(asm.clusters.items()):
+        region = {(r, c): 4 * f + t if turned else f for f, (r, c, t) in cl.pos.items()}
+        new, info = swap_refine(tab, region)
+        if info["lap"] or info["swaps"]:
+            add_region(asm, tab, new, h)
+            asm.trust[list(cl.pos)] = 1.0
+        out.append(info)
+    return out
 
 
 def seam_fit_table(tab: PieceTables, piece: np.ndarray) -> list[np.ndarray]:
@@ -92,7 +110,18 @@ def swap_refine(tab: PieceTables, region: Cells) -> tuple[Cells, dict]:
         here, here_b = np.diag(a).copy(), np.diag(ab).copy()
         g = a + a.T - here[:, None] - here[None, :]
         g[ab + ab.T - here_b[:, None] - here_b[None, :] < 0] = -np.inf  # never fewer sharp best-buddy seams
-        g[adjacent] = -np.inf  # two neighbours' own seam would be counted from their old cells
+        if ADJACENT:  # two neighbours: each one's sum counted the other in its old cell; the seam between them
+            # is counted afresh (the diagonal of the tables, a piece beside itself, is what was counted)
+            for s in (1, 3):
+                i_, j_ = has[s], nbr[s][has[s]]
+                p, q = at[i_], at[j_]
+                fix = fit[s][q, p] + fit[s][p, q] - fit[s][q, q] - fit[OPPOSITE[s]][p, p]
+                fix_b = bud[s][q, p] + bud[s][p, q] - bud[s][q, q] - bud[OPPOSITE[s]][p, p]
+                gb = ab[j_, i_] + ab[i_, j_] - here_b[i_] - here_b[j_] + fix_b
+                g_adj = np.where(gb < 0, -np.inf, a[j_, i_] + a[i_, j_] - here[i_] - here[j_] + fix)
+                g[i_, j_] = g[j_, i_] = g_adj
+        else:
+            g[adjacent] = -np.inf  # two neighbours' own seam would be counted from their old cells
         np.fill_diagonal(g, -np.inf)
         i, j = divmod(int(np.argmax(g)), n)
         if g[i, j] < MIN_GAIN:
