@@ -137,7 +137,7 @@ def swap_refine(tab: PieceTables, region: Cells) -> tuple[Cells, dict]:
             for s in range(4):
                 ok = moved[nbr[s][moved] >= 0]
                 out[:, ok] += table[s][:, at[nbr[s][ok]]]
-        a[:, moved], ab[:, moved] = own[at][:, moved], own_b[at][:, moved]
+        a[:, moved], ab[:, moved] = own[np.ix_(at, moved)], own_b[np.ix_(at, moved)]
         a[[i, j]], ab[[i, j]] = own[at[[i, j]]], own_b[at[[i, j]]]
     gain = score(at)[1] - start[1]
     return {cells[i]: int(piece[at[i]]) for i in range(n)}, {"lap": lap, "swaps": swaps, "gain": round(gain, 3)}
