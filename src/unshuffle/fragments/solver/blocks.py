@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from unshuffle.fragments.solver.cells import components
-from unshuffle.fragments.solver.grow import PieceTables, add_region, region_seams
+from unshuffle.fragments.solver.grow import PieceTables, add_region, region_of, region_seams
 from unshuffle.fragments.solver.placement import Assembler
 from unshuffle.fragments.solver.regrow import regrow_groups
 
@@ -79,10 +79,9 @@ def weak_parts(tab: PieceTables, region: dict[tuple[int, int], int]) -> list[tup
             if np.mean(got) < CUT_FIT:
                 low = frozenset(c for c in region if c[axis] <= line)
                 consider(min(low, frozenset(region) - low, key=len))
-    if not BLOCK_PARTS:
-        return sorted(((k, *v) for k, v in out.items()), key=lambda kv: kv[1])
-    for cells in components(list(region), [pq for pq, fit in zip(pairs, fits, strict=True) if fit >= LINK_FIT]):
-        consider(frozenset(cells))
+    if BLOCK_PARTS:
+        for cells in components(list(region), [pq for pq, fit in zip(pairs, fits, strict=True) if fit >= LINK_FIT]):
+            consider(frozenset(cells))
     return sorted(((k, *v) for k, v in out.items()), key=lambda kv: kv[1])
 
 
@@ -137,7 +136,7 @@ def move_blocks(tab: PieceTables, asm: Assembler, frame: tuple[int, int] | None,
     ``asm`` is updated in place. Returns the moves and the number of moves tried and undone."""
     if len(tab.owner) > len(asm.owner):
         return {"moves": [], "undone": 0}
-    regions = {h: {(r, c): f for f, (r, c, _) in cl.pos.items()} for h, cl in asm.clusters.items()}
+    regions = {h: region_of(cl, False) for h, cl in asm.clusters.items()}
     buddies = tab.buddies()
     parts = {h: weak_parts(tab, region) for h, region in regions.items() if len(region) >= 2 * MIN_PIECES}
     cells_max = np.inf if frame is None else frame[0] * frame[1]
@@ -159,8 +158,7 @@ def move_blocks(tab: PieceTables, asm: Assembler, frame: tuple[int, int] | None,
         for h in (g, t):
             add_region(sub, tab, trial[h], h)
         new, _ = regrow_groups(tab, sub, asm.rotations, grid, slack)
-        laid = [{(r, c): f for f, (r, c, _) in cl.pos.items()} for cl in new.clusters.values()]
-        grown = dict(zip((g, t), laid, strict=True))
+        grown = dict(zip((g, t), (region_of(cl, False) for cl in new.clusters.values()), strict=True))
         after = region_seams(tab, grown[g])[0] + region_seams(tab, grown[t])[0]
         if after - before < max(MIN_BUDDIES, 0.5 * gain) or not all(_inside(grown[h], frame) for h in (g, t)):
             undone += 1

@@ -95,10 +95,9 @@ class FragmentSolver(EdgeMeasures):
             Tal's one-piece-at-a-time placer under the piece count's frames (``grow.py``); "best" =
             greedy, each image regrown by grow, better one kept, polished (``polish.py``), wrap fixed (``wrap.py``);
             with N estimated, also grown under frames a little larger than its count and, after,
-            parts cut off by a bad seam moved to the group their pieces pair with (``blocks.py``;
-            not for turned fragments) and
-            misfit pieces moved to other groups' holes (``relocate.py``); last, pieces exchanged inside
-            each layout while its summed seam fit rises (``swaps.py``).
+            parts cut off by a bad seam moved to the group their pieces pair with (``blocks.py``; not for
+            turned fragments) and misfit pieces moved to other groups' holes (``relocate.py``); last,
+            pieces exchanged inside each layout while its summed seam fit rises (``swaps.py``).
         edge_max_score: the edge-by-edge phase merges only along edges whose normalised
             dissimilarity (d / second best) is at most this; the rest is joined cluster by cluster,
             scored over every shared boundary.

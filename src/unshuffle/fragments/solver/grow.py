@@ -383,6 +383,11 @@ def taken(tab: PieceTables, avail: np.ndarray, cells: dict[tuple[int, int], int]
     return avail
 
 
+def region_of(cluster: Cluster, turned: bool) -> dict[tuple[int, int], int]:
+    """A cluster as cell -> piece (``4 f + t`` when the tables hold turned pieces): ``add_region``'s inverse."""
+    return {(r, c): 4 * f + t if turned else f for f, (r, c, t) in cluster.pos.items()}
+
+
 def add_region(asm: Assembler, tab: PieceTables, region: dict[tuple[int, int], int], h: int | None = None) -> None:
     """Store a region (cell -> piece) as one cluster of fragments with their turns, under id ``h`` (default:
     its smallest fragment)."""

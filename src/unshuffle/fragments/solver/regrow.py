@@ -10,6 +10,7 @@ from unshuffle.fragments.solver.grow import (
     add_region,
     frames_for,
     grow_region,
+    region_of,
     region_seams,
 )
 from unshuffle.fragments.solver.placement import Assembler
@@ -59,7 +60,7 @@ def regrow_groups(tab: PieceTables, asm: Assembler, rotations: bool, grid: tuple
     out.clusters, out.trust = {}, asm.trust.copy()
     info = []
     for cl in asm.clusters.values():
-        old = {(r, c): 4 * f + t if turned else f for f, (r, c, t) in cl.pos.items()}
+        old = region_of(cl, turned)
         region, got = old, {"kept": "greedy"}
         if len(old) >= 2:
             avail = np.isin(tab.owner, list(cl.pos))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from unshuffle.fragments.solver.grow import SEAM_CAP, SIDES, PieceTables, add_region
+from unshuffle.fragments.solver.grow import SEAM_CAP, SIDES, PieceTables, add_region, region_of
 from unshuffle.fragments.solver.placement import Assembler
 
 MISFIT_FIT = -1.0  # a piece whose mean seam compatibility with its neighbours is below this may move
@@ -25,12 +25,6 @@ def seam_fit(tab: PieceTables, cells: dict[tuple[int, int], int], r: int, c: int
     piece), each seam the mean of both directions (capped at ``-SEAM_CAP``); (nan, 0) without neighbours."""
     fit, n = seam_fits(tab, cells, (r, c), np.array([piece]), np.array([-1]))
     return (float(fit[0]) if n[0] else float("nan")), int(n[0])
-
-
-def _regions(tab: PieceTables, asm: Assembler, turned: bool) -> dict[int, dict[tuple[int, int], int]]:
-    """Each cluster as cell -> piece (``4 f + t`` when the tables hold turned pieces)."""
-    return {h: {(r, c): 4 * f + t if turned else f for f, (r, c, t) in cl.pos.items()}
-            for h, cl in asm.clusters.items()}
 
 
 def _holes(region: dict[tuple[int, int], int]) -> list[tuple[int, int]]:
@@ -69,7 +63,7 @@ def relocate_misfits(tab: PieceTables, asm: Assembler, max_moves: int | None = N
     (a group left empty is dropped; moved pieces keep their trust). Returns the moves as [fragment, from
     cluster, to cluster, row, col, turn]."""
     turned = len(tab.owner) > len(asm.owner)
-    regions = _regions(tab, asm, turned)
+    regions = {h: region_of(cl, turned) for h, cl in asm.clusters.items()}
     turns = np.arange(4) if turned else np.zeros(1, np.int64)
     holes = {h: _holes(region) for h, region in regions.items() if len(region) > 1}
     if max_moves is None:

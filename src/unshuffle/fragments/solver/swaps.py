@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from unshuffle.fragments.solver.grow import FLOOR, OPPOSITE, SEAM_CAP, SIDES, PieceTables, add_region
+from unshuffle.fragments.solver.grow import OPPOSITE, SIDES, PieceTables, add_region, region_of
 from unshuffle.fragments.solver.placement import Assembler
 
 MIN_GAIN = 0.5  # summed seam fit a round or exchange must add (dev: 1e-3 broke 2 of 8 perfect flat puzzles)
@@ -36,8 +36,7 @@ def swap_groups(tab: PieceTables, asm: Assembler) -> list[dict]:
     turned = len(tab.owner) > len(asm.owner)
     out = []
     for h, cl in list(asm.clusters.items()):
-        region = {(r, c): 4 * f + t if turned else f for f, (r, c, t) in cl.pos.items()}
-        new, info = swap_refine(tab, region)
+        new, info = swap_refine(tab, region_of(cl, turned))
         if info["lap"] or info["swaps"]:
             add_region(asm, tab, new, h)
             asm.trust[list(cl.pos)] = 1.0
@@ -46,15 +45,10 @@ def swap_groups(tab: PieceTables, asm: Assembler) -> list[dict]:
 
 
 def seam_fit_table(tab: PieceTables, piece: np.ndarray) -> list[np.ndarray]:
-    """[s][u, v]: ``tab.seam_fit(piece[u], piece[v], s)`` for the four sides, as (n, n) tables (the same
-    floats, from two blocks of the cost table: left and above are the transposes of right and below)."""
-    out = []
-    for s in (1, 3):
-        block = tab.cost[s][np.ix_(piece, piece)]
-        there = 1.0 - block / np.maximum(tab.second[s, piece], FLOOR)[:, None]
-        back = 1.0 - block / np.maximum(tab.second[OPPOSITE[s], piece], FLOOR)[None, :]
-        out.append(np.maximum(0.5 * (there + back), -SEAM_CAP))
-    return [out[0].T, out[0], out[1].T, out[1]]
+    """[s][u, v]: ``tab.seam_fit(piece[u], piece[v], s)`` for the four sides, as (n, n) tables (left and
+    above are the transposes of right and below: the fit is the mean of both directions)."""
+    right, below = (tab.seam_fit(piece[:, None], piece[None, :], s) for s in (1, 3))
+    return [right.T, right, below.T, below]
 
 
 def swap_refine(tab: PieceTables, region: Cells) -> tuple[Cells, dict]:
@@ -77,9 +71,10 @@ def swap_refine(tab: PieceTables, region: Cells) -> tuple[Cells, dict]:
     mutual = tab.buddies()
     bud = [((tab.best[s][piece][:, None] == piece[None, :]) & mutual[s][piece][:, None]).astype(np.int64)
            for s in range(4)]
-    adjacent = np.zeros((n, n), bool)
-    for s in range(4):
-        adjacent[has[s], nbr[s][has[s]]] = True
+    if not ADJACENT:
+        adjacent = np.zeros((n, n), bool)
+        for s in range(4):
+            adjacent[has[s], nbr[s][has[s]]] = True
 
     def score(at: np.ndarray) -> tuple[int, float]:
         """(best-buddy seams, summed seam fit) of the layout with piece ``at[i]`` in cell i."""
